@@ -1,0 +1,99 @@
+"""The event-store port: append-only streams with optimistic concurrency and a global position."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any, Protocol, runtime_checkable
+from uuid import UUID
+
+import msgspec
+
+
+class ConcurrencyError(Exception):
+    """The stream's version is not the expected one (surfaced as ABORTED / HTTP 409)."""
+
+    def __init__(self, stream_id: UUID, expected: int, actual: int) -> None:
+        super().__init__(f"stream {stream_id} is at version {actual}, expected {expected}")
+        self.stream_id = stream_id
+        self.expected = expected
+        self.actual = actual
+
+
+class Metadata(msgspec.Struct, frozen=True, kw_only=True):
+    """Who and where: stored beside the event, never inside the fact."""
+
+    actor: str = "system"
+    org_id: UUID | None = None
+    project_id: UUID | None = None
+    environment_id: UUID | None = None
+    correlation_id: UUID | None = None
+    causation_id: UUID | None = None
+    command_id: UUID | None = None
+
+
+class NewEvent(msgspec.Struct, frozen=True, kw_only=True):
+    """An event ready to append: its tag and its msgspec-JSON body."""
+
+    event_id: UUID
+    type: str
+    data: bytes
+
+
+class RecordedEvent(msgspec.Struct, frozen=True, kw_only=True):
+    """An event as stored, with its global position (strictly increasing in commit order)."""
+
+    position: int
+    stream_id: UUID
+    stream_type: str
+    version: int
+    event_id: UUID
+    type: str
+    data: bytes
+    metadata: Metadata
+    recorded_at: datetime
+
+
+class AppendResult(msgspec.Struct, frozen=True, kw_only=True):
+    """Where the appended events landed; `repeated` means the command id was seen before."""
+
+    stream_id: UUID
+    first_position: int
+    last_position: int
+    version: int
+    repeated: bool = False
+    response: Any = None
+
+
+@runtime_checkable
+class EventStore(Protocol):
+    """Append-only event streams; implementations pass tests/integration/commands contract suite."""
+
+    async def append(
+        self,
+        stream_id: UUID,
+        stream_type: str,
+        expected_version: int,
+        events: Sequence[NewEvent],
+        *,
+        metadata: Metadata,
+        command_id: UUID | None = None,
+        response: Any = None,
+    ) -> AppendResult:
+        """Append at `expected_version` (0 = new stream) or raise ConcurrencyError.
+
+        A repeated `command_id` appends nothing and returns the first call's result (with its `response`).
+        """
+        ...
+
+    async def load(self, stream_id: UUID, *, up_to_position: int | None = None) -> list[RecordedEvent]:
+        """A stream's events in version order, optionally only those at or before a global position."""
+        ...
+
+    async def read_all(self, after_position: int, limit: int = 1000) -> list[RecordedEvent]:
+        """Events with position > after_position, in position order."""
+        ...
+
+    async def head_position(self) -> int:
+        """The last committed position, 0 when empty."""
+        ...

@@ -1,0 +1,1 @@
+"""Feature flags: project-level definitions and environment-level configuration."""

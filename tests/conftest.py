@@ -1,0 +1,109 @@
+"""Real services for integration tests: PostgreSQL (pgserver), nats-server with JetStream, chdb.
+
+Each is started by the fixtures themselves on free ports / temp dirs; nothing needs pre-starting.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from stitchd.embedded import NatsProcess, start_nats, start_postgres
+from stitchd.migrate import migrate
+
+TEMPLATE_DB = "stitchd_template"
+
+
+def _with_db(url: str, dbname: str) -> str:
+    """The same server URL pointed at another database."""
+    info = psycopg.conninfo.conninfo_to_dict(url)
+    info["dbname"] = dbname
+    return psycopg.conninfo.make_conninfo(**{k: v for k, v in info.items() if v is not None})
+
+
+@pytest.fixture(scope="session")
+def pg_server_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A real PostgreSQL for the whole session, with a migrated template database."""
+    url = start_postgres(tmp_path_factory.mktemp("pgdata"))
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(TEMPLATE_DB)))
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(TEMPLATE_DB)))
+    asyncio.run(migrate(_with_db(url, TEMPLATE_DB)))
+    return url
+
+
+@pytest.fixture
+def pg_url(pg_server_url: str) -> Iterator[str]:
+    """A fresh, migrated database for one test."""
+    name = f"t_{uuid.uuid4().hex[:16]}"
+    with psycopg.connect(pg_server_url, autocommit=True) as conn:
+        conn.execute(
+            sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(sql.Identifier(name), sql.Identifier(TEMPLATE_DB))
+        )
+    yield _with_db(pg_server_url, name)
+    with psycopg.connect(pg_server_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+@pytest.fixture
+def nats_process(tmp_path: Path) -> Iterator[NatsProcess]:
+    """A fresh nats-server with JetStream on a free port for one test; tests may stop/restart it."""
+    proc = start_nats(tmp_path / "nats")
+    yield proc
+    proc.stop()
+
+
+@pytest.fixture
+def nats_url(nats_process: NatsProcess) -> str:
+    return nats_process.url
+
+
+def restart_nats(proc: NatsProcess, store_dir: Path) -> NatsProcess:
+    """Start nats-server again on the same port and store (after `proc.stop()`)."""
+    return start_nats(store_dir, proc.port)
+
+
+@pytest.fixture(scope="session")
+def chdb_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The session's chdb data directory (chdb allows one path per process at a time)."""
+    return tmp_path_factory.mktemp("chdb")
+
+
+@pytest.fixture(scope="session")
+def chdb_client(chdb_path: Path) -> Iterator[Any]:
+    """One clickhouse-connect client on embedded chdb for the whole session."""
+    import clickhouse_connect
+
+    client = clickhouse_connect.get_client(dsn=f"chdb://{chdb_path}")
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def ch_database(chdb_client: Any) -> Iterator[str]:
+    """A fresh ClickHouse database name for one test (tables are the code under test's to create)."""
+    name = f"t_{uuid.uuid4().hex[:16]}"
+    chdb_client.command(f"CREATE DATABASE {name}")
+    yield name
+    chdb_client.command(f"DROP DATABASE IF EXISTS {name}")
+
+
+@pytest.fixture
+async def nats_js(nats_url: str) -> AsyncIterator[Any]:
+    """A connected JetStream context with Stitchd's streams applied."""
+    import nats
+
+    from stitchd.jetstream import ensure_streams
+
+    nc = await nats.connect(nats_url)
+    js = nc.jetstream()
+    await ensure_streams(js)
+    yield js
+    await nc.drain()
