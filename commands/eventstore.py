@@ -82,7 +82,10 @@ class EventStore(Protocol):
     ) -> AppendResult:
         """Append at `expected_version` (0 = new stream) or raise ConcurrencyError.
 
-        A repeated `command_id` appends nothing and returns the first call's result (with its `response`).
+        A repeated `command_id` appends nothing and returns the first call's result with `repeated=True`
+        and its `response` as JSON builtins (convert with `msgspec.convert`). `response` must be
+        msgspec-JSON-encodable. An empty `events` still checks the version and records the command;
+        its positions are those of the stream's last event (0 for an empty stream).
         """
         ...
 
@@ -92,6 +95,12 @@ class EventStore(Protocol):
 
     async def read_all(self, after_position: int, limit: int = 1000) -> list[RecordedEvent]:
         """Events with position > after_position, in position order."""
+        ...
+
+    async def read_environment(
+        self, environment_id: UUID, after_position: int = 0, limit: int = 1000
+    ) -> list[RecordedEvent]:
+        """Events whose metadata environment_id matches, position > after_position, in position order."""
         ...
 
     async def head_position(self) -> int:

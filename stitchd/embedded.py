@@ -36,14 +36,21 @@ def start_postgres(data_dir: Path) -> str:
 
     pgserver stops the server when this process exits; a second call on the same dir reuses it.
     """
-    import pgserver  # imported here: a server-only dependency, loaded only when used
+    from pgserver.postgres_server import get_server  # server-only dependency, loaded when used
 
     data_dir.mkdir(parents=True, exist_ok=True)
     try:
-        server = pgserver.get_server(str(data_dir), cleanup_mode="stop")
+        server = get_server(str(data_dir), cleanup_mode="stop")
     except Exception as exc:  # pgserver raises bare exceptions; turn them into one line
         raise EmbeddedStartError(f"embedded PostgreSQL failed to start in {data_dir}: {exc}") from exc
     return str(server.get_uri())
+
+
+def stop_postgres(data_dir: Path) -> None:
+    """Stop the pgserver PostgreSQL running in data_dir (if this process started it)."""
+    from pgserver.postgres_server import get_server
+
+    get_server(str(data_dir), cleanup_mode="stop").cleanup()
 
 
 def nats_server_binary() -> str:

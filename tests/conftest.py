@@ -6,6 +6,8 @@ Each is started by the fixtures themselves on free ports / temp dirs; nothing ne
 from __future__ import annotations
 
 import asyncio
+import shutil
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -15,7 +17,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from stitchd.embedded import NatsProcess, start_nats, start_postgres
+from stitchd.embedded import NatsProcess, start_nats, start_postgres, stop_postgres
 from stitchd.migrate import migrate
 
 TEMPLATE_DB = "stitchd_template"
@@ -23,20 +25,24 @@ TEMPLATE_DB = "stitchd_template"
 
 def _with_db(url: str, dbname: str) -> str:
     """The same server URL pointed at another database."""
-    info = psycopg.conninfo.conninfo_to_dict(url)
-    info["dbname"] = dbname
-    return psycopg.conninfo.make_conninfo(**{k: v for k, v in info.items() if v is not None})
+    return psycopg.conninfo.make_conninfo(url, dbname=dbname)
 
 
 @pytest.fixture(scope="session")
-def pg_server_url(tmp_path_factory: pytest.TempPathFactory) -> str:
-    """A real PostgreSQL for the whole session, with a migrated template database."""
-    url = start_postgres(tmp_path_factory.mktemp("pgdata"))
+def pg_server_url() -> Iterator[str]:
+    """A real PostgreSQL for the whole session, with a migrated template database.
+
+    Its data lives outside pytest's rotating temp dirs: a parallel pytest session must not delete it.
+    """
+    data_dir = Path(tempfile.mkdtemp(prefix="stitchd-test-pg-"))
+    url = start_postgres(data_dir)
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(TEMPLATE_DB)))
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(TEMPLATE_DB)))
     asyncio.run(migrate(_with_db(url, TEMPLATE_DB)))
-    return url
+    yield url
+    stop_postgres(data_dir)
+    shutil.rmtree(data_dir, ignore_errors=True)
 
 
 @pytest.fixture

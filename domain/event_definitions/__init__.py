@@ -1,0 +1,1 @@
+"""Event definitions: the metric keys (and their value types) an environment accepts."""

@@ -1,0 +1,1 @@
+"""Experiments: DRAFT -> ACTIVE <-> PAUSED -> CONCLUDED, one iteration per activation."""

@@ -1,0 +1,1 @@
+"""Segments: rule segments (a condition) and list segments (included / excluded context keys)."""

@@ -1,0 +1,1 @@
+"""Organisations, users and memberships, projects, environments and their SDK keys."""

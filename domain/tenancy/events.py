@@ -1,0 +1,124 @@
+"""Tenancy facts: org, email-claim, user, project and environment streams."""
+
+from __future__ import annotations
+
+import enum
+from uuid import UUID
+
+from domain.events import Event
+
+
+class OrgRole(enum.StrEnum):
+    """A user's role in one organisation; the wire names are permanent."""
+
+    ORG_ADMIN = "org_admin"
+    ORG_MEMBER = "org_member"
+    VIEWER = "viewer"
+
+
+class OrgCreated(Event, frozen=True, kw_only=True, tag="org.created"):
+    name: str
+    is_system: bool = False
+
+
+class OrgRenamed(Event, frozen=True, kw_only=True, tag="org.renamed"):
+    name: str
+
+
+class EmailClaimed(Event, frozen=True, kw_only=True, tag="email.claimed"):
+    """The lower-cased email now belongs to `user_id`; its stream is `stream_id("email", email)`."""
+
+    email: str
+    user_id: UUID
+
+
+class EmailReleased(Event, frozen=True, kw_only=True, tag="email.released"):
+    email: str
+    user_id: UUID
+
+
+class UserRegistered(Event, frozen=True, kw_only=True, tag="user.registered"):
+    """A user account; `password_hash` is an argon2 hash made by the gateway, never a raw password."""
+
+    email: str
+    display_name: str
+    password_hash: str
+
+
+class UserPasswordChanged(Event, frozen=True, kw_only=True, tag="user.password_changed"):
+    """A new hash; tokens minted under an older `token_generation` are dead."""
+
+    password_hash: str
+    token_generation: int
+
+
+class UserDisplayNameChanged(Event, frozen=True, kw_only=True, tag="user.display_name_changed"):
+    display_name: str
+
+
+class UserJoinedOrg(Event, frozen=True, kw_only=True, tag="user.joined_org"):
+    org_id: UUID
+    role: OrgRole
+
+
+class UserOrgRoleChanged(Event, frozen=True, kw_only=True, tag="user.org_role_changed"):
+    org_id: UUID
+    role: OrgRole
+
+
+class UserLeftOrg(Event, frozen=True, kw_only=True, tag="user.left_org"):
+    org_id: UUID
+
+
+class UserRemoved(Event, frozen=True, kw_only=True, tag="user.removed"):
+    """The account is gone; `email` is carried so readers can free it."""
+
+    email: str
+
+
+class ProjectCreated(Event, frozen=True, kw_only=True, tag="project.created"):
+    org_id: UUID
+    name: str
+
+
+class ProjectRenamed(Event, frozen=True, kw_only=True, tag="project.renamed"):
+    name: str
+
+
+class EnvironmentCreated(Event, frozen=True, kw_only=True, tag="environment.created"):
+    org_id: UUID
+    project_id: UUID
+    name: str
+
+
+class EnvironmentRenamed(Event, frozen=True, kw_only=True, tag="environment.renamed"):
+    name: str
+
+
+class SdkKeyIssued(Event, frozen=True, kw_only=True, tag="environment.sdk_key_issued"):
+    """A key for this environment; only its hash and a display prefix are stored, never the raw key."""
+
+    key_id: UUID
+    name: str
+    key_hash: str
+    prefix: str
+
+
+class SdkKeyRevoked(Event, frozen=True, kw_only=True, tag="environment.sdk_key_revoked"):
+    key_id: UUID
+
+
+OrgEvent = OrgCreated | OrgRenamed
+EmailEvent = EmailClaimed | EmailReleased
+UserEvent = (
+    UserRegistered
+    | UserPasswordChanged
+    | UserDisplayNameChanged
+    | UserJoinedOrg
+    | UserOrgRoleChanged
+    | UserLeftOrg
+    | UserRemoved
+)
+ProjectEvent = ProjectCreated | ProjectRenamed
+EnvironmentEvent = EnvironmentCreated | EnvironmentRenamed | SdkKeyIssued | SdkKeyRevoked
+TenancyEvent = OrgEvent | EmailEvent | UserEvent | ProjectEvent | EnvironmentEvent
