@@ -82,6 +82,13 @@ def subject(environment_id: str, kind: IngestKind) -> str:
     return f"{SUBJECT_PREFIX}.{environment_id}.{kind}"
 
 
+def kind_filter(kind: IngestKind) -> str:
+    """The subscription filter for one kind in every environment: `stitchd.ingest.*.<kind>`."""
+    if kind not in (METRIC_KIND, EXPOSURE_KIND):
+        raise ValueError(f"unknown ingest kind {kind!r}")
+    return f"{SUBJECT_PREFIX}.*.{kind}"
+
+
 def subject_for(msg: IngestMsg) -> str:
     """The subject a message is published on."""
     return subject(msg.environment_id, kind_of(msg))
@@ -90,7 +97,8 @@ def subject_for(msg: IngestMsg) -> str:
 def kind_from_subject(subj: str) -> IngestKind:
     """The kind named by an ingest subject; raises ValueError for anything else."""
     parts = subj.split(".")
-    if len(parts) != 4 or ".".join(parts[:2]) != SUBJECT_PREFIX or parts[3] not in (METRIC_KIND, EXPOSURE_KIND):
+    well_formed = len(parts) == 4 and ".".join(parts[:2]) == SUBJECT_PREFIX and bool(parts[2])
+    if not well_formed or parts[3] not in (METRIC_KIND, EXPOSURE_KIND):
         raise ValueError(f"not an ingest subject: {subj!r}")
     return METRIC_KIND if parts[3] == METRIC_KIND else EXPOSURE_KIND
 
