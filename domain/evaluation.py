@@ -14,6 +14,8 @@ Decisions the design leaves open:
   not fit the flag's value type gives ERROR / TYPE_MISMATCH; a Serve naming neither a variant nor an
   allocation gives ERROR / GENERAL. A Serve naming both serves the variant.
 - Every result carries `sequence`, the definition sequence the caller evaluated against.
+- `archived` is not evaluation's concern: a definition cache that stops serving archived flags makes
+  them unknown (FLAG_NOT_FOUND); one that keeps them gets them evaluated like any other.
 
 Private parameters: evaluation reads them like any parameter but a result holds no context data at
 all (flag key, value, variant key, reason, rule id, error code, sequence), and nothing here logs.

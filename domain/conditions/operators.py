@@ -2,6 +2,8 @@
 
 A matcher takes the attribute's value (None when missing) and answers; a missing attribute, a type
 mismatch or a malformed constant is a non-match, never an error. Numbers are int or float, never bool.
+The negative operators (neq, not_in, not_contains) follow the same rule: they need a present attribute
+of a comparable type, so `neq "US"` is false for a missing country; `Not(eq "US")` is true for it.
 """
 
 from __future__ import annotations
@@ -109,7 +111,7 @@ def _regex(op: Op, value: LeafValue) -> Matcher | None:
 
 
 def _numeric(op: Op, value: LeafValue) -> Matcher | None:
-    if not is_number(value) or math.isnan(value):  # type: ignore[arg-type]  # is_number checked it
+    if not is_number(value) or (isinstance(value, float) and math.isnan(value)):
         return None
     compare = _ORDER[op]
     return lambda v: type(v) in _NUMBER and compare(v, value)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 
 from domain.conditions.ast import And, Attribute, Condition, Leaf, Not, Op, Or
 from domain.conditions.codec import (
@@ -18,6 +18,7 @@ from tests.strategies_eval import conditions
 COUNTRY = Attribute("user", "country")
 
 
+@settings(deadline=None)
 @given(conditions)
 def test_decode_inverts_encode(condition: Condition) -> None:
     assert decode_condition(encode_condition(condition)) == condition

@@ -198,3 +198,10 @@ def test_private_parameters_never_appear_in_a_result() -> None:
     assert result.rule_id == "r1"  # the private parameter took part in targeting ...
     for rendering in (repr(result), str(result), msgspec.json.encode(result).decode()):
         assert secret not in rendering  # ... but no trace of it is in the result
+
+
+def test_compiled_results_are_reused_while_the_sequence_holds() -> None:
+    compiled = compile_flag(flag(rule("r1", US, variant="on")))
+    first = compiled.evaluate(ALICE, NO_SEGMENTS, 5)
+    assert compiled.evaluate(ALICE, NO_SEGMENTS, 5) is first  # no allocation for a repeated outcome
+    assert compiled.evaluate(ALICE, NO_SEGMENTS, 6) == msgspec.structs.replace(first, sequence=6)

@@ -25,7 +25,7 @@ from tests.strategies_eval import (
 sequences = st.integers(0, 2**53)
 
 
-@settings(max_examples=300)
+@settings(max_examples=200, deadline=None)
 @given(flag_definitions(), context_sets(), segment_lookups(), sequences)
 def test_compiled_evaluation_equals_interpreted_evaluation(
     flag: FlagDefinition, contexts: ContextSet, segments: StaticSegments, sequence: int
@@ -36,6 +36,7 @@ def test_compiled_evaluation_equals_interpreted_evaluation(
     assert compiled.evaluate(contexts, segments, sequence) == expected  # and again, from its cache
 
 
+@settings(deadline=None)
 @given(flag_definitions(), context_sets(), segment_lookups(), sequences)
 def test_evaluation_is_deterministic_and_stamps_the_sequence(
     flag: FlagDefinition, contexts: ContextSet, segments: StaticSegments, sequence: int
@@ -49,6 +50,7 @@ def test_evaluation_is_deterministic_and_stamps_the_sequence(
     assert (first.value is None and first.variant_key is None) or first.reason is not Reason.ERROR
 
 
+@settings(deadline=None)
 @given(flag_definitions(), context_sets(), segment_lookups())
 def test_the_first_rule_that_matches_and_can_serve_decides(
     flag: FlagDefinition, contexts: ContextSet, segments: StaticSegments
@@ -77,6 +79,7 @@ def test_the_first_rule_that_matches_and_can_serve_decides(
         assert result.reason in (Reason.DEFAULT, Reason.SPLIT)
 
 
+@settings(deadline=None)
 @given(flag_definitions(), context_sets(min_size=1), st.uuids())
 def test_private_parameter_values_never_reach_the_result(
     flag: FlagDefinition, contexts: ContextSet, marker: object
@@ -102,6 +105,7 @@ _JUNK = (
 )
 
 
+@settings(deadline=None)
 @given(
     flag_definitions(),
     st.dictionaries(st.sampled_from(PARAM_NAMES), param_values | _JUNK, max_size=8),

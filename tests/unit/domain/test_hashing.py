@@ -72,6 +72,7 @@ def test_flag_project_and_environment_each_change_the_slot() -> None:
     assert len(slots) == 4
 
 
+@settings(deadline=None)
 @given(st.text())
 def test_slots_stay_in_range_for_any_text(text: str) -> None:
     assert 0 <= slot_of(text) < HASH_SPACE
@@ -116,6 +117,7 @@ def test_raising_a_weight_from_20_to_30_percent_only_moves_contexts_into_it() ->
     assert abs(moved - 10_000) < 5 * 95  # ~10 % of contexts move, all of them into treatment
 
 
+@settings(deadline=None)
 @given(
     weights(4),
     st.integers(0, 3),
@@ -146,6 +148,7 @@ def test_growing_a_bucket_never_moves_a_context_out_of_it(
             assert (old.variant_key, new.variant_key) == (f"v{shrink}", f"v{grow}")
 
 
+@settings(deadline=None)
 @given(weights(3), st.integers(0, HASH_SPACE - 1))
 def test_buckets_are_laid_out_cumulatively_in_declared_order(shares: tuple[int, ...], slot: int) -> None:
     buckets = tuple(Bucket(f"v{i}", w) for i, w in enumerate(shares))

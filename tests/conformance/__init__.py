@@ -1,0 +1,1 @@
+"""Third-party conformance cases run through small adapters into our condition language."""
