@@ -1,19 +1,33 @@
-"""Start-up of the stats worker's ingest side: ClickHouse tables first, then the JetStream consumer.
+"""Composition root of `stitchd stats-worker`: the ingest consumer (JetStream -> ClickHouse), the results
+schedule and the recompute-job runner, sharing one Postgres pool and the ClickHouse client.
 
-The process's composition root (in `stitchd/`) applies the JetStream streams (`ensure_streams`), opens
-one ClickHouse client (`clickhouse_schema.open_client`; with chdb, one per data directory per process)
-and then awaits `start_ingest(...).run()`.
+ClickHouse tables are created or migrated at start (`ensure_schema`); the JetStream streams are applied
+by `stitchd` before any process starts. With embedded chdb one client serves everything (chdb allows one
+per data directory per process and serialises calls on it); with a ClickHouse server, computations get
+their own client so a long query never shares a session with the inserts.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from types import TracebackType
+from typing import Any, Protocol
+from uuid import UUID
 
+import nats
 from clickhouse_connect.driver.client import Client
+from nats.aio.client import Client as NatsClient
 from nats.js import JetStreamContext
+from psycopg_pool import AsyncConnectionPool
 
-from stats_worker.clickhouse_schema import DEFAULT_DATABASE, ensure_schema
+from stats_worker.clickhouse_schema import DEFAULT_DATABASE, ensure_schema, open_client
 from stats_worker.consumer import ConsumerSettings, IngestConsumer
+from stats_worker.jobs import JobRunner, JobSettings
+from stats_worker.scheduler import Recomputer, Scheduler, ScheduleSettings
 from stats_worker.sink import ClickHouseSink
 
 
@@ -27,3 +41,151 @@ async def start_ingest(
     """Create or migrate the ClickHouse tables, then a consumer ready to `run()`."""
     await asyncio.to_thread(ensure_schema, client, database)
     return IngestConsumer(js, ClickHouseSink(client, database), settings)
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, kw_only=True)
+class StatsWorkerSettings:
+    """Where the servers are and how the worker paces itself."""
+
+    database_url: str
+    nats_url: str
+    clickhouse_url: str
+    database: str = DEFAULT_DATABASE
+    schedule: ScheduleSettings = field(default_factory=ScheduleSettings)
+    jobs: JobSettings = field(default_factory=JobSettings)
+    consumer: ConsumerSettings | None = None
+
+
+class StatsWorker:
+    """The running worker; an async context manager (`start` / `stop`), `serve` until cancelled."""
+
+    def __init__(
+        self, settings: StatsWorkerSettings, *, client: Client | None, clock: Callable[[], datetime]
+    ) -> None:
+        self.settings = settings
+        self._given_client = client
+        self._clock = clock
+        self._owned: list[Client] = []
+        self._pool: AsyncConnectionPool[Any] | None = None
+        self._nc: NatsClient | None = None
+        self._consumer: IngestConsumer | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self.recomputer: Recomputer | None = None
+        self.scheduler: Scheduler | None = None
+        self.jobs: JobRunner | None = None
+
+    def _clients(self) -> tuple[Client, Client]:
+        """(ingest client, computation client)."""
+        if self._given_client is not None:
+            return self._given_client, self._given_client
+        url = self.settings.clickhouse_url
+        ingest = open_client(url)
+        self._owned.append(ingest)
+        if url.startswith("chdb"):
+            return ingest, ingest
+        compute = open_client(url)
+        self._owned.append(compute)
+        return ingest, compute
+
+    async def start(self) -> None:
+        """Open Postgres, NATS and ClickHouse, create the ClickHouse tables, start the three loops."""
+        s = self.settings
+        self._pool = AsyncConnectionPool(
+            s.database_url, min_size=1, max_size=4, kwargs={"autocommit": True}, open=False
+        )
+        await self._pool.open(wait=True)
+        ingest_client, compute_client = await asyncio.to_thread(self._clients)
+        self._nc = await nats.connect(s.nats_url, max_reconnect_attempts=-1)
+        js = self._nc.jetstream()
+        self._consumer = await start_ingest(js, ingest_client, database=s.database, settings=s.consumer)
+        self.recomputer = Recomputer(
+            self._pool, compute_client, clock=self._clock, settings=s.schedule, database=s.database
+        )
+        self.scheduler = Scheduler(self.recomputer, self._pool, clock=self._clock, settings=s.schedule)
+        self.jobs = JobRunner(self.recomputer, self._pool, clock=self._clock, settings=s.jobs)
+        for name, loop in [
+            ("stats-ingest", self._consumer.run()),
+            ("stats-schedule", self.scheduler.run()),
+            ("stats-jobs", self.jobs.run()),
+        ]:
+            self._tasks.append(asyncio.create_task(loop, name=name))
+
+    async def serve(self) -> None:
+        """Run until cancelled or until a loop fails (its error is raised)."""
+        await asyncio.gather(*self._tasks)
+
+    async def stop(self) -> None:
+        """Stop the loops, drop the subscription (unacked messages are redelivered), close everything."""
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()
+        if self._consumer is not None:
+            await self._consumer.close()
+        if self._nc is not None:
+            await self._nc.close()
+        if self._pool is not None:
+            await self._pool.close()
+        for client in self._owned:
+            await asyncio.to_thread(client.close)
+        self._owned.clear()
+
+    async def __aenter__(self) -> StatsWorker:
+        try:
+            await self.start()
+        except BaseException:
+            await self.stop()
+            raise
+        return self
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.stop()
+
+
+def build_stats_worker(
+    settings: StatsWorkerSettings,
+    *,
+    client: Client | None = None,
+    clock: Callable[[], datetime] = utc_now,
+) -> StatsWorker:
+    """The stats worker; `client` reuses an open ClickHouse client (tests: the session's chdb client)."""
+    return StatsWorker(settings, client=client, clock=clock)
+
+
+class ProcessResources(Protocol):
+    @property
+    def database_url(self) -> str: ...
+
+    @property
+    def nats_url(self) -> str: ...
+
+    @property
+    def clickhouse_url(self) -> str: ...
+
+
+def schedule_from_env(env: Mapping[str, str]) -> ScheduleSettings:
+    """STITCHD_STATS_INTERVAL_MINUTES (default 60), STITCHD_STATS_INTERVALS="<experiment>=<minutes>,..."."""
+    default = timedelta(minutes=float(env.get("STITCHD_STATS_INTERVAL_MINUTES") or 60))
+    overrides: dict[UUID, timedelta] = {}
+    for item in filter(None, (env.get("STITCHD_STATS_INTERVALS") or "").split(",")):
+        experiment, _, minutes = item.partition("=")
+        overrides[UUID(experiment.strip())] = timedelta(minutes=float(minutes))
+    return ScheduleSettings(interval=default, overrides=overrides)
+
+
+async def run(settings: object, resources: ProcessResources) -> None:
+    """`stitchd stats-worker`: consume ingest, keep results current, run recompute jobs, until cancelled."""
+    config = StatsWorkerSettings(
+        database_url=resources.database_url,
+        nats_url=resources.nats_url,
+        clickhouse_url=resources.clickhouse_url,
+        schedule=schedule_from_env(os.environ),
+    )
+    async with build_stats_worker(config) as worker:
+        await worker.serve()

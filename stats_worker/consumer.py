@@ -118,7 +118,9 @@ class IngestConsumer:
         sub = await self._subscription()
         try:
             msgs = await sub.fetch(self._settings.batch_size, timeout=self._settings.fetch_timeout)
-        except NatsTimeoutError:
+        except (NatsTimeoutError, TimeoutError):
+            # nats-py raises its own TimeoutError when idle, and sometimes a bare asyncio one when the
+            # deadline passes during the lingering pull: either way nothing was taken.
             return 0
         batch = decode_batch(msgs)
         for msg in batch.bad:

@@ -99,7 +99,9 @@ def start_nats(store_dir: Path, port: int = 0, *, startup_timeout: float = 15.0)
     deadline = time.monotonic() + startup_timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise EmbeddedStartError(f"nats-server exited with {proc.returncode}; see {store_dir}/nats-server.log")
+            raise EmbeddedStartError(
+                f"nats-server exited with {proc.returncode}; see {store_dir}/nats-server.log"
+            )
         if port_in_use(port):
             return NatsProcess(proc, port)
         time.sleep(0.05)

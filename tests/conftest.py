@@ -51,7 +51,9 @@ def pg_url(pg_server_url: str) -> Iterator[str]:
     name = f"t_{uuid.uuid4().hex[:16]}"
     with psycopg.connect(pg_server_url, autocommit=True) as conn:
         conn.execute(
-            sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(sql.Identifier(name), sql.Identifier(TEMPLATE_DB))
+            sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
+                sql.Identifier(name), sql.Identifier(TEMPLATE_DB)
+            )
         )
     yield _with_db(pg_server_url, name)
     with psycopg.connect(pg_server_url, autocommit=True) as conn:

@@ -9,8 +9,17 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 FIRST_PARTY = {
-    "domain", "commands", "projections", "readmodels", "gateway", "sync_broadcaster",
-    "stats_worker", "schemas", "stitchd_sdk", "stitchd", "tests",
+    "domain",
+    "commands",
+    "projections",
+    "readmodels",
+    "gateway",
+    "sync_broadcaster",
+    "stats_worker",
+    "schemas",
+    "stitchd_sdk",
+    "stitchd",
+    "tests",
 }
 # package -> first-party packages it may import (besides itself)
 ALLOWED: dict[str, set[str]] = {
@@ -25,7 +34,16 @@ ALLOWED: dict[str, set[str]] = {
     "stitchd_sdk": {"domain", "schemas"},
 }
 THIRD_PARTY_ALLOWED_IN_DOMAIN = {"msgspec", "mmh3"}
-SERVER_ONLY = {"litestar", "psycopg", "psycopg_pool", "nats", "clickhouse_connect", "chdb", "uvicorn", "pgserver"}
+SERVER_ONLY = {
+    "litestar",
+    "psycopg",
+    "psycopg_pool",
+    "nats",
+    "clickhouse_connect",
+    "chdb",
+    "uvicorn",
+    "pgserver",
+}
 
 
 def _package_dir(pkg: str) -> Path:

@@ -15,7 +15,8 @@ pytestmark = pytest.mark.integration
 def test_postgres_database_is_migrated(pg_url: str) -> None:
     with psycopg.connect(pg_url) as conn:
         rows = conn.execute("SELECT name FROM schema_migrations ORDER BY name").fetchall()
-    assert rows and rows[0][0].startswith("0001_")
+    assert rows
+    assert rows[0][0].startswith("0001_")
 
 
 async def test_jetstream_streams_exist(nats_js: Any) -> None:
@@ -24,7 +25,8 @@ async def test_jetstream_streams_exist(nats_js: Any) -> None:
         assert info.config.name == name
     ack = await nats_js.publish("stitchd.ingest.env.metric", b"x", headers={"Nats-Msg-Id": "m1"})
     again = await nats_js.publish("stitchd.ingest.env.metric", b"x", headers={"Nats-Msg-Id": "m1"})
-    assert again.duplicate and ack.seq == again.seq
+    assert again.duplicate
+    assert ack.seq == again.seq
 
 
 def test_chdb_database_is_usable(chdb_client: Any, ch_database: str) -> None:

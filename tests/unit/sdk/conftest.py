@@ -5,19 +5,33 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from stitchd_sdk.types import SdkOptions
 
 from schemas.generated.stitchd.flags import v1 as flags_pb
-from stitchd_sdk.types import SdkOptions
-from tests.unit.sdk.fakes import BETA, FakeGateway, FakeSyncService, ServerThread, bool_flag, in_list, plan_is, snapshot
+from tests.unit.sdk.fakes import (
+    BETA,
+    FakeGateway,
+    FakeSyncService,
+    ServerThread,
+    bool_flag,
+    heartbeat,
+    in_list,
+    plan_is,
+    snapshot,
+)
 
 SEQ = 5
 
 
 def initial_messages(request: flags_pb.SyncRequest) -> list[flags_pb.SyncResponse]:
-    """A snapshot for a fresh SDK; nothing for one resuming (the test pushes the missed deltas)."""
+    """A snapshot for a fresh SDK; a heartbeat for one resuming (the test pushes any missed deltas)."""
     if request.since_sequence:
-        return []
-    return [snapshot(SEQ, bool_flag("pro-only", plan_is("pro")), bool_flag("beta-only", in_list("beta")), lists=[BETA])]
+        return [heartbeat(request.since_sequence)]
+    return [
+        snapshot(
+            SEQ, bool_flag("pro-only", plan_is("pro")), bool_flag("beta-only", in_list("beta")), lists=[BETA]
+        )
+    ]
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ import asyncio
 import threading
 import time
 from collections.abc import Callable, Iterable
+from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
@@ -40,6 +41,7 @@ class Session:
     request: flags_pb.SyncRequest
     metadata: dict[str, str]
     loop: asyncio.AbstractEventLoop
+    transport: Any = None  # the HTTP/2 connection's socket transport, closed to simulate a crash
     queue: asyncio.Queue[Any] = field(default_factory=asyncio.Queue)
 
     def push(self, *items: flags_pb.SyncResponse | GRPCError | object) -> None:
@@ -70,7 +72,7 @@ class FakeSyncService:
         metadata = {str(k): str(v) for k, v in stream.metadata.items()}
         if metadata.get("x-sdk-key") != SDK_KEY:
             raise GRPCError(grpclib.const.Status.UNAUTHENTICATED, "unknown sdk key")
-        session = Session(request, metadata, asyncio.get_running_loop())
+        session = Session(request, metadata, asyncio.get_running_loop(), stream._stream._transport)
         self.sessions.append(session)
         for msg in self.on_connect(request):
             await stream.send_message(msg)
@@ -95,19 +97,28 @@ class ServerThread:
         """Start serving (blocks until listening)."""
         if not self._thread.is_alive():
             self._thread.start()
-        self._server = grpclib.server.Server([self.service])
-        self._run(self._server.start("127.0.0.1", self.port))
+        self._server = self._run(self._serve())
         return self
 
+    async def _serve(self) -> grpclib.server.Server:
+        server = grpclib.server.Server([self.service])  # binds to the running (the thread's) loop
+        await server.start("127.0.0.1", self.port)
+        return server
+
     def stop(self) -> None:
-        """Stop serving and end every open stream (the thread stays, so `start` may follow)."""
+        """Stop serving and drop every connection, like a process exit (`start` may follow)."""
         server = self._server
         if server is not None:
-            for session in self.service.sessions:
-                session.push(END)
-            server.close()
-            self._run(server.wait_closed())
+            self._run(self._close(server))
             self._server = None
+
+    async def _close(self, server: grpclib.server.Server) -> None:
+        for session in self.service.sessions:
+            session.transport.close()
+        server.close()
+        # Python 3.11's Server.wait_closed may wait on HTTP/2 connections the client side already dropped.
+        with suppress(TimeoutError):
+            await asyncio.wait_for(server.wait_closed(), 1.0)
 
     def shutdown(self) -> None:
         """Stop and end the thread."""
@@ -145,6 +156,7 @@ class FakeGateway:
         self.members: set[tuple[str, str, str]] = set()
         self.requests: list[tuple[str, Any]] = []
         self.fail_next: list[int] = []
+        self.known_metrics: set[str] | None = None  # None: every metric key is registered
         self._lock = threading.Lock()
         self.transport = httpx.MockTransport(self._handle)
 
@@ -169,6 +181,10 @@ class FakeGateway:
             return {"is_member": self._member(body)}
         if path.endswith("/segments/batch-list-check"):
             return {"results": [{**check, "is_member": self._member(check)} for check in body["checks"]]}
+        if path.endswith("/events/batch") and self.known_metrics is not None:
+            refused = sorted({e["metric_key"] for e in body["events"]} - self.known_metrics)
+            accepted = [e for e in body["events"] if e["metric_key"] not in refused]
+            return {"accepted_count": len(accepted), "rejected_keys": refused}
         return {"accepted_count": len(next(iter(body.values()))), "rejected_keys": []}
 
     def _member(self, check: dict[str, str]) -> bool:

@@ -63,3 +63,29 @@ def test_the_consumer_redelivers_forever_and_acks_explicitly() -> None:
     assert config.max_deliver == -1
     assert config.filter_subjects == ["stitchd.ingest.*.metric", "stitchd.ingest.*.exposure"]
     assert config.ack_wait == 5.0
+
+
+class _TimingOutSubscription:
+    """A pull subscription whose fetches time out, the way nats-py's do when the stream is idle."""
+
+    def __init__(self, errors: list[BaseException]) -> None:
+        self.errors = errors
+
+    async def fetch(self, batch: int = 1, timeout: float | None = 5.0) -> list[Msg]:  # noqa: ASYNC109
+        raise self.errors.pop(0)
+
+
+class _NoSink:
+    async def insert(self, metrics: object, exposures: object) -> None:
+        raise AssertionError("an idle fetch must not reach the sink")
+
+
+async def test_idle_fetch_timeouts_of_either_kind_take_nothing() -> None:
+    from nats.errors import TimeoutError as NatsTimeoutError
+
+    from stats_worker.consumer import IngestConsumer
+
+    consumer = IngestConsumer(js=None, sink=_NoSink())  # type: ignore[arg-type]
+    consumer._sub = _TimingOutSubscription([NatsTimeoutError(), TimeoutError()])  # type: ignore[assignment]
+    assert await consumer.process_once() == 0
+    assert await consumer.process_once() == 0

@@ -1,0 +1,143 @@
+"""The gateway's Litestar app: one factory taking its collaborators; routes, auth, errors, OpenAPI."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any
+from uuid import uuid5
+
+from litestar import Litestar, Request, get
+from litestar.datastructures import State
+from litestar.di import Provide
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import SwaggerRenderPlugin
+from litestar.openapi.spec import Components, SecurityScheme
+from litestar.types import ControllerRouterHandler
+from psycopg_pool import AsyncConnectionPool
+
+from commands.eventstore import EventStore
+from commands.tenancy import ensure_system_org
+from domain.tenancy.orgs import SYSTEM_ORG_ID
+from gateway.audit import AuditController
+from gateway.auth.guards import AUTH_DEPENDENCIES, NO_AUTH
+from gateway.deps import GatewayDeps
+from gateway.errors import EXCEPTION_HANDLERS, InvalidArgument
+from gateway.evaluate import EvaluateController
+from gateway.event_definitions import EventDefinitionController
+from gateway.experiments import ExperimentController
+from gateway.exposures import ExposureController
+from gateway.flags import FlagController
+from gateway.identity import AdminController, AuthController
+from gateway.ingest import IngestController
+from gateway.openapi import finalize_openapi
+from gateway.segments import SegmentController
+from gateway.tenancy import ProjectController, SdkKeyController
+from gateway.tenancy_users import UserController
+
+MIN_POSITION_HEADER = "x-stitchd-min-position"
+OPENAPI_PATH = "/docs"
+# Fixed: every gateway start sends the same "create the system org" command, so only the first appends.
+SYSTEM_ORG_COMMAND_ID = uuid5(SYSTEM_ORG_ID, "create-system-org")
+
+
+@get("/healthz", security=NO_AUTH, tags=["health"], sync_to_thread=False)
+def healthz() -> dict[str, str]:
+    """Liveness: the process answers."""
+    return {"status": "ok"}
+
+
+def route_handlers() -> list[ControllerRouterHandler]:
+    """Every route of the gateway; helper modules add their controllers here (and only here)."""
+    return [
+        healthz,
+        AuthController,
+        AdminController,
+        ProjectController,
+        SdkKeyController,
+        UserController,
+        FlagController,
+        SegmentController,
+        EventDefinitionController,
+        ExperimentController,
+        AuditController,
+        EvaluateController,
+        IngestController,  # helper-ingest
+        ExposureController,  # helper-ingest
+    ]
+
+
+def openapi_config() -> OpenAPIConfig:
+    """The spec at /docs/openapi.json, Swagger UI at /docs, and the seed's two security schemes."""
+    return OpenAPIConfig(
+        title="Stitchd",
+        version="1.0.0",
+        description='Feature flags and experimentation. Errors answer {"error", "code"}.',
+        path=OPENAPI_PATH,
+        render_plugins=[SwaggerRenderPlugin(path="/")],
+        components=Components(
+            security_schemes={
+                "sdk_key": SecurityScheme(type="apiKey", name="x-sdk-key", security_scheme_in="header"),
+                "bearer_jwt": SecurityScheme(type="http", scheme="bearer", bearer_format="JWT"),
+            }
+        ),
+        use_handler_docstrings=True,
+    )
+
+
+async def _wait_for_min_position(request: Request[Any, Any, Any]) -> None:
+    """Read-your-writes across requests: a client may send the position of its last write."""
+    raw = request.headers.get(MIN_POSITION_HEADER)
+    if raw is None:
+        return
+    if not raw.isdigit() or len(raw) > 18:
+        raise InvalidArgument(f"{MIN_POSITION_HEADER} must be a non-negative integer")
+    deps: GatewayDeps = request.app.state["deps"]
+    await deps.settle(int(raw))
+
+
+def _constant(value: Any) -> Provide:
+    def provide() -> Any:
+        return value
+
+    return Provide(provide, sync_to_thread=False)
+
+
+def create_app(
+    deps: GatewayDeps,
+    *,
+    extra_route_handlers: Sequence[ControllerRouterHandler] = (),
+    bootstrap: bool = True,
+) -> Litestar:
+    """The gateway app; `bootstrap` creates the system organisation at startup (idempotent)."""
+
+    async def on_startup(app: Litestar) -> None:
+        if bootstrap:
+            await ensure_system_org(store=deps.store, clock=deps.clock, command_id=SYSTEM_ORG_COMMAND_ID)
+
+    dependencies: dict[str, Provide] = {
+        "deps": _constant(deps),
+        "store": _constant(deps.store),
+        "db": _constant(deps.db),
+        "clock": _constant(deps.clock),
+        **AUTH_DEPENDENCIES,
+    }
+    app = Litestar(
+        route_handlers=[*route_handlers(), *extra_route_handlers],
+        dependencies=dependencies,
+        exception_handlers=EXCEPTION_HANDLERS,
+        before_request=_wait_for_min_position,
+        on_startup=[on_startup],
+        openapi_config=openapi_config(),
+        request_max_body_size=deps.settings.max_body_bytes,
+        state=State({"deps": deps}),
+        debug=False,
+    )
+    finalize_openapi(app)
+    return app
+
+
+# Types handlers may annotate NamedDependency with (re-exported for helper modules).
+Store = EventStore
+ReadPool = AsyncConnectionPool[Any]
+Clock = Callable[[], datetime]

@@ -1,0 +1,181 @@
+"""History by replay (DESIGN section 10): audit pages, as-of reads and revert, all folded from `events`.
+
+GET /v1/environments/{env_id}/audit lists the events made through that environment's routes; the flag
+and segment variants list one object's streams (a flag's project definition and this environment's
+config). Pages are newest first: pass `next_cursor` back as `before_position`. As-of reads take a store
+`position` or a time `at` (the last position recorded at or before it).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from uuid import UUID, uuid4
+
+from litestar import Controller, get, post
+from litestar.di import NamedDependency
+from litestar.params import FromPath, FromQuery, JSONBody
+
+from commands.flags import revert_config
+from domain.flags import config as cfg
+from domain.flags import definition as dfn
+from domain.segments import segment as seg
+from gateway import flag_answers
+from gateway.auth.guards import BEARER, EnvironmentScope, tenant_reader, tenant_writer
+from gateway.deps import GatewayDeps
+from gateway.errors import InvalidArgument, NotFound
+from gateway.flag_views import flag_view
+from gateway.segments import state_view
+from gateway.writes import write_scope
+from readmodels import history
+from schemas.http_flags import FlagView, RevertBody
+from schemas.http_segments import SegmentView
+
+DEFAULT_PAGE = 50
+
+
+def _filter(
+    *, env: UUID | None, streams: tuple[UUID, ...] | None, actor: str | None, since: datetime | None,
+    until: datetime | None, before_position: int | None, limit: int,
+) -> history.AuditFilter:  # fmt: skip
+    if limit < 1 or limit > history.MAX_LIMIT:
+        raise InvalidArgument(f"limit must be 1-{history.MAX_LIMIT}")
+    return history.AuditFilter(
+        environment_id=env, stream_ids=streams, actor=actor, since=since, until=until,
+        before_position=before_position, limit=limit,
+    )  # fmt: skip
+
+
+async def _position(deps: GatewayDeps, position: int | None, at: datetime | None) -> int:
+    if (position is None) == (at is None):
+        raise InvalidArgument("give exactly one of `position` or `at`")
+    if position is not None:
+        return position
+    assert at is not None
+    return await history.position_at(deps.db, at)
+
+
+async def flag_as_of(deps: GatewayDeps, env: EnvironmentScope, key: str, position: int) -> FlagView:
+    """The flag as this environment saw it after store `position` (404 when it did not exist then)."""
+    flag, _, p1 = await history.state_as_of(deps.db, dfn.flag_stream(env.project_id, key), position=position)
+    if not isinstance(flag, dfn.Flag) or flag.deleted:
+        raise NotFound(f"flag {key!r} did not exist at position {position}")
+    stream = cfg.flag_config_stream(env.environment_id, key)
+    config, _, p2 = await history.state_as_of(deps.db, stream, position=position)
+    definition = cfg.definition_of(flag, config, env.environment_id)
+    return flag_view(
+        definition, name=flag.name, description=flag.description, definition_version=flag.version,
+        position=max(p1, p2),
+    )  # fmt: skip
+
+
+class AuditController(Controller):
+    path = "/v1/environments/{env_id:uuid}"
+    tags = ["history"]
+    security = BEARER
+    guards = [tenant_reader]
+
+    @get("/audit")
+    async def environment_audit(
+        self,
+        env_scope: NamedDependency[EnvironmentScope],
+        deps: NamedDependency[GatewayDeps],
+        actor: FromQuery[str | None] = None,
+        since: FromQuery[datetime | None] = None,
+        until: FromQuery[datetime | None] = None,
+        before_position: FromQuery[int | None] = None,
+        limit: FromQuery[int] = DEFAULT_PAGE,
+    ) -> history.AuditPage:
+        """Every event made through this environment, newest first, with actor, time, type and changes."""
+        f = _filter(env=env_scope.environment_id, streams=None, actor=actor, since=since, until=until,
+                    before_position=before_position, limit=limit)  # fmt: skip
+        return await history.audit_page(deps.db, f)
+
+    @get("/flags/{key:str}/audit")
+    async def flag_audit(
+        self,
+        key: FromPath[str],
+        env_scope: NamedDependency[EnvironmentScope],
+        deps: NamedDependency[GatewayDeps],
+        actor: FromQuery[str | None] = None,
+        since: FromQuery[datetime | None] = None,
+        until: FromQuery[datetime | None] = None,
+        before_position: FromQuery[int | None] = None,
+        limit: FromQuery[int] = DEFAULT_PAGE,
+    ) -> history.AuditPage:
+        """One flag's history here: its project definition and this environment's config."""
+        streams = (
+            dfn.flag_stream(env_scope.project_id, key),
+            cfg.flag_config_stream(env_scope.environment_id, key),
+        )
+        f = _filter(env=None, streams=streams, actor=actor, since=since, until=until,
+                    before_position=before_position, limit=limit)  # fmt: skip
+        return await history.audit_page(deps.db, f)
+
+    @get("/segments/{key:str}/audit")
+    async def segment_audit(
+        self,
+        key: FromPath[str],
+        env_scope: NamedDependency[EnvironmentScope],
+        deps: NamedDependency[GatewayDeps],
+        actor: FromQuery[str | None] = None,
+        since: FromQuery[datetime | None] = None,
+        until: FromQuery[datetime | None] = None,
+        before_position: FromQuery[int | None] = None,
+        limit: FromQuery[int] = DEFAULT_PAGE,
+    ) -> history.AuditPage:
+        """One segment's history (membership batches included)."""
+        streams = (seg.segment_stream(env_scope.environment_id, key),)
+        f = _filter(env=None, streams=streams, actor=actor, since=since, until=until,
+                    before_position=before_position, limit=limit)  # fmt: skip
+        return await history.audit_page(deps.db, f)
+
+    @get("/flags/{key:str}/as-of")
+    async def flag_at(
+        self,
+        key: FromPath[str],
+        env_scope: NamedDependency[EnvironmentScope],
+        deps: NamedDependency[GatewayDeps],
+        position: FromQuery[int | None] = None,
+        at: FromQuery[datetime | None] = None,
+    ) -> FlagView:
+        """The flag as this environment had it at a store position or a time."""
+        return await flag_as_of(deps, env_scope, key, await _position(deps, position, at))
+
+    @get("/segments/{key:str}/as-of")
+    async def segment_at(
+        self,
+        key: FromPath[str],
+        env_scope: NamedDependency[EnvironmentScope],
+        deps: NamedDependency[GatewayDeps],
+        position: FromQuery[int | None] = None,
+        at: FromQuery[datetime | None] = None,
+    ) -> SegmentView:
+        """The segment as it was at a store position or a time."""
+        target = await _position(deps, position, at)
+        stream = seg.segment_stream(env_scope.environment_id, key)
+        state, _, last = await history.state_as_of(deps.db, stream, position=target)
+        if not isinstance(state, seg.Segment) or state.deleted:
+            raise NotFound(f"segment {key!r} did not exist at position {target}")
+        return state_view(state, last)
+
+    @post("/flags/{key:str}/revert", guards=[tenant_writer], status_code=200)
+    async def revert(
+        self,
+        key: FromPath[str],
+        data: JSONBody[RevertBody],
+        env_scope: NamedDependency[EnvironmentScope],
+        deps: NamedDependency[GatewayDeps],
+    ) -> FlagView:
+        """Restore this environment's config (rules, serving, hashing, enabled) as of a position or time,
+        by appending compensating events; history itself is never rewritten."""
+        target = await _position(deps, data.position, data.at)
+        scope = write_scope(env_scope)
+        written = await revert_config(
+            scope,
+            key,
+            target,
+            expected_version=data.version,
+            command_id=uuid4(),
+            deps=flag_answers.flag_deps(deps),
+        )
+        return await flag_answers.answer(deps, scope, key, written)

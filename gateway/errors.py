@@ -1,0 +1,180 @@
+"""Every failure becomes the envelope {"error", "code"} with the status mapped from the gRPC code name."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from typing import Any, ClassVar
+
+from litestar import MediaType, Request, Response
+from litestar.exceptions import HTTPException, ValidationException
+
+from commands.eventstore import ConcurrencyError
+from domain.errors import DomainError
+
+log = logging.getLogger(__name__)
+
+STATUS_OF_CODE: Mapping[str, int] = {
+    "INVALID_ARGUMENT": 400,
+    "FAILED_PRECONDITION": 400,
+    "OUT_OF_RANGE": 400,
+    "UNAUTHENTICATED": 401,
+    "PERMISSION_DENIED": 403,
+    "NOT_FOUND": 404,
+    "ABORTED": 409,
+    "ALREADY_EXISTS": 409,
+    "RESOURCE_EXHAUSTED": 429,
+    "UNIMPLEMENTED": 501,
+    "UNAVAILABLE": 502,
+    "DEADLINE_EXCEEDED": 504,
+    "INTERNAL": 500,
+}
+_CODE_OF_STATUS: Mapping[int, str] = {
+    400: "INVALID_ARGUMENT",
+    401: "UNAUTHENTICATED",
+    403: "PERMISSION_DENIED",
+    404: "NOT_FOUND",
+    405: "UNIMPLEMENTED",
+    409: "ABORTED",
+    413: "RESOURCE_EXHAUSTED",
+    415: "INVALID_ARGUMENT",
+    429: "RESOURCE_EXHAUSTED",
+    502: "UNAVAILABLE",
+    503: "UNAVAILABLE",
+    504: "DEADLINE_EXCEEDED",
+}
+
+
+class ApiError(Exception):
+    """A failure the gateway itself decides; `code` is a gRPC status name, `status` its HTTP status."""
+
+    code: ClassVar[str] = "INTERNAL"
+    status: ClassVar[int] = 500
+
+    def __init__(self, message: str, *, headers: Mapping[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.headers = dict(headers or {})
+
+
+class InvalidArgument(ApiError):  # noqa: N818 (named for the gRPC status code)
+    code = "INVALID_ARGUMENT"
+    status = 400
+
+
+class Unauthenticated(ApiError):  # noqa: N818 (named for the gRPC status code)
+    code = "UNAUTHENTICATED"
+    status = 401
+
+
+class PermissionDenied(ApiError):  # noqa: N818 (named for the gRPC status code)
+    code = "PERMISSION_DENIED"
+    status = 403
+
+
+class NotFound(ApiError):  # noqa: N818 (named for the gRPC status code)
+    code = "NOT_FOUND"
+    status = 404
+
+
+class AlreadyExists(ApiError):  # noqa: N818 (named for the gRPC status code)
+    code = "ALREADY_EXISTS"
+    status = 409
+
+
+class Aborted(ApiError):  # noqa: N818 (named for the gRPC status code)
+    code = "ABORTED"
+    status = 409
+
+
+class ResourceExhausted(ApiError):  # noqa: N818 (named for the gRPC status code)
+    code = "RESOURCE_EXHAUSTED"
+    status = 429
+
+
+class Unavailable(ApiError):  # noqa: N818 (named for the gRPC status code)
+    code = "UNAVAILABLE"
+    status = 502
+
+
+def envelope(message: str, code: str, status: int, headers: Mapping[str, str] | None = None) -> Response[Any]:
+    """The one error body shape of the whole gateway."""
+    return Response(
+        {"error": message, "code": code},
+        status_code=status,
+        media_type=MediaType.JSON,
+        headers=dict(headers or {}),
+    )
+
+
+def _api_error(_: Request[Any, Any, Any], exc: ApiError) -> Response[Any]:
+    return envelope(exc.message, exc.code, exc.status, exc.headers)
+
+
+def _domain_error(_: Request[Any, Any, Any], exc: DomainError) -> Response[Any]:
+    code = getattr(exc, "code", "INVALID_ARGUMENT")
+    status = STATUS_OF_CODE.get(code)
+    if status is None:
+        code, status = "INVALID_ARGUMENT", 400
+    return envelope(str(exc) or code.lower().replace("_", " "), code, status)
+
+
+def _concurrency(_: Request[Any, Any, Any], exc: ConcurrencyError) -> Response[Any]:
+    return envelope(f"concurrent modification, retry: {exc}", "ABORTED", 409)
+
+
+def validation_message(exc: ValidationException) -> str:
+    """A readable message from Litestar's validation details, naming each offending field."""
+    extra = exc.extra if isinstance(exc.extra, list) else []
+    parts: list[str] = []
+    for item in extra:
+        if not isinstance(item, dict):
+            continue
+        message = str(item.get("message", "invalid value"))
+        key = item.get("key")
+        source = item.get("source")
+        source = getattr(source, "value", source)  # a ParamType enum: "query", not "ParamType.QUERY"
+        if key == "data" and message == "'data'":  # Litestar's KeyError text for an empty body
+            message = "a JSON body is required"
+        where = f"{source} field `{key}`" if key and key != "data" else str(source or "request")
+        parts.append(f"{where}: {message}")
+    return "; ".join(parts) or "invalid request"
+
+
+def _http_exception(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
+    status = exc.status_code
+    if status >= 500:
+        return _internal(request, exc)
+    code = _CODE_OF_STATUS.get(status, "INVALID_ARGUMENT")
+    if isinstance(exc, ValidationException):
+        message = validation_message(exc)
+    elif status == 404:
+        message = "not found"
+    else:
+        message = exc.detail or code.lower()
+    headers = {k: v for k, v in (exc.headers or {}).items() if k.lower() in ("allow", "retry-after")}
+    return envelope(message, code, status, headers)
+
+
+def _too_deep(request: Request[Any, Any, Any], exc: RecursionError) -> Response[Any]:
+    # msgspec raises RecursionError (not DecodeError) on JSON nested thousands deep: the input's fault.
+    log.warning("recursion limit on %s %s: %s", request.method, request.url.path, exc)
+    return envelope("request nested too deeply", "INVALID_ARGUMENT", 400)
+
+
+def _internal(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    # Logged with the traceback for operators; the client learns nothing about internals.
+    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return envelope("internal error", "INTERNAL", 500)
+
+
+Handler = Callable[[Request[Any, Any, Any], Any], Response[Any]]
+
+EXCEPTION_HANDLERS: dict[type[Exception] | int, Handler] = {
+    ApiError: _api_error,
+    DomainError: _domain_error,
+    ConcurrencyError: _concurrency,
+    HTTPException: _http_exception,
+    RecursionError: _too_deep,
+    Exception: _internal,
+}

@@ -1,0 +1,284 @@
+"""SDK routes answered from memory: evaluate, evaluate-all, segments list-check and batch-list-check.
+
+Every answer comes from the gateway's DefinitionsCache (flags, segments, list memberships and SDK keys
+folded from the event log): no database round trip per evaluation. The x-sdk-key is checked against
+the cache's key table too (only a key the cache does not know yet triggers one catch-up read).
+
+The composition root may install a JetStream-followed cache with `install_definitions`; otherwise the
+first SDK request builds one over `deps.store` that polls the log every `POLL_SECONDS` and is restarted
+if it stops. Server-side evaluations emit exposures (DESIGN section 9) to the installed ExposureSink,
+buffered and fire-and-forget; with no sink installed (ingestion not configured) they are dropped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any, Protocol, runtime_checkable
+from uuid import UUID, uuid4
+
+from litestar import Controller, Litestar, Request, post
+from litestar.params import FromPath, JSONBody
+
+from domain.context import ContextSet
+from domain.flags.model import EvaluationResult, Reason
+from gateway.auth.guards import SDK_KEY
+from gateway.auth.principals import MAX_CREDENTIAL_LENGTH, SDK_KEY_HEADER, deps_of
+from gateway.errors import InvalidArgument, NotFound, Unauthenticated
+from readmodels.definitions import DefinitionsCache, EventLog
+from readmodels.definitions_log import follow, start_following
+from schemas.http_sdk import (
+    MAX_BATCH_CHECKS,
+    BatchListCheckBody,
+    BatchListCheckView,
+    ContextsBody,
+    EvaluateAllBody,
+    EvaluateAllView,
+    EvaluateBody,
+    EvaluationView,
+    ListCheckBody,
+    ListCheckResult,
+    ListCheckView,
+)
+from schemas.ingest import ExposureMsg
+
+log = logging.getLogger("stitchd.gateway.evaluate")
+
+DEFINITIONS_STATE = "definitions"
+EXPOSURES_STATE = "exposure_sink"
+POLL_SECONDS = 0.25
+MIN_POSITION_HEADER = "x-stitchd-min-position"
+AnyRequest = Request[Any, Any, Any]
+
+
+@runtime_checkable
+class ExposureSink(Protocol):
+    """Where server-side evaluations report exposures (the ingest helper's JetStream adapter)."""
+
+    async def record(self, exposure: ExposureMsg) -> None: ...
+
+
+class ExposureBuffer:
+    """Collects exposures from requests and hands them to the sink in the background, in batches."""
+
+    def __init__(self, sink: ExposureSink, *, max_batch: int = 500) -> None:
+        self.sink = sink
+        self.max_batch = max_batch
+        self._pending: list[ExposureMsg] = []
+        self._flushing: asyncio.Task[None] | None = None
+
+    def add(self, exposure: ExposureMsg) -> None:
+        """Queue one exposure; never waits for the sink."""
+        self._pending.append(exposure)
+        if self._flushing is None or self._flushing.done():
+            self._flushing = asyncio.create_task(self._flush())
+            self._flushing.add_done_callback(_log_failure)
+
+    async def _flush(self) -> None:
+        await asyncio.sleep(0)  # let the requests of this loop turn add theirs first
+        while self._pending:
+            batch, self._pending = self._pending[: self.max_batch], self._pending[self.max_batch :]
+            results = await asyncio.gather(*(self.sink.record(e) for e in batch), return_exceptions=True)
+            failed = [r for r in results if isinstance(r, Exception)]
+            if failed:  # best effort: an evaluation never fails or waits because reporting did
+                log.warning("dropped %d of %d exposures", len(failed), len(batch), exc_info=failed[0])
+
+
+def _log_failure(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("background task failed", exc_info=task.exception())
+
+
+class _Definitions:
+    """The lazily built cache of a gateway app and the follower keeping it current."""
+
+    def __init__(self, events: EventLog) -> None:
+        self.cache = DefinitionsCache()
+        self.events = events
+        self._follower: asyncio.Task[None] | None = None
+        self._ready = asyncio.Event()
+
+    async def current(self) -> DefinitionsCache:
+        """The cache, (re)starting its follower when it is not running."""
+        if self._follower is None or self._follower.done():
+            self._ready = asyncio.Event()
+            follower = follow(
+                self.cache, self.events, nats_url=None, poll_interval=POLL_SECONDS, ready=self._ready
+            )
+            self._follower = asyncio.create_task(follower, name="gateway-definitions")
+            self._follower.add_done_callback(_log_failure)
+        if not self._ready.is_set():
+            await self.cache.catch_up(self.events)
+        return self.cache
+
+
+def install_definitions(
+    app: Litestar, cache: DefinitionsCache, exposures: ExposureSink | None = None
+) -> None:
+    """Use a cache the composition root keeps current (e.g. `follow` with NATS), and an exposure sink."""
+    app.state[DEFINITIONS_STATE] = cache
+    if exposures is not None:
+        app.state[EXPOSURES_STATE] = exposures
+
+
+async def start_definitions(app: Litestar, events: EventLog, *, nats_url: str | None) -> asyncio.Task[None]:
+    """For the gateway's composition root: install a JetStream-followed cache in `app` once it has caught
+    up; returns the follower task (cancel it at shutdown)."""
+    cache = DefinitionsCache()
+    follower = await start_following(cache, events, nats_url=nats_url)
+    install_definitions(app, cache)
+    return follower
+
+
+async def definitions_of(request: AnyRequest) -> DefinitionsCache:
+    """The app's DefinitionsCache (installed, or built on first use over the event store)."""
+    state = request.app.state
+    found = state.get(DEFINITIONS_STATE)
+    if isinstance(found, DefinitionsCache):
+        return found
+    if not isinstance(found, _Definitions):
+        found = _Definitions(deps_of(request).store)
+        state[DEFINITIONS_STATE] = found
+    return await found.current()
+
+
+def _exposures(request: AnyRequest) -> ExposureBuffer | None:
+    state = request.app.state
+    buffer = state.get("exposure_buffer")
+    if isinstance(buffer, ExposureBuffer):
+        return buffer
+    sink = state.get(EXPOSURES_STATE) or getattr(state.get("deps"), "exposures", None)
+    if not isinstance(sink, ExposureSink):
+        return None
+    state["exposure_buffer"] = buffer = ExposureBuffer(sink)
+    return buffer
+
+
+async def sdk_environment(request: AnyRequest, env_id: UUID, cache: DefinitionsCache) -> UUID:
+    """The path's environment if the x-sdk-key unlocks it: 401 for a missing or unknown key, else 404."""
+    raw = (request.headers.get(SDK_KEY_HEADER) or "").strip()
+    if not raw:
+        raise Unauthenticated("missing x-sdk-key header")
+    if len(raw) > MAX_CREDENTIAL_LENGTH:
+        raise Unauthenticated("sdk key not found")
+    owner = cache.key_owner(raw)
+    if owner is None:
+        await cache.catch_up(deps_of(request).store)  # a key issued a moment ago
+        owner = cache.key_owner(raw)
+    if owner is None:
+        raise Unauthenticated("sdk key not found")
+    if owner[0] != env_id:
+        raise NotFound(f"environment {env_id} not found")
+    return env_id
+
+
+async def _prepared(request: AnyRequest, env_id: UUID) -> DefinitionsCache:
+    cache = await definitions_of(request)
+    await sdk_environment(request, env_id, cache)
+    raw = request.headers.get(MIN_POSITION_HEADER)
+    if raw is not None and raw.isdigit() and len(raw) <= 18:
+        await cache.reach(int(raw), deps_of(request).store)
+    return cache
+
+
+def _contexts(body: ContextsBody) -> ContextSet:
+    contexts = body.context_set()
+    if isinstance(contexts, str):
+        raise InvalidArgument(contexts)
+    return contexts
+
+
+def view(result: EvaluationResult, cache: DefinitionsCache, env_id: UUID) -> EvaluationView:
+    """The HTTP answer for one evaluation."""
+    env = cache.environment(env_id)
+    flag = env.flags.get(result.flag_key) if env is not None else None
+    return EvaluationView(
+        flag_key=result.flag_key,
+        variant_key=result.variant_key,
+        is_enabled=flag is not None and flag.definition.config.enabled,
+        value=result.value,
+        reason=result.reason.value,
+        rule_id=result.rule_id,
+        error_code=None if result.error_code is None else result.error_code.value,
+        sequence=result.sequence,
+    )
+
+
+def _exposure(env_id: UUID, result: EvaluationResult, contexts: ContextSet) -> ExposureMsg | None:
+    if result.variant_key is None or result.reason is Reason.ERROR or not contexts.contexts:
+        return None
+    primary = contexts.contexts[0]
+    return ExposureMsg(
+        event_id=str(uuid4()),
+        environment_id=str(env_id),
+        flag_key=result.flag_key,
+        variant_key=result.variant_key,
+        context_type=primary.context_type,
+        context_key=primary.key,
+        sequence=result.sequence,
+        timestamp_ms=time.time_ns() // 1_000_000,
+    )
+
+
+class EvaluateController(Controller):
+    path = "/v1/environments/{env_id:uuid}"
+    tags = ["sdk"]
+    security = SDK_KEY
+
+    @post("/evaluate", status_code=200)
+    async def evaluate(
+        self, request: AnyRequest, env_id: FromPath[UUID], data: JSONBody[EvaluateBody]
+    ) -> EvaluationView:
+        """Evaluate one flag for a context (or several, `contexts`); emits an exposure."""
+        cache = await _prepared(request, env_id)
+        contexts = _contexts(data)
+        result = cache.evaluate(env_id, data.flag_key, contexts)
+        buffer = _exposures(request)
+        exposure = _exposure(env_id, result, contexts) if buffer is not None else None
+        if buffer is not None and exposure is not None:
+            buffer.add(exposure)
+        return view(result, cache, env_id)
+
+    @post("/evaluate-all", status_code=200)
+    async def evaluate_all(
+        self, request: AnyRequest, env_id: FromPath[UUID], data: JSONBody[EvaluateAllBody]
+    ) -> EvaluateAllView:
+        """Every flag for one context set, with reasons (no exposures: nothing was shown yet)."""
+        cache = await _prepared(request, env_id)
+        results = cache.evaluate_all(env_id, _contexts(data))
+        return EvaluateAllView(
+            flags=[view(r, cache, env_id) for r in results], sequence=cache.sequence(env_id)
+        )
+
+    @post("/segments/list-check", status_code=200)
+    async def list_check(
+        self, request: AnyRequest, env_id: FromPath[UUID], data: JSONBody[ListCheckBody]
+    ) -> ListCheckView:
+        """Whether a context is a member of a list segment (404 when no list segment has that key)."""
+        cache = await _prepared(request, env_id)
+        member = cache.is_list_member(env_id, data.segment_key, data.context_type, data.context_key)
+        if member is None:
+            raise NotFound(f"list segment {data.segment_key!r} not found")
+        return ListCheckView(is_member=member)
+
+    @post("/segments/batch-list-check", status_code=200)
+    async def batch_list_check(
+        self, request: AnyRequest, env_id: FromPath[UUID], data: JSONBody[BatchListCheckBody]
+    ) -> BatchListCheckView:
+        """Membership for many (segment, context) pairs, in request order."""
+        if len(data.checks) > MAX_BATCH_CHECKS:
+            raise InvalidArgument(f"at most {MAX_BATCH_CHECKS} checks per request")
+        cache = await _prepared(request, env_id)
+        results = []
+        for check in data.checks:
+            member = cache.is_list_member(env_id, check.segment_key, check.context_type, check.context_key)
+            result = ListCheckResult(
+                segment_key=check.segment_key,
+                context_type=check.context_type,
+                context_key=check.context_key,
+                is_member=bool(member),
+                found=member is not None,
+            )
+            results.append(result)
+        return BatchListCheckView(results=results)

@@ -1,0 +1,153 @@
+"""/v1/management/users: an organisation's accounts, roles and passwords (scoped to the caller's org)."""
+
+from __future__ import annotations
+
+from uuid import UUID, uuid4
+
+from litestar import Controller, delete, get, post, put
+from litestar.di import NamedDependency
+from litestar.params import FromPath, JSONBody
+
+from commands.identity import change_password, register_user, remove_membership, remove_user
+from domain.tenancy.commands import ChangePassword, RegisterUser, RemoveMembership, RemoveUser
+from domain.tenancy.events import OrgRole
+from gateway.auth.guards import BEARER, org_admin, tenant_reader
+from gateway.auth.passwords import password_problem
+from gateway.auth.principals import Caller
+from gateway.deps import GatewayDeps
+from gateway.errors import InvalidArgument, NotFound, PermissionDenied
+from gateway.tenancy import command_ids
+from gateway.writes import IdempotencyKey
+from readmodels import identity
+from schemas.http_identity import ChangePasswordBody, CreateUserBody, PositionReply, UserReply, UsersReply
+
+_ROLES = {"org_admin": OrgRole.ORG_ADMIN, "org_member": OrgRole.ORG_MEMBER, "viewer": OrgRole.VIEWER}
+
+
+async def create_user(
+    deps: GatewayDeps,
+    data: CreateUserBody,
+    *,
+    org_id: UUID,
+    actor: str,
+    command_id: UUID,
+    user_id: UUID | None = None,
+    repeat_message: str | None = None,
+) -> UserReply:
+    """Hash the password, register the user in `org_id` and wait for the read model.
+
+    A repeated command answers as the first time, unless `repeat_message` says repeats are refused.
+    """
+    problem = password_problem(data.password)
+    if problem:
+        raise InvalidArgument(problem)
+    email = data.email.strip().lower()
+    display_name = data.display_name or email.partition("@")[0]
+    cmd = RegisterUser(
+        command_id=command_id,
+        user_id=user_id or uuid4(),
+        email=email,
+        display_name=display_name,
+        password_hash=await deps.passwords.hash(data.password),
+        org_id=org_id,
+        role=_ROLES[data.org_role],
+    )
+    written = await register_user(cmd, store=deps.store, clock=deps.clock, actor=actor)
+    if written.repeated and repeat_message is not None:
+        raise PermissionDenied(repeat_message)
+    return UserReply(
+        user_id=cmd.user_id,
+        email=email,
+        display_name=display_name.strip(),
+        org_role=data.org_role,
+        position=await deps.settle(written.position),
+    )
+
+
+async def _member(deps: GatewayDeps, caller: Caller, user_id: UUID) -> identity.UserCredentials:
+    """A live user of the caller's organisation; any other answers 404."""
+    user = await identity.user_by_id(deps.db, user_id)
+    if user is None or await identity.role_in_org(deps.db, user_id, caller.org_id) is None:
+        raise NotFound(f"user {user_id} not found")
+    return user
+
+
+class UserController(Controller):
+    path = "/v1/management/users"
+    tags = ["management"]
+    security = BEARER
+
+    @post("/", guards=[org_admin])
+    async def create(
+        self,
+        data: JSONBody[CreateUserBody],
+        caller: NamedDependency[Caller],
+        deps: NamedDependency[GatewayDeps],
+        idempotency_key: IdempotencyKey = None,
+    ) -> UserReply:
+        """A user account in the caller's organisation (`org_role`: org_admin, org_member or viewer)."""
+        if data.org_id is not None and data.org_id != caller.org_id:
+            raise NotFound(f"organisation {data.org_id} not found")
+        command_id, user_id = command_ids(caller.org_id, "user", idempotency_key)
+        return await create_user(
+            deps, data, org_id=caller.org_id, actor=caller.actor, command_id=command_id, user_id=user_id
+        )
+
+    @get("/", guards=[tenant_reader])
+    async def list_users(
+        self, caller: NamedDependency[Caller], deps: NamedDependency[GatewayDeps]
+    ) -> UsersReply:
+        """The members of the caller's organisation."""
+        rows = await identity.org_members(deps.db, caller.org_id)
+        return UsersReply(
+            users=[
+                UserReply(user_id=r.user_id, email=r.email, display_name=r.display_name, org_role=r.role)
+                for r in rows
+            ]
+        )
+
+    @delete("/{user_id:uuid}", guards=[org_admin], status_code=200)
+    async def remove(
+        self, user_id: FromPath[UUID], caller: NamedDependency[Caller], deps: NamedDependency[GatewayDeps]
+    ) -> PositionReply:
+        """Remove the user from the organisation (the account too when it was the last one); tokens die."""
+        await _member(deps, caller, user_id)
+        if user_id == caller.user_id:
+            raise InvalidArgument("you cannot remove yourself")
+        cmd = RemoveMembership(command_id=uuid4(), user_id=user_id, org_id=caller.org_id)
+        written = await remove_membership(cmd, store=deps.store, clock=deps.clock, actor=caller.actor)
+        if len(await identity.memberships(deps.db, user_id)) <= 1:
+            gone = RemoveUser(command_id=uuid4(), user_id=user_id)
+            written = await remove_user(gone, store=deps.store, clock=deps.clock, actor=caller.actor)
+        await deps.refresh_tokens.revoke_user(user_id, now=deps.clock())
+        return PositionReply(position=await deps.settle(written.position))
+
+    @put("/{user_id:uuid}/password", guards=[tenant_reader])
+    async def set_password(
+        self,
+        user_id: FromPath[UUID],
+        data: JSONBody[ChangePasswordBody],
+        caller: NamedDependency[Caller],
+        deps: NamedDependency[GatewayDeps],
+    ) -> PositionReply:
+        """Change a password: your own with the current one, or any member's as org admin; old tokens die."""
+        user = await _member(deps, caller, user_id)
+        if user_id != caller.user_id and not caller.is_admin:
+            raise PermissionDenied("organisation admin role required")
+        return await set_password(deps, user, data, actor=caller.actor, own=user_id == caller.user_id)
+
+
+async def set_password(
+    deps: GatewayDeps, user: identity.UserCredentials, data: ChangePasswordBody, *, actor: str, own: bool
+) -> PositionReply:
+    """Store a new password hash (your own needs the current password); every older token dies."""
+    if own and not await deps.passwords.verify(user.password_hash, data.current_password or ""):
+        raise PermissionDenied("current_password is wrong")
+    problem = password_problem(data.new_password)
+    if problem:
+        raise InvalidArgument(problem)
+    digest = await deps.passwords.hash(data.new_password)
+    cmd = ChangePassword(command_id=uuid4(), user_id=user.user_id, password_hash=digest)
+    written = await change_password(cmd, store=deps.store, clock=deps.clock, actor=actor)
+    await deps.refresh_tokens.revoke_user(user.user_id, now=deps.clock())
+    return PositionReply(position=await deps.settle(written.position))

@@ -1,0 +1,108 @@
+"""Identity projection: users, memberships and SDK keys (rm_users, rm_memberships, rm_sdk_keys)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import psycopg
+
+from domain.events import Event
+from domain.tenancy.events import (
+    SdkKeyIssued,
+    SdkKeyRevoked,
+    UserDisplayNameChanged,
+    UserJoinedOrg,
+    UserLeftOrg,
+    UserOrgRoleChanged,
+    UserPasswordChanged,
+    UserRegistered,
+    UserRemoved,
+)
+from projections.recorded import Recorded
+
+NAME = "identity"
+TABLES = ("rm_users", "rm_memberships", "rm_sdk_keys")
+
+Tx = psycopg.AsyncConnection[Any]
+
+
+async def apply(tx: Tx, event: Event, recorded: Recorded) -> None:
+    """Fold one tenancy event into the identity tables; other events are ignored."""
+    match event:
+        case UserRegistered() | UserPasswordChanged() | UserDisplayNameChanged() | UserRemoved():
+            await _user(tx, event, recorded)
+        case UserJoinedOrg() | UserOrgRoleChanged() | UserLeftOrg():
+            await _membership(tx, event)
+        case SdkKeyIssued() | SdkKeyRevoked():
+            await _sdk_key(tx, event, recorded)
+        case _:
+            return
+
+
+async def _user(tx: Tx, event: Event, recorded: Recorded) -> None:
+    at, pos, uid = event.occurred_at, recorded.position, event.stream_id
+    match event:
+        case UserRegistered(email=email, display_name=name, password_hash=digest):
+            await tx.execute(
+                "INSERT INTO rm_users (user_id, email, display_name, password_hash, created_at, updated_at,"
+                " position) VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (user_id) DO NOTHING",
+                (uid, email, name, digest, at, at, pos),
+            )
+        case UserPasswordChanged(password_hash=digest, token_generation=generation):
+            await tx.execute(
+                "UPDATE rm_users SET password_hash = %s, token_generation = %s, updated_at = %s,"
+                " position = %s WHERE user_id = %s",
+                (digest, generation, at, pos, uid),
+            )
+        case UserDisplayNameChanged(display_name=name):
+            await tx.execute(
+                "UPDATE rm_users SET display_name = %s, updated_at = %s, position = %s WHERE user_id = %s",
+                (name, at, pos, uid),
+            )
+        case UserRemoved():
+            await tx.execute(
+                "UPDATE rm_users SET removed = true, updated_at = %s, position = %s WHERE user_id = %s",
+                (at, pos, uid),
+            )
+            await tx.execute("DELETE FROM rm_memberships WHERE user_id = %s", (uid,))
+
+
+async def _membership(tx: Tx, event: Event) -> None:
+    match event:
+        case UserJoinedOrg(org_id=org, role=role) | UserOrgRoleChanged(org_id=org, role=role):
+            await tx.execute(
+                "INSERT INTO rm_memberships (user_id, org_id, role, joined_at) VALUES (%s, %s, %s, %s)"
+                " ON CONFLICT (user_id, org_id) DO UPDATE SET role = EXCLUDED.role",
+                (event.stream_id, org, str(role), event.occurred_at),
+            )
+        case UserLeftOrg(org_id=org):
+            await tx.execute(
+                "DELETE FROM rm_memberships WHERE user_id = %s AND org_id = %s", (event.stream_id, org)
+            )
+
+
+async def _sdk_key(tx: Tx, event: Event, recorded: Recorded) -> None:
+    meta = recorded.metadata
+    match event:
+        case SdkKeyIssued(key_id=key_id, name=name, key_hash=digest, prefix=prefix):
+            await tx.execute(
+                "INSERT INTO rm_sdk_keys (key_id, environment_id, project_id, org_id, name, prefix, key_hash,"
+                " status, created_at, position) VALUES (%s, %s, %s, %s, %s, %s, %s, 'active', %s, %s)"
+                " ON CONFLICT (key_id) DO NOTHING",
+                (
+                    key_id,
+                    event.stream_id,
+                    meta.project_id,
+                    meta.org_id,
+                    name,
+                    prefix,
+                    digest,
+                    event.occurred_at,
+                    recorded.position,
+                ),
+            )
+        case SdkKeyRevoked(key_id=key_id):
+            await tx.execute(
+                "UPDATE rm_sdk_keys SET status = 'revoked', revoked_at = %s, position = %s WHERE key_id = %s",
+                (event.occurred_at, recorded.position, key_id),
+            )

@@ -1,0 +1,198 @@
+"""The in-memory definitions cache: every environment's flags, segments, list memberships, event types
+and SDK keys, folded from the event log, with a bounded history of deltas for `since_sequence` replay.
+
+Built by folding the event log from the start (`catch_up`) and kept current by a follower
+(`readmodels.definitions_log.follow`). Folding the log rather than loading the rm_* tables keeps the
+retained deltas identical on every replica and across restarts: an SDK that reconnects to a freshly
+started broadcaster still gets exactly the deltas it missed. Nothing here does IO per evaluation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+from typing import Protocol, runtime_checkable
+from uuid import UUID
+
+from domain.codec import decode_event
+from domain.context import ContextSet
+from domain.evaluation import not_found
+from domain.event_definitions.events import MetricValueType
+from domain.flags.model import EvaluationResult
+from domain.tenancy.sdk_keys import hash_sdk_key
+from readmodels.definitions_fold import RELEVANT_PREFIXES, Folder
+from readmodels.definitions_state import Delta, EnvDefinitions, Snapshot
+
+DEFAULT_HISTORY = 1000  # deltas retained per environment for since_sequence replay
+
+__all__ = ["DEFAULT_HISTORY", "DefinitionsCache", "Delta", "EventLog", "LogRecord", "Snapshot"]
+
+
+class LogRecord(Protocol):
+    """A stored event as the cache reads it (commands.eventstore.RecordedEvent fits)."""
+
+    @property
+    def position(self) -> int: ...
+
+    @property
+    def type(self) -> str: ...
+
+    @property
+    def data(self) -> bytes: ...
+
+
+@runtime_checkable
+class EventLog(Protocol):
+    """Events after a position, in position order (the event store's `read_all` fits)."""
+
+    async def read_all(self, after_position: int, limit: int = 1000) -> Sequence[LogRecord]: ...
+
+
+Listener = Callable[[Delta], None]
+
+
+class DefinitionsCache:
+    """Every environment's definitions in memory; single-writer (the event loop), many readers."""
+
+    def __init__(self, *, history_limit: int = DEFAULT_HISTORY) -> None:
+        self._fold = Folder(history_limit)
+        self.position = 0
+        self._lock = asyncio.Lock()
+        self._changed: dict[UUID, asyncio.Future[None]] = {}
+        self._advanced: asyncio.Future[None] | None = None
+        self._listeners: list[Listener] = []
+
+    # Writing
+    def apply(self, record: LogRecord) -> list[Delta]:
+        """Fold one record (skipped when at or before `position`); the caller keeps position order."""
+        if record.position <= self.position:
+            return []
+        self.position = record.position
+        if not record.type.startswith(RELEVANT_PREFIXES):
+            return []
+        deltas, revoked = self._fold.apply(record.position, decode_event(record.type, bytes(record.data)))
+        for delta in deltas:
+            for listener in self._listeners:
+                listener(delta)
+        for env_id in {*(d.environment_id for d in deltas), *revoked}:
+            _wake(self._changed.pop(env_id, None))
+        return deltas
+
+    async def catch_up(self, log: EventLog, *, batch: int = 1000) -> int:
+        """Fold every event after `position` from the log; returns the new position."""
+        async with self._lock:
+            while True:
+                records = await log.read_all(self.position, batch)
+                for record in records:
+                    self.apply(record)
+                if len(records) < batch:
+                    break
+        _wake(self._advanced)
+        self._advanced = None
+        return self.position
+
+    async def apply_next(self, record: LogRecord, log: EventLog) -> None:
+        """Fold a record pushed by a subscription: directly when it is the next one, else catch up."""
+        if record.position <= self.position:
+            return
+        if record.position == self.position + 1 and not self._lock.locked():
+            self.apply(record)
+            _wake(self._advanced)
+            self._advanced = None
+            return
+        await self.catch_up(log)
+
+    async def reach(self, position: int, log: EventLog) -> None:
+        """Make sure everything up to `position` is folded (read-your-writes for a caller that knows it)."""
+        if position > self.position:
+            await self.catch_up(log)
+
+    def subscribe(self, listener: Listener) -> Callable[[], None]:
+        """Call `listener` with every future delta (synchronously, in order); returns an unsubscribe."""
+        self._listeners.append(listener)
+        return lambda: self._listeners.remove(listener)
+
+    def changed(self, environment_id: UUID) -> asyncio.Future[None]:
+        """A future resolved at the environment's next delta or SDK-key revocation (shared by waiters)."""
+        future = self._changed.get(environment_id)
+        if future is None or future.done():
+            future = self._changed[environment_id] = asyncio.get_running_loop().create_future()
+        return future
+
+    async def wait_for_position(self, position: int, within: float) -> bool:
+        """Wait until `position` is folded by whoever follows the log; False after `within` seconds."""
+        try:
+            async with asyncio.timeout(within):
+                while self.position < position:
+                    if self._advanced is None:
+                        self._advanced = asyncio.get_running_loop().create_future()
+                    await asyncio.shield(self._advanced)
+        except TimeoutError:
+            return False
+        return True
+
+    # Reading
+    def environment(self, environment_id: UUID) -> EnvDefinitions | None:
+        """An environment's live definitions (read-only for callers)."""
+        return self._fold.envs.get(environment_id)
+
+    def environments(self) -> list[UUID]:
+        """Every known environment."""
+        return list(self._fold.envs)
+
+    def key_owner(self, raw_key: str) -> tuple[UUID, UUID] | None:
+        """(environment id, key id) of an active SDK key, else None; the raw key is only hashed."""
+        return self._fold.keys.get(hash_sdk_key(raw_key))
+
+    def key_hash_active(self, key_hash: str) -> bool:
+        """Whether the SDK key with this hash is issued and not revoked."""
+        return key_hash in self._fold.keys
+
+    def sequence(self, environment_id: UUID) -> int:
+        """The environment's definition sequence (0 when unknown)."""
+        env = self.environment(environment_id)
+        return 0 if env is None else env.sequence
+
+    def snapshot(self, environment_id: UUID) -> Snapshot | None:
+        """Everything the environment's SDKs see now, or None for an unknown environment."""
+        env = self.environment(environment_id)
+        return None if env is None else env.snapshot()
+
+    def deltas_since(self, environment_id: UUID, since: int) -> list[Delta] | None:
+        """Deltas after `since` in order; None when `since` is unknown or no longer retained."""
+        env = self.environment(environment_id)
+        return None if env is None else env.deltas_since(since)
+
+    def evaluate(self, environment_id: UUID, flag_key: str, contexts: ContextSet) -> EvaluationResult:
+        """Evaluate one flag from memory; FLAG_NOT_FOUND for an unknown flag or environment."""
+        env = self.environment(environment_id)
+        if env is None:
+            return not_found(flag_key, 0)
+        flag = env.flags.get(flag_key)
+        if flag is None:
+            return not_found(flag_key, env.sequence)
+        return flag.evaluate(contexts, env, env.sequence)
+
+    def evaluate_all(self, environment_id: UUID, contexts: ContextSet) -> list[EvaluationResult]:
+        """Every flag of the environment for one context set, sorted by flag key."""
+        env = self.environment(environment_id)
+        if env is None:
+            return []
+        return [env.flags[k].evaluate(contexts, env, env.sequence) for k in sorted(env.flags)]
+
+    def is_list_member(
+        self, environment_id: UUID, segment_key: str, context_type: str, key: str
+    ) -> bool | None:
+        """List-segment membership from memory; None when the environment has no such list segment."""
+        env = self.environment(environment_id)
+        return None if env is None else env.is_list_member(segment_key, context_type, key)
+
+    def event_type(self, environment_id: UUID, metric_key: str) -> MetricValueType | None:
+        """The registered value type of a metric key (ingest validation), else None."""
+        env = self.environment(environment_id)
+        return None if env is None else env.event_types.get(metric_key)
+
+
+def _wake(future: asyncio.Future[None] | None) -> None:
+    if future is not None and not future.done():
+        future.set_result(None)

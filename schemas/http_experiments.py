@@ -1,0 +1,140 @@
+"""HTTP bodies of the experiment routes (/v1/environments/{env_id}/experiments/...), seed shapes.
+
+Status names are the seed's enum without its prefix: DRAFT, ACTIVE, PAUSED, CONCLUDED (input also accepts
+lower case and the seed's EXPERIMENT_STATUS_* spellings). `weights` split traffic between the variants in
+weight_milli (sum 1000); empty means an even split.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+import msgspec
+
+
+class Body(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Base of every request body: unknown fields are refused (400)."""
+
+
+class WeightBody(Body, frozen=True, kw_only=True):
+    variant_key: str
+    weight_milli: int
+
+
+class CreateExperimentBody(Body, frozen=True, kw_only=True):
+    """`control_variant` defaults to the first of `variant_keys`."""
+
+    name: str
+    flag_key: str
+    variant_keys: list[str]
+    control_variant: str | None = None
+    description: str = ""
+    metric_keys: list[str] = []
+    weights: list[WeightBody] = []
+    traffic_allocation: float = 1.0
+
+
+class UpdateExperimentBody(Body, frozen=True, kw_only=True):
+    """Fields left out keep their value; what may change depends on the status."""
+
+    version: int
+    name: str | None = None
+    description: str | None = None
+    variant_keys: list[str] | None = None
+    control_variant: str | None = None
+    metric_keys: list[str] | None = None
+    weights: list[WeightBody] | None = None
+    traffic_allocation: float | None = None
+
+
+class TransitionBody(Body, frozen=True, kw_only=True):
+    new_status: str
+    reason: str = ""
+    version: int | None = None
+
+
+class WeightView(msgspec.Struct, frozen=True, kw_only=True):
+    variant_key: str
+    weight_milli: int
+
+
+class ExperimentView(msgspec.Struct, frozen=True, kw_only=True):
+    """The seed's Experiment plus metric keys, traffic allocation and the store position."""
+
+    id: UUID
+    environment_id: UUID
+    name: str
+    description: str
+    flag_key: str
+    status: str
+    variant_keys: list[str]
+    control_variant: str
+    weights: list[WeightView]
+    metric_keys: list[str]
+    traffic_allocation: float
+    created_at_ms: int
+    updated_at_ms: int
+    version: int
+    position: int
+
+
+class ExperimentList(msgspec.Struct, frozen=True, kw_only=True):
+    experiments: list[ExperimentView]
+
+
+class IterationView(msgspec.Struct, frozen=True, kw_only=True):
+    """The seed's ExperimentIteration; `ended_at_ms` is 0 while the iteration runs."""
+
+    id: UUID
+    experiment_id: UUID
+    iteration_number: int
+    started_at_ms: int
+    ended_at_ms: int
+    metric_keys: list[str]
+    variant_keys: list[str]
+    traffic_allocation: float
+
+
+class IterationList(msgspec.Struct, frozen=True, kw_only=True):
+    iterations: list[IterationView]
+
+
+class VariantResultView(msgspec.Struct, frozen=True, kw_only=True):
+    variant_key: str
+    participant_count: int
+    metric_values: dict[str, float]
+    p_value: float = 0.0
+    p_value_present: bool = False
+
+
+class ResultsView(msgspec.Struct, frozen=True, kw_only=True):
+    """The seed's ExperimentResults; `computation_status` is "pending" until the stats worker writes one.
+    `details` carries effects, confidence intervals and the SRM check when present."""
+
+    experiment_id: UUID
+    variant_results: list[VariantResultView]
+    computed_at_ms: int
+    is_stale: bool
+    next_run_at_ms: int
+    computation_status: str
+    iteration_number: int = 0
+    details: dict[str, Any] = {}
+
+
+class StatsJobView(msgspec.Struct, frozen=True, kw_only=True):
+    """The seed's TriggerRecomputeResponse / GetJobStatusResponse in one shape."""
+
+    job_id: UUID
+    experiment_id: UUID
+    status: str
+    created_at_ms: int
+    started_at_ms: int
+    completed_at_ms: int
+    error: str
+
+
+class DeletedExperiment(msgspec.Struct, frozen=True, kw_only=True):
+    id: UUID
+    deleted: bool
+    position: int

@@ -1,0 +1,214 @@
+"""HTTP bodies of the flag routes (/v1/environments/{env_id}/flags/...), seed snake_case names.
+
+`version` on an environment route is that environment's flag-config stream version (0 while the flag
+has no config there); `definition_version` is the project-level definition's own version.
+Conditions are the JSON encoding of domain.conditions.ast (the seed's `rule_payload`).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+import msgspec
+
+from domain.conditions.ast import Condition
+
+
+class Body(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Base of every request body: unknown fields are refused (400)."""
+
+
+class VariantBody(Body, frozen=True, kw_only=True):
+    key: str
+    value: Any
+    name: str = ""
+    description: str = ""
+
+
+class BucketBody(Body, frozen=True, kw_only=True):
+    variant_key: str
+    weight_milli: int
+
+
+class ContextHashSpecBody(Body, frozen=True, kw_only=True):
+    """Parameter names of one context type to hash; empty means the context's key."""
+
+    parameter_names: list[str] = []
+
+
+class AllocationBody(Body, frozen=True, kw_only=True):
+    """A percentage split; weights in 0.1 % units summing to 1000."""
+
+    buckets: list[BucketBody]
+    context_hash_specs: dict[str, ContextHashSpecBody] = {}
+
+
+class ServeBody(Body, frozen=True, kw_only=True):
+    """Exactly one of a variant key or an allocation."""
+
+    variant_key: str | None = None
+    allocation: AllocationBody | None = None
+
+
+class RuleBody(Body, frozen=True, kw_only=True):
+    """An ordered targeting rule; a blank `id` gets a generated one."""
+
+    condition: Condition
+    serve: ServeBody
+    id: str = ""
+    description: str = ""
+
+
+class CreateFlagBody(Body, frozen=True, kw_only=True):
+    key: str
+    value_type: str
+    variants: list[VariantBody]
+    name: str = ""
+    description: str = ""
+    enabled: bool = False
+    off_variant: str | None = None
+    fallthrough: ServeBody | None = None
+    rules: list[RuleBody] = []
+
+
+class UpdateFlagBody(Body, frozen=True, kw_only=True):
+    """Fields left out keep their value; `version` is the environment config version read."""
+
+    version: int
+    enabled: bool | None = None
+    off_variant: str | None = None
+    fallthrough: ServeBody | None = None
+    name: str | None = None
+    description: str | None = None
+
+
+class AddVariantBody(Body, frozen=True, kw_only=True):
+    key: str
+    value: Any
+    name: str = ""
+    description: str = ""
+    version: int | None = None
+
+
+class ReplaceRulesBody(Body, frozen=True, kw_only=True):
+    version: int
+    rules: list[RuleBody]
+
+
+class HashingConfigBody(Body, frozen=True, kw_only=True):
+    """The seed's FlagHashingConfig: `parameter_type` is the context type, `parameter_key` a parameter
+    name (blank or "key" for the context key); `order` sorts parameters within a context type."""
+
+    parameter_key: str
+    parameter_type: str = "user"
+    order: int = 0
+
+
+class UpdateHashingBody(Body, frozen=True, kw_only=True):
+    version: int
+    configs: list[HashingConfigBody]
+
+
+class ToggleBody(Body, frozen=True, kw_only=True):
+    """Kill switch: `enabled` None flips the current state; `version` is optional (emergencies)."""
+
+    enabled: bool | None = None
+    version: int | None = None
+
+
+class ArchiveBody(Body, frozen=True, kw_only=True):
+    version: int | None = None
+
+
+# --- responses --------------------------------------------------------------------------------------
+
+
+class VariantView(msgspec.Struct, frozen=True, kw_only=True):
+    key: str
+    value: Any
+    name: str
+    description: str
+
+
+class BucketView(msgspec.Struct, frozen=True, kw_only=True):
+    variant_key: str
+    weight_milli: int
+
+
+class ContextHashSpecView(msgspec.Struct, frozen=True, kw_only=True):
+    parameter_names: list[str]
+
+
+class AllocationView(msgspec.Struct, frozen=True, kw_only=True):
+    buckets: list[BucketView]
+    context_hash_specs: dict[str, ContextHashSpecView]
+
+
+class ServeView(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    variant_key: str | None = None
+    allocation: AllocationView | None = None
+
+
+class RuleView(msgspec.Struct, frozen=True, kw_only=True):
+    id: str
+    condition: Condition
+    serve: ServeView
+    description: str
+
+
+class HashingConfigView(msgspec.Struct, frozen=True, kw_only=True):
+    parameter_key: str
+    parameter_type: str
+    order: int
+
+
+class FlagView(msgspec.Struct, frozen=True, kw_only=True):
+    """A flag as seen from one environment, with its versions and the store position of its last change."""
+
+    key: str
+    project_id: UUID
+    environment_id: UUID
+    name: str
+    description: str
+    value_type: str
+    variants: list[VariantView]
+    enabled: bool
+    off_variant: str
+    fallthrough: ServeView
+    rules: list[RuleView]
+    hashing: list[HashingConfigView]
+    archived: bool
+    version: int
+    definition_version: int
+    position: int
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+
+
+class FlagList(msgspec.Struct, frozen=True, kw_only=True):
+    flags: list[FlagView]
+
+
+class HashingView(msgspec.Struct, frozen=True, kw_only=True):
+    """The seed's UpdateFlagHashingResponse."""
+
+    flag: FlagView
+    configs: list[HashingConfigView]
+    version: int
+    position: int
+
+
+class DeletedView(msgspec.Struct, frozen=True, kw_only=True):
+    key: str
+    deleted: bool
+    position: int
+
+
+class RevertBody(Body, frozen=True, kw_only=True):
+    """Restore this environment's config as it was at store position `position` (or time `at`)."""
+
+    position: int | None = None
+    at: datetime | None = None
+    version: int | None = None

@@ -1,0 +1,183 @@
+"""HTTP bodies of the identity and tenancy routes (seed field names, snake_case; unknown fields refused)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+from uuid import UUID
+
+import msgspec
+
+Email = Annotated[str, msgspec.Meta(min_length=3, max_length=254)]
+Password = Annotated[str, msgspec.Meta(min_length=1, max_length=1024)]
+Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+Role = Literal["org_admin", "org_member", "viewer"]
+
+
+class Body(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Base of every request body: unknown fields are an INVALID_ARGUMENT, not silently dropped."""
+
+
+class Reply(msgspec.Struct, frozen=True, kw_only=True):
+    """Base of every response body."""
+
+
+# --- auth ------------------------------------------------------------------------------------------
+
+
+class LoginBody(Body, frozen=True, kw_only=True):
+    email: Email
+    password: Password
+    org_id: UUID | None = None
+
+
+class RefreshBody(Body, frozen=True, kw_only=True):
+    refresh_token: Annotated[str, msgspec.Meta(min_length=1, max_length=512)]
+
+
+class SwitchOrgBody(Body, frozen=True, kw_only=True):
+    target_org_id: UUID
+    current_token: str | None = None
+
+
+class TokenReply(Reply, frozen=True, kw_only=True):
+    """Login, refresh and switch-org answer with both the REST doc's and the AuthService proto's names."""
+
+    token: str
+    expires_at: datetime
+    access_token: str
+    refresh_token: str
+    expires_in: int
+    token_type: str
+    user_id: UUID
+    org_id: UUID
+
+
+class UserOrgEntry(Reply, frozen=True, kw_only=True):
+    org_id: UUID
+    org_name: str
+    role: str
+
+
+class UserOrgsReply(Reply, frozen=True, kw_only=True):
+    orgs: list[UserOrgEntry]
+
+
+# --- admin -----------------------------------------------------------------------------------------
+
+
+class CreateOrgBody(Body, frozen=True, kw_only=True):
+    name: Name
+
+
+class OrgReply(Reply, frozen=True, kw_only=True):
+    org_id: UUID
+    org_name: str
+    created_at: datetime | None = None
+    position: int | None = None
+
+
+class OrgsReply(Reply, frozen=True, kw_only=True):
+    orgs: list[OrgReply]
+
+
+class SeedUserBody(Body, frozen=True, kw_only=True):
+    email: Email
+    password: Password
+    display_name: Name | None = None
+
+
+# --- management ------------------------------------------------------------------------------------
+
+
+class CreateProjectBody(Body, frozen=True, kw_only=True):
+    name: Name
+    org_id: UUID | None = None
+
+
+class ProjectReply(Reply, frozen=True, kw_only=True):
+    project_id: UUID
+    project_name: str
+    org_id: UUID
+    created_at: datetime | None = None
+    position: int | None = None
+
+
+class ProjectsReply(Reply, frozen=True, kw_only=True):
+    projects: list[ProjectReply]
+
+
+class CreateEnvironmentBody(Body, frozen=True, kw_only=True):
+    name: Name
+    project_id: UUID | None = None
+
+
+class EnvironmentReply(Reply, frozen=True, kw_only=True):
+    environment_id: UUID
+    environment_name: str
+    project_id: UUID
+    created_at: datetime | None = None
+    position: int | None = None
+
+
+class EnvironmentsReply(Reply, frozen=True, kw_only=True):
+    environments: list[EnvironmentReply]
+
+
+class CreateSdkKeyBody(Body, frozen=True, kw_only=True):
+    name: Name | None = None
+    environment_id: UUID | None = None
+
+
+class SdkKeyReply(Reply, frozen=True, kw_only=True):
+    """An SDK key as listed: never the raw key, only its prefix."""
+
+    sdk_key_id: UUID
+    environment_id: UUID
+    name: str
+    prefix: str
+    status: Literal["active", "revoked"]
+    created_at: datetime
+    revoked_at: datetime | None = None
+    position: int | None = None
+
+
+class CreatedSdkKeyReply(SdkKeyReply, frozen=True, kw_only=True):
+    """The one answer that carries the raw key: store it now, it is never shown again."""
+
+    raw_key: str = ""
+
+
+class SdkKeysReply(Reply, frozen=True, kw_only=True):
+    sdk_keys: list[SdkKeyReply]
+
+
+class CreateUserBody(Body, frozen=True, kw_only=True):
+    email: Email
+    password: Password
+    display_name: Name | None = None
+    org_role: Role = "org_member"
+    org_id: UUID | None = None
+
+
+class UserReply(Reply, frozen=True, kw_only=True):
+    user_id: UUID
+    email: str
+    display_name: str
+    org_role: str
+    position: int | None = None
+
+
+class UsersReply(Reply, frozen=True, kw_only=True):
+    users: list[UserReply]
+
+
+class ChangePasswordBody(Body, frozen=True, kw_only=True):
+    new_password: Password
+    current_password: Password | None = None
+
+
+class PositionReply(Reply, frozen=True, kw_only=True):
+    """A mutation with nothing else to say: where its events landed, for read-your-writes."""
+
+    position: int

@@ -1,0 +1,122 @@
+"""HTTP bodies of the SDK routes (x-sdk-key): evaluate, evaluate-all, segments list-check; seed snake_case.
+
+A request names one context (`context_type`, `context_key`, `attributes`, as in the seed) or several
+(`contexts`, for multi-context flags); `private_attributes` are used for evaluation but never leave it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+from domain.context import Context, ContextSet, ParamValue
+
+MAX_BATCH_CHECKS = 1000
+
+
+class Body(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Base of every request body: unknown fields are refused (400)."""
+
+
+class ContextBody(Body, frozen=True, kw_only=True):
+    context_type: str = "user"
+    context_key: str
+    attributes: dict[str, ParamValue] = {}
+    private_attributes: list[str] = []
+
+    def to_domain(self) -> Context:
+        """The domain context."""
+        return Context(
+            context_type=self.context_type,
+            key=self.context_key,
+            parameters=dict(self.attributes),
+            private_parameters=frozenset(self.private_attributes),
+        )
+
+
+class ContextsBody(Body, frozen=True, kw_only=True):
+    """Either the seed's single context fields or `contexts`; not both."""
+
+    context_type: str = "user"
+    context_key: str | None = None
+    attributes: dict[str, ParamValue] = {}
+    private_attributes: list[str] = []
+    contexts: list[ContextBody] | None = None
+
+    def context_set(self) -> ContextSet | str:
+        """The context set, or the reason the body does not name one."""
+        if self.contexts is not None:
+            if self.context_key is not None:
+                return "send either context_key or contexts, not both"
+            types = [c.context_type for c in self.contexts]
+            if not types or len(set(types)) != len(types):
+                return "contexts must be non-empty with at most one context per context_type"
+            return ContextSet(tuple(c.to_domain() for c in self.contexts))
+        if self.context_key is None:
+            return "context_key (or contexts) is required"
+        single = ContextBody(
+            context_type=self.context_type,
+            context_key=self.context_key,
+            attributes=self.attributes,
+            private_attributes=self.private_attributes,
+        )
+        return ContextSet((single.to_domain(),))
+
+
+class EvaluateBody(ContextsBody, frozen=True, kw_only=True):
+    flag_key: str
+
+
+class EvaluateAllBody(ContextsBody, frozen=True, kw_only=True):
+    pass
+
+
+class EvaluationView(msgspec.Struct, frozen=True, kw_only=True):
+    """The seed's answer (flag_key, variant_key, is_enabled) plus the full evaluation result.
+
+    `is_enabled` is whether the flag is switched on in this environment (false when disabled or unknown);
+    `value` is null on error (the caller's default applies); `sequence` is the definition sequence used.
+    """
+
+    flag_key: str
+    variant_key: str | None
+    is_enabled: bool
+    value: Any
+    reason: str
+    rule_id: str | None = None
+    error_code: str | None = None
+    sequence: int
+
+
+class EvaluateAllView(msgspec.Struct, frozen=True, kw_only=True):
+    flags: list[EvaluationView]
+    sequence: int
+
+
+class ListCheckBody(Body, frozen=True, kw_only=True):
+    segment_key: str
+    context_type: str = "user"
+    context_key: str
+
+
+class ListCheckView(msgspec.Struct, frozen=True, kw_only=True):
+    is_member: bool
+
+
+class BatchListCheckBody(Body, frozen=True, kw_only=True):
+    checks: list[ListCheckBody]
+
+
+class ListCheckResult(msgspec.Struct, frozen=True, kw_only=True):
+    """One pair's answer; `found` is false for a key that names no list segment (then not a member)."""
+
+    segment_key: str
+    context_type: str
+    context_key: str
+    is_member: bool
+    found: bool
+
+
+class BatchListCheckView(msgspec.Struct, frozen=True, kw_only=True):
+    results: list[ListCheckResult]

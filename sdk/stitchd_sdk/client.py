@@ -1,0 +1,249 @@
+"""`AsyncSdkClient`: the SDK for asyncio code.
+
+Getters are coroutines: evaluation is in-process and synchronous, but when a flag reaches a list
+segment whose membership is not cached, the client awaits one batch list-check for every missed
+membership and evaluates again (at most `_MAX_ROUNDS` times; a membership that still cannot be
+fetched counts as "not a member"). A flag without list segments never awaits the network.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Iterable
+from contextlib import suppress
+from types import TracebackType
+from typing import Self, TypeVar
+
+import httpx
+
+from domain.context import Context
+from domain.flags.model import FlagValue
+from stitchd_sdk import evaluator as kinds
+from stitchd_sdk.contexts import ContextsLike, ContextTuple, to_context, to_context_set
+from stitchd_sdk.evaluator import Evaluator, Kind
+from stitchd_sdk.lfu import LfuCache, MembershipKey
+from stitchd_sdk.lookup import RecordMisses
+from stitchd_sdk.rest import AsyncRest, RestPaths
+from stitchd_sdk.store import DefinitionStore
+from stitchd_sdk.sync import SyncLoop
+from stitchd_sdk.tracking import MetricValue, Tracker
+from stitchd_sdk.types import EvaluationDetails, SdkError, SdkOptions, Status, SyncUpdate, TrackingStats
+
+log = logging.getLogger("stitchd_sdk")
+
+T = TypeVar("T")
+_MAX_ROUNDS = 4
+_PREWARM_BATCH = 500
+Listener = Callable[[SyncUpdate], None]
+
+
+class AsyncSdkClient:
+    """Synced definitions, in-process evaluation, list-segment cache and event tracking."""
+
+    def __init__(
+        self,
+        grpc_url: str,
+        rest_url: str,
+        sdk_key: str,
+        options: SdkOptions | None = None,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        """A client not yet started: `await start()` (or use `connect`, or `async with`)."""
+        self.options = options or SdkOptions()
+        self.store = DefinitionStore()
+        self.cache = LfuCache(self.options.cache_capacity)
+        self.tracker = Tracker(self.options)
+        self.evaluator = Evaluator(self.store, self.cache, self.tracker, self.options.send_exposures)
+        self.paths = RestPaths(rest_url, sdk_key, lambda: self.store.sequence)
+        self.paths.environment_id = self.options.environment_id
+        http = httpx.AsyncClient(
+            transport=self.options.async_http_transport, timeout=self.options.http_timeout_s
+        )
+        self.rest = AsyncRest(self.paths, http)
+        self._sync = SyncLoop(grpc_url, sdk_key, self.store, self.options, self._on_update, clock)
+        self._listeners: list[Listener] = []
+        self._tasks: list[asyncio.Task[None]] = []
+        self._closed = False
+
+    @classmethod
+    async def connect(
+        cls,
+        grpc_url: str,
+        rest_url: str,
+        sdk_key: str,
+        *,
+        timeout: float | None = None,  # noqa: ASYNC109 - the documented API; bounds only the first snapshot
+        options: SdkOptions | None = None,
+    ) -> AsyncSdkClient:
+        """A started client holding the first snapshot; SdkError if none arrives within `timeout`."""
+        client = cls(grpc_url, rest_url, sdk_key, options)
+        await client.start(timeout)
+        return client
+
+    async def start(self, timeout: float | None = None) -> None:  # noqa: ASYNC109
+        """Open the sync stream and the flusher; wait (bounded) for the first snapshot."""
+        wait = self.options.connect_timeout_s if timeout is None else timeout
+        self._tasks = [
+            asyncio.create_task(self._sync.run(), name="stitchd-sdk-sync"),
+            asyncio.create_task(self.tracker.run(self.rest), name="stitchd-sdk-flush"),
+        ]
+        try:
+            async with asyncio.timeout(wait):
+                await self._sync.ready.wait()
+        except TimeoutError:
+            await self.aclose()
+            raise SdkError(f"no definitions snapshot within {wait}s") from None
+        if self._sync.fatal is not None:
+            await self.aclose()
+            raise self._sync.fatal
+
+    async def __aenter__(self) -> Self:
+        if not self._tasks:
+            await self.start()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Stop syncing, flush what is buffered (one attempt), release connections. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with suppress(asyncio.CancelledError):
+                await task
+        if self.paths.environment_id:
+            await self.tracker.flush(self.rest)
+        await self.rest.aclose()
+
+    # Typed getters: the value, or the caller's default on any error.
+    async def bool_value(self, flag_key: str, contexts: ContextsLike, default: bool) -> bool:
+        """A bool flag's value."""
+        return (await self._details(flag_key, contexts, default, kinds.BOOL)).value
+
+    async def int_value(self, flag_key: str, contexts: ContextsLike, default: int) -> int:
+        """An int flag's value."""
+        return (await self._details(flag_key, contexts, default, kinds.INT)).value
+
+    async def float_value(self, flag_key: str, contexts: ContextsLike, default: float) -> float:
+        """A double (or int) flag's value as a float."""
+        return (await self._details(flag_key, contexts, default, kinds.FLOAT)).value
+
+    async def str_value(self, flag_key: str, contexts: ContextsLike, default: str) -> str:
+        """A string flag's value."""
+        return (await self._details(flag_key, contexts, default, kinds.STR)).value
+
+    async def json_value(self, flag_key: str, contexts: ContextsLike, default: FlagValue) -> FlagValue:
+        """A flag's value as a JSON document (any value type)."""
+        return (await self._details(flag_key, contexts, default, kinds.JSON)).value
+
+    async def bool_details(
+        self, flag_key: str, contexts: ContextsLike, default: bool
+    ) -> EvaluationDetails[bool]:
+        """Value, variant, reason, rule, error and sequence of a bool flag."""
+        return await self._details(flag_key, contexts, default, kinds.BOOL)
+
+    async def int_details(
+        self, flag_key: str, contexts: ContextsLike, default: int
+    ) -> EvaluationDetails[int]:
+        """Details of an int flag."""
+        return await self._details(flag_key, contexts, default, kinds.INT)
+
+    async def float_details(
+        self, flag_key: str, contexts: ContextsLike, default: float
+    ) -> EvaluationDetails[float]:
+        """Details of a double (or int) flag."""
+        return await self._details(flag_key, contexts, default, kinds.FLOAT)
+
+    async def str_details(
+        self, flag_key: str, contexts: ContextsLike, default: str
+    ) -> EvaluationDetails[str]:
+        """Details of a string flag."""
+        return await self._details(flag_key, contexts, default, kinds.STR)
+
+    async def json_details(
+        self, flag_key: str, contexts: ContextsLike, default: FlagValue
+    ) -> EvaluationDetails[FlagValue]:
+        """Details of any flag, its value as a JSON document."""
+        return await self._details(flag_key, contexts, default, kinds.JSON)
+
+    async def _details(
+        self, flag_key: str, contexts: ContextsLike, default: T, kind: Kind
+    ) -> EvaluationDetails[T]:
+        context_set = to_context_set(contexts)
+        misses = RecordMisses()
+        details = self.evaluator.typed(flag_key, context_set, default, kind, misses)
+        rounds = 0
+        while misses.missed and rounds < _MAX_ROUNDS and await self._resolve(misses.missed):
+            rounds += 1
+            misses = RecordMisses()
+            details = self.evaluator.typed(flag_key, context_set, default, kind, misses)
+        self.evaluator.expose(flag_key, details, context_set)
+        return details
+
+    async def _resolve(self, keys: list[MembershipKey]) -> int:
+        """Fetch and cache memberships; how many were learned."""
+        unique = list(dict.fromkeys(keys))
+        answers = await self.rest.batch_list_check(unique)
+        learned = [(key, member) for key, member in zip(unique, answers, strict=True) if member is not None]
+        self.cache.prewarm(learned)
+        return len(learned)
+
+    async def prewarm(self, keys: Iterable[MembershipKey]) -> int:
+        """Fetch (segment_key, context_type, context_key) memberships into the cache; how many were cached."""
+        items = list(keys)
+        learned = 0
+        for start in range(0, len(items), _PREWARM_BATCH):
+            learned += await self._resolve(items[start : start + _PREWARM_BATCH])
+        return learned
+
+    def track(
+        self,
+        metric_key: str,
+        context: Context | ContextTuple,
+        value: MetricValue = None,
+        timestamp_ms: int | None = None,
+    ) -> None:
+        """Queue a metric event (sent in the background); thread-safe, never blocks."""
+        self.tracker.track(metric_key, to_context(context), value, timestamp_ms)
+
+    async def flush(self) -> bool:
+        """Send buffered events now; False when a transient failure kept some queued."""
+        return await self.tracker.flush(self.rest)
+
+    def status(self) -> Status:
+        """fresh / stale / disconnected and the last applied sequence."""
+        return self._sync.status()
+
+    def tracking_stats(self) -> TrackingStats:
+        """Queued, sent and dropped event counts."""
+        return self.tracker.stats()
+
+    def add_listener(self, listener: Listener) -> None:
+        """Call `listener` (on the SDK's event loop) after each applied snapshot or delta."""
+        self._listeners.append(listener)
+
+    def _on_update(self, update: SyncUpdate) -> None:
+        if update.is_snapshot:
+            self.cache.clear()
+        else:
+            for key in {*update.changed_list_segment_keys, *update.removed_segment_keys}:
+                self.cache.invalidate_segment(key)
+            for key in update.upserted_segment_keys:
+                self.cache.invalidate_segment(key)
+        if not self.paths.environment_id:
+            self.paths.environment_id = self.store.current.environment_id
+        for listener in self._listeners:
+            try:
+                listener(update)
+            except Exception:
+                # An application callback must not stop definition sync; its failure is logged, not hidden.
+                log.exception("SDK update listener failed")

@@ -1,0 +1,177 @@
+"""Gateway composition root: `stitchd gateway` (uvicorn on HTTP_PORT), `stitchd openapi`, `seed-user`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import getpass
+import json
+import os
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+from uuid import uuid4
+
+from psycopg_pool import AsyncConnectionPool
+
+from commands.postgres_store import open_postgres_store
+from commands.tenancy import ensure_system_org
+from gateway.app import SYSTEM_ORG_COMMAND_ID, create_app
+from gateway.auth.passwords import Passwords
+from gateway.auth.refresh import MemoryRefreshTokens, PostgresRefreshTokens
+from gateway.auth.tokens import TokenSettings, load_jwt_secret, utc_now
+from gateway.deps import GatewayDeps, PoolWaiter
+from gateway.exposures import jetstream_ingest
+from projections.registry import PROJECTIONS
+from stitchd.processes import Resources
+from stitchd.settings import Settings
+
+
+@asynccontextmanager
+async def gateway_deps(settings: Settings, database_url: str) -> AsyncIterator[GatewayDeps]:
+    """Open the store and the read pool for the block; the JWT secret comes from settings or the data dir."""
+    secret = load_jwt_secret(settings.jwt_secret, data_dir=settings.data_dir, production=settings.production)
+    store = await open_postgres_store(database_url)
+    pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
+        database_url, min_size=1, max_size=10, kwargs={"autocommit": True}, open=False
+    )
+    await pool.open(wait=True)
+    try:
+        yield GatewayDeps(
+            store=store,
+            db=pool,
+            clock=utc_now,
+            tokens=TokenSettings(secret=secret),
+            waiter=PoolWaiter(pool, [p.NAME for p in PROJECTIONS]),
+            refresh_tokens=PostgresRefreshTokens(pool),
+        )
+    finally:
+        await pool.close()
+        await store.aclose()
+
+
+async def run(settings: Settings, resources: Resources) -> None:
+    """Serve the gateway on HTTP_PORT until cancelled."""
+    import uvicorn
+
+    async with (
+        gateway_deps(settings, resources.database_url) as deps,
+        jetstream_ingest(resources.nats_url) as ingest,  # helper-ingest: /events, /exposures, exposures
+    ):
+        config = uvicorn.Config(
+            create_app(dataclasses.replace(deps, ingest=ingest)),
+            host=os.environ.get("STITCHD_HTTP_HOST", "0.0.0.0"),
+            port=settings.http_port,
+            log_config=None,
+            access_log=False,
+        )
+        await _serve_until_cancelled(uvicorn.Server(config))
+
+
+async def _serve_until_cancelled(server: Any) -> None:
+    """Run uvicorn; on cancellation ask it to exit and let it finish its lifespan shutdown cleanly."""
+    task = asyncio.ensure_future(server.serve())
+    try:
+        await asyncio.shield(task)
+    except asyncio.CancelledError:
+        server.should_exit = True
+        await task
+        raise
+
+
+def _offline_deps() -> GatewayDeps:
+    """Collaborators that are never called: enough to build the app and its spec without any server."""
+    return GatewayDeps(
+        store=_NoStore(),
+        db=AsyncConnectionPool("", open=False),
+        clock=utc_now,
+        tokens=TokenSettings(secret="x" * 32),
+        waiter=_no_wait,
+        refresh_tokens=MemoryRefreshTokens(),
+    )
+
+
+def openapi_document() -> dict[str, Any]:
+    """The OpenAPI document of the full route table (no database needed)."""
+    return create_app(_offline_deps(), bootstrap=False).openapi_schema.to_schema()
+
+
+def openapi_main(argv: list[str]) -> int:
+    """`stitchd openapi [-o FILE]`: print or write the gateway's OpenAPI JSON."""
+    parser = argparse.ArgumentParser(prog="stitchd openapi", description="export the gateway's OpenAPI spec")
+    parser.add_argument("-o", "--output", type=Path, help="write to this file instead of stdout")
+    args = parser.parse_args(argv)
+    text = json.dumps(openapi_document(), indent=2, sort_keys=True)
+    if args.output:
+        args.output.write_text(text + "\n")
+    else:
+        sys.stdout.write(text + "\n")
+    return 0
+
+
+def seed_user_main(argv: list[str]) -> int:
+    """`stitchd seed-user --email E`: add a system admin.
+
+    The password comes from STITCHD_SEED_PASSWORD, stdin (--password-stdin) or a prompt, never from the
+    command line, where other local users could read it.
+    """
+    parser = argparse.ArgumentParser(
+        prog="stitchd seed-user", description="create a system organisation admin"
+    )
+    parser.add_argument("--email", required=True)
+    parser.add_argument("--display-name", default=None)
+    parser.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
+    args = parser.parse_args(argv)
+    password = os.environ.get("STITCHD_SEED_PASSWORD") or (
+        sys.stdin.readline().rstrip("\n") if args.password_stdin else getpass.getpass("password: ")
+    )
+    settings = Settings.from_env()
+    if settings.database_url is None:
+        sys.stderr.write("stitchd seed-user: DATABASE_URL must be set\n")
+        return 2
+    user_id = asyncio.run(seed_user(settings.database_url, args.email, password, args.display_name))
+    sys.stdout.write(f"created system admin {args.email} ({user_id})\n")
+    return 0
+
+
+async def seed_user(database_url: str, email: str, password: str, display_name: str | None) -> str:
+    """Register a system admin directly through the command handlers (operators with database access)."""
+    from commands.identity import register_user
+    from domain.tenancy.commands import RegisterUser
+    from domain.tenancy.events import OrgRole
+    from domain.tenancy.orgs import SYSTEM_ORG_ID
+    from gateway.auth.passwords import password_problem
+
+    problem = password_problem(password)
+    if problem:
+        raise SystemExit(f"stitchd seed-user: {problem}")
+    store = await open_postgres_store(database_url)
+    try:
+        await ensure_system_org(store=store, clock=utc_now, command_id=SYSTEM_ORG_COMMAND_ID)
+        cmd = RegisterUser(
+            command_id=uuid4(),
+            user_id=uuid4(),
+            email=email,
+            display_name=display_name or email.partition("@")[0],
+            password_hash=await Passwords().hash(password),
+            org_id=SYSTEM_ORG_ID,
+            role=OrgRole.ORG_ADMIN,
+        )
+        await register_user(cmd, store=store, clock=utc_now, actor="cli")
+        return str(cmd.user_id)
+    finally:
+        await store.aclose()
+
+
+class _NoStore:
+    """Never called: the spec export builds the app without serving a request."""
+
+    def __getattr__(self, name: str) -> Any:
+        raise RuntimeError("the OpenAPI export touches no event store")
+
+
+async def _no_wait(position: int, within: float) -> bool:
+    return True

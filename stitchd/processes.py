@@ -1,0 +1,179 @@
+"""The registry of Stitchd processes (`stitchd <name>`, all run by `stitchd up`) and one-shot tools.
+
+To add a process: one `ProcessSpec` entry in PROCESSES whose `target` names an
+`async def run(settings: Settings, resources: Resources) -> None` that serves until cancelled.
+To add a one-shot command (e.g. `stitchd openapi`): one `ToolSpec` entry in TOOLS whose `target`
+names a `def main(argv: list[str]) -> int`. Targets are "module:function" strings imported only when
+run, so `stitchd --help` never imports a server framework.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import logging
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterable
+from contextlib import asynccontextmanager, suppress
+from dataclasses import dataclass
+from typing import Any, cast
+
+from stitchd.settings import Settings
+
+log = logging.getLogger("stitchd")
+
+
+@dataclass(frozen=True)
+class Resources:
+    """Where the servers are, resolved (embedded or from the environment) before any process starts."""
+
+    database_url: str
+    nats_url: str
+    clickhouse_url: str
+
+
+ProcessRun = Callable[[Settings, Resources], Coroutine[Any, Any, None]]
+ToolMain = Callable[[list[str]], int]
+
+
+@dataclass(frozen=True)
+class ProcessSpec:
+    """A long-running process; `listens` says what `stitchd up` prints for it (an address or a role)."""
+
+    name: str
+    help: str
+    target: str
+    listens: Callable[[Settings], str] | None = None
+    ready_port: Callable[[Settings], int] | None = None  # `up` says ready once this TCP port accepts
+
+    def load(self) -> ProcessRun:
+        """The process's `run` function (imports its module now)."""
+        return cast(ProcessRun, _resolve(self.target))
+
+
+@dataclass(frozen=True)
+class ToolSpec:
+    """A one-shot command taking the rest of the command line."""
+
+    name: str
+    help: str
+    target: str
+
+    def load(self) -> ToolMain:
+        """The tool's `main` function (imports its module now)."""
+        return cast(ToolMain, _resolve(self.target))
+
+
+def _resolve(target: str) -> object:
+    module, _, attr = target.partition(":")
+    return getattr(importlib.import_module(module), attr)
+
+
+async def run_relay(settings: Settings, resources: Resources) -> None:
+    """The outbox relay: the `events` table to JetStream STITCHD_EVENTS."""
+    from commands.relay import OutboxRelay
+
+    await OutboxRelay(resources.database_url, resources.nats_url).run()
+
+
+async def run_projector(settings: Settings, resources: Resources) -> None:
+    """Every registered projection, each from its durable JetStream consumer."""
+    from projections.registry import PROJECTIONS
+    from projections.runner import run_projector as run
+
+    await run(resources.database_url, resources.nats_url, PROJECTIONS)
+
+
+def _projector_role(settings: Settings) -> str:
+    from projections.registry import PROJECTIONS
+
+    return "projections " + ", ".join(p.NAME for p in PROJECTIONS)
+
+
+PROCESSES: dict[str, ProcessSpec] = {
+    spec.name: spec
+    for spec in [
+        ProcessSpec("relay", "publish stored events to JetStream", "stitchd.processes:run_relay"),
+        ProcessSpec(
+            "projector", "run the projections", "stitchd.processes:run_projector", listens=_projector_role
+        ),
+        ProcessSpec(
+            "gateway",
+            "the REST gateway (Litestar)",
+            "stitchd.gateway_main:run",
+            listens=lambda s: f"http://0.0.0.0:{s.http_port} (docs at /docs)",
+            ready_port=lambda s: s.http_port,
+        ),
+        ProcessSpec(
+            "broadcaster",
+            "definition sync for SDKs (gRPC FlagSyncService)",
+            "sync_broadcaster.app:run",
+            listens=lambda s: f"grpc://0.0.0.0:{s.grpc_port}",
+            ready_port=lambda s: s.grpc_port,
+        ),
+        ProcessSpec(  # helper-ingest
+            "stats-worker",
+            "ingest into ClickHouse, experiment results on schedule and recompute jobs",
+            "stats_worker.app:run",
+            listens=lambda s: "JetStream STITCHD_INGEST -> ClickHouse; results -> rm_experiment_results",
+        ),
+    ]
+}
+
+TOOLS: dict[str, ToolSpec] = {
+    spec.name: spec
+    for spec in [
+        ToolSpec("openapi", "print or write the gateway's OpenAPI spec", "stitchd.gateway_main:openapi_main"),
+        ToolSpec("seed-user", "create a system organisation admin", "stitchd.gateway_main:seed_user_main"),
+    ]
+}
+
+
+class ProcessExitedError(RuntimeError):
+    """A process returned or failed while the others were meant to keep running."""
+
+
+async def serve(names: Iterable[str], settings: Settings, resources: Resources, stop: asyncio.Event) -> None:
+    """Run the named processes until `stop` is set; if one ends first, stop the rest and raise."""
+    runs = {n: PROCESSES[n].load() for n in names}
+    tasks = [asyncio.create_task(run(settings, resources), name=n) for n, run in runs.items()]
+    stopper: asyncio.Task[Any] = asyncio.create_task(stop.wait(), name="stop")
+    try:
+        done, _ = await asyncio.wait({*tasks, stopper}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        await _cancel([*tasks, stopper])
+    ended = [t for t in done if t is not stopper]
+    failed = [t for t in ended if t.cancelled() or t.exception() is not None]
+    if failed or (ended and not await _stopping_soon(stop)):
+        task = (failed or ended)[0]
+        cause = None if task.cancelled() else task.exception()
+        raise ProcessExitedError(f"process {task.get_name()} stopped: {cause or 'it returned'}") from cause
+
+
+async def _stopping_soon(stop: asyncio.Event, grace: float = 1.0) -> bool:
+    """Whether `stop` is (about to be) set: a server that caught SIGTERM itself may return first."""
+    try:
+        await asyncio.wait_for(stop.wait(), grace)
+    except TimeoutError:
+        return False
+    return True
+
+
+async def _cancel(tasks: Iterable[asyncio.Task[Any]]) -> None:
+    pending = [t for t in tasks if not t.done()]
+    for task in pending:
+        task.cancel()
+    for task in pending:
+        with suppress(asyncio.CancelledError):
+            await task
+
+
+@asynccontextmanager
+async def running(names: Iterable[str], settings: Settings, resources: Resources) -> AsyncIterator[None]:
+    """The named processes in background tasks for the block (tests, embedding); errors surface at exit."""
+    stop = asyncio.Event()
+    task = asyncio.create_task(serve(list(names), settings, resources, stop))
+    try:
+        yield
+    finally:
+        stop.set()
+        await task

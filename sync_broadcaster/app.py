@@ -1,0 +1,146 @@
+"""Broadcaster composition root: `build_broadcaster(settings)` and the `stitchd broadcaster` process."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any, Protocol
+
+from grpclib.server import Server
+from psycopg_pool import AsyncConnectionPool
+
+from readmodels.definitions import DEFAULT_HISTORY, DefinitionsCache, EventLog
+from readmodels.definitions_log import DEFAULT_POLL_INTERVAL, PostgresEventLog, start_following
+from sync_broadcaster.service import DEFAULT_HEARTBEAT_SECONDS, FlagSyncService
+from sync_broadcaster.wire import WireCodec
+
+log = logging.getLogger("stitchd.broadcaster")
+
+
+STREAM_DRAIN_SECONDS = 2.0  # how long stop() lets streams send their UNAVAILABLE status
+
+
+@dataclass(frozen=True, kw_only=True)
+class BroadcasterSettings:
+    """Where to read events and where to listen; port 0 picks a free port (see `Broadcaster.port`)."""
+
+    database_url: str
+    nats_url: str | None
+    host: str = "0.0.0.0"
+    port: int = 50050
+    heartbeat_seconds: float = DEFAULT_HEARTBEAT_SECONDS
+    history_limit: int = DEFAULT_HISTORY
+    poll_interval: float = DEFAULT_POLL_INTERVAL
+
+
+class Broadcaster:
+    """The gRPC server, its cache and the follower keeping the cache current; an async context manager."""
+
+    def __init__(
+        self, settings: BroadcasterSettings, cache: DefinitionsCache, events: EventLog | None
+    ) -> None:
+        self.settings = settings
+        self.cache = cache
+        self._events = events
+        self._pool: AsyncConnectionPool[Any] | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._server: Server | None = None
+        self.service: FlagSyncService | None = None
+        self.port = settings.port
+
+    async def start(self) -> None:
+        """Fold the log, then listen; returns once SDKs can connect (cleans up if it cannot)."""
+        try:
+            await self._start()
+        except BaseException:
+            await self.stop()
+            raise
+
+    async def _start(self) -> None:
+        events = self._events or await self._open_log()
+        follower = await start_following(
+            self.cache, events, nats_url=self.settings.nats_url, poll_interval=self.settings.poll_interval
+        )
+        self._tasks.append(follower)
+        self.service = FlagSyncService(self.cache, events, heartbeat_seconds=self.settings.heartbeat_seconds)
+        self._tasks.append(asyncio.create_task(self.service.run_heartbeats(), name="sync-heartbeats"))
+        sock = socket.create_server((self.settings.host, self.settings.port))
+        self.port = sock.getsockname()[1]
+        self._server = Server([self.service], codec=WireCodec())
+        await self._server.start(sock=sock)
+        log.info("broadcaster listening", extra={"port": self.port, "position": self.cache.position})
+
+    async def _open_log(self) -> EventLog:
+        self._pool = AsyncConnectionPool(
+            self.settings.database_url, min_size=1, max_size=2, kwargs={"autocommit": True}, open=False
+        )
+        await self._pool.open(wait=True)
+        return PostgresEventLog(self._pool)
+
+    async def serve(self) -> None:
+        """Run until cancelled or until the follower fails (its error is raised)."""
+        await asyncio.gather(*self._tasks)
+
+    async def stop(self) -> None:
+        """End open streams with UNAVAILABLE, close the server, stop the follower, close the pool."""
+        if self.service is not None:
+            self.service.shutdown()
+            await self._drain_streams(STREAM_DRAIN_SECONDS)
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._pool is not None:
+            await self._pool.close()
+
+    async def _drain_streams(self, within: float) -> None:
+        """Give open streams a moment to send their closing status before connections drop."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + within
+        while self.service is not None and self.service.open_streams and loop.time() < deadline:  # noqa: ASYNC110
+            await asyncio.sleep(0.01)
+
+    async def __aenter__(self) -> Broadcaster:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.stop()
+
+
+def build_broadcaster(settings: BroadcasterSettings, *, events: EventLog | None = None) -> Broadcaster:
+    """The broadcaster process; `events` defaults to a read-only log over `settings.database_url`."""
+    return Broadcaster(settings, DefinitionsCache(history_limit=settings.history_limit), events)
+
+
+class ProcessSettings(Protocol):
+    @property
+    def grpc_port(self) -> int: ...
+
+
+class ProcessResources(Protocol):
+    @property
+    def database_url(self) -> str: ...
+
+    @property
+    def nats_url(self) -> str: ...
+
+
+async def run(settings: ProcessSettings, resources: ProcessResources) -> None:
+    """`stitchd broadcaster`: FlagSyncService on GRPC_PORT until cancelled."""
+    config = BroadcasterSettings(
+        database_url=resources.database_url,
+        nats_url=resources.nats_url,
+        host=os.environ.get("STITCHD_GRPC_HOST", "0.0.0.0"),
+        port=settings.grpc_port,
+    )
+    async with build_broadcaster(config) as broadcaster:
+        await broadcaster.serve()
