@@ -125,6 +125,10 @@ class DuplicateMetricKey(InvalidArgument):
     """An experiment lists a metric key twice."""
 
 
+class InvalidStatsInterval(InvalidArgument):
+    """An experiment's stats interval is not a whole number of minutes in 1..10080 (one week)."""
+
+
 # --- existence ------------------------------------------------------------------------------------
 
 

@@ -6,6 +6,7 @@ import logging
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
+import psycopg
 from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 
@@ -162,6 +163,13 @@ def _too_deep(request: Request[Any, Any, Any], exc: RecursionError) -> Response[
     return envelope("request nested too deeply", "INVALID_ARGUMENT", 400)
 
 
+def _bad_value(request: Request[Any, Any, Any], exc: psycopg.DataError) -> Response[Any]:
+    # SQLSTATE class 22 (or psycopg refusing to send one): a value from the request the database cannot
+    # hold, e.g. a NUL character in a key or an email.
+    log.warning("data error on %s %s: %s", request.method, request.url.path, exc)
+    return envelope("a value in the request cannot be stored (e.g. a NUL character)", "INVALID_ARGUMENT", 400)
+
+
 def _internal(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     # Logged with the traceback for operators; the client learns nothing about internals.
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
@@ -176,5 +184,6 @@ EXCEPTION_HANDLERS: dict[type[Exception] | int, Handler] = {
     ConcurrencyError: _concurrency,
     HTTPException: _http_exception,
     RecursionError: _too_deep,
+    psycopg.DataError: _bad_value,
     Exception: _internal,
 }

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from uuid import UUID
 
 from commands.stats_jobs import StatsJob
 from domain.experiments import state as exp
 from domain.experiments.events import ExperimentStatus
+from domain.experiments.schedule import IterationWindow, StoredResults, results_are_stale
 from domain.flags.model import Bucket
 from gateway.errors import InvalidArgument
 from readmodels import experiments as rm
@@ -52,6 +54,7 @@ def state_view(s: exp.Experiment, position: int) -> ExperimentView:
         weights=[WeightView(variant_key=b.variant_key, weight_milli=b.weight_milli) for b in s.weights],
         metric_keys=list(s.metric_keys),
         traffic_allocation=s.traffic_allocation,
+        stats_interval_minutes=s.stats_interval_minutes,
         created_at_ms=ms(s.created_at),
         updated_at_ms=ms(s.updated_at),
         version=s.version,
@@ -72,6 +75,7 @@ def row_view(r: rm.ExperimentRow) -> ExperimentView:
         weights=[WeightView(variant_key=b.variant_key, weight_milli=b.weight_milli) for b in r.weights],
         metric_keys=r.metric_keys,
         traffic_allocation=r.traffic_allocation,
+        stats_interval_minutes=r.stats_interval_minutes,
         created_at_ms=ms(r.created_at),
         updated_at_ms=ms(r.updated_at),
         version=r.version,
@@ -91,8 +95,30 @@ def job_view(j: StatsJob | rm.StatsJobRow) -> StatsJobView:
     )
 
 
-def results_view(experiment_id: UUID, r: rm.ResultRow | None) -> ResultsView:
-    """The seed's ExperimentResults; "pending" with no variants until the stats worker wrote a row."""
+def is_stale(r: rm.ResultRow, iterations: Sequence[rm.IterationRow], now: datetime) -> bool:
+    """The stored flag, or overdue by more than the grace, or the measured definition changed since."""
+    stored = StoredResults(
+        iteration_number=r.iteration_number,
+        computed_at=r.computed_at,
+        next_run_at=r.next_run_at,
+        is_stale=r.is_stale,
+    )
+    windows = [
+        IterationWindow(number=i.iteration_number, started_at=i.started_at, ended_at=i.ended_at)
+        for i in iterations
+    ]
+    return results_are_stale(stored, windows, now)
+
+
+def results_view(
+    experiment_id: UUID,
+    r: rm.ResultRow | None,
+    *,
+    iterations: Sequence[rm.IterationRow],
+    now: datetime,
+) -> ResultsView:
+    """The seed's ExperimentResults; "pending" with no variants until the stats worker wrote a row.
+    `iterations` are the experiment's (all of them), `now` the read time: both decide `is_stale`."""
     if r is None:
         return ResultsView(
             experiment_id=experiment_id,
@@ -116,7 +142,7 @@ def results_view(experiment_id: UUID, r: rm.ResultRow | None) -> ResultsView:
         experiment_id=experiment_id,
         variant_results=variants,
         computed_at_ms=ms(r.computed_at),
-        is_stale=r.is_stale,
+        is_stale=is_stale(r, iterations, now),
         next_run_at_ms=ms(r.next_run_at),
         computation_status=r.computation_status,
         iteration_number=r.iteration_number,

@@ -93,6 +93,7 @@ class ExperimentController(Controller):
             metric_keys=tuple(data.metric_keys),
             weights=views.buckets(data.weights),
             traffic_allocation=data.traffic_allocation,
+            stats_interval_minutes=data.stats_interval_minutes,
         )
         return await _run(deps, scope, cmd)
 
@@ -130,6 +131,9 @@ class ExperimentController(Controller):
             traffic_allocation=s.traffic_allocation
             if data.traffic_allocation is None
             else data.traffic_allocation,
+            stats_interval_minutes=s.stats_interval_minutes
+            if data.stats_interval_minutes is None
+            else data.stats_interval_minutes,
         )
         return await _run(deps, scope, cmd)
 
@@ -184,11 +188,12 @@ class ExperimentController(Controller):
         env_scope: NamedDependency[EnvironmentScope],
         deps: NamedDependency[GatewayDeps],
     ) -> ResultsView:
-        """The latest statistical results (computation_status "pending" until first computed)."""
+        """The latest statistical results ("pending" until first computed); `is_stale` is derived at read
+        time (domain.experiments.schedule.results_are_stale)."""
         await _row(deps, env_scope, experiment_id)
-        return views.results_view(
-            experiment_id, await rm.latest_results(deps.db, experiment_id=experiment_id)
-        )
+        found = await rm.latest_results(deps.db, experiment_id=experiment_id)
+        iterations = await rm.iterations(deps.db, experiment_id=experiment_id) if found else []
+        return views.results_view(experiment_id, found, iterations=iterations, now=deps.clock())
 
     @post("/experiments/{experiment_id:uuid}/recompute", guards=[tenant_writer], status_code=202)
     async def recompute(

@@ -1,4 +1,7 @@
-"""rm_experiments (the folded experiment, as columns and as `state`) and rm_experiment_iterations."""
+"""rm_experiments (the folded experiment, as columns and as `state`) and rm_experiment_iterations.
+
+`stats_interval_minutes` is a column (migration 0007) because the stats worker schedules by it.
+"""
 
 from __future__ import annotations
 
@@ -20,15 +23,16 @@ Tx = psycopg.AsyncConnection[Any]
 _STATE = msgspec.json.Decoder(exp.Experiment)
 _UPSERT = """
 INSERT INTO rm_experiments (id, environment_id, project_id, org_id, name, description, flag_key, status,
-    variant_keys, control_variant, weights, metric_keys, traffic_allocation, state, version, position,
-    created_at, updated_at)
-VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s::jsonb, %s, %s, %s::jsonb, %s, %s, %s, %s)
+    variant_keys, control_variant, weights, metric_keys, traffic_allocation, stats_interval_minutes, state,
+    version, position, created_at, updated_at)
+VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s::jsonb, %s, %s, %s, %s::jsonb, %s, %s, %s, %s)
 ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, description = EXCLUDED.description,
     status = EXCLUDED.status, variant_keys = EXCLUDED.variant_keys,
     control_variant = EXCLUDED.control_variant, weights = EXCLUDED.weights,
     metric_keys = EXCLUDED.metric_keys,
-    traffic_allocation = EXCLUDED.traffic_allocation, state = EXCLUDED.state, version = EXCLUDED.version,
-    position = EXCLUDED.position, updated_at = EXCLUDED.updated_at
+    traffic_allocation = EXCLUDED.traffic_allocation,
+    stats_interval_minutes = EXCLUDED.stats_interval_minutes, state = EXCLUDED.state,
+    version = EXCLUDED.version, position = EXCLUDED.position, updated_at = EXCLUDED.updated_at
 """
 _ITERATION = """
 INSERT INTO rm_experiment_iterations (id, experiment_id, environment_id, iteration_number, started_at,
@@ -69,7 +73,8 @@ async def _save(tx: Tx, s: exp.Experiment, r: Recorded) -> None:
     params = (
         s.id, s.environment_id, r.metadata.project_id, r.metadata.org_id, s.name, s.description, s.flag_key,
         s.status.value, list(s.variant_keys), s.control_variant, _json(s.weights), list(s.metric_keys),
-        s.traffic_allocation, _json(s), s.version, r.position, s.created_at, s.updated_at,
+        s.traffic_allocation, s.stats_interval_minutes, _json(s), s.version, r.position, s.created_at,
+        s.updated_at,
     )  # fmt: skip
     await tx.execute(_UPSERT, params)
     for i in s.iterations:

@@ -9,10 +9,14 @@ from projections import directory, event_definitions, experiments, flags, identi
 PROJECTIONS: list[ModuleType] = [directory, identity, flags, segments, event_definitions, experiments]
 
 
+class UnknownProjectionError(LookupError):
+    """No registered projection has that NAME; the message lists the known ones."""
+
+
 def by_name(name: str) -> ModuleType:
-    """The registered projection called `name`; KeyError names the known ones."""
+    """The registered projection called `name`; UnknownProjectionError names the known ones."""
     for projection in PROJECTIONS:
         if name == projection.NAME:
             return projection
     known = ", ".join(p.NAME for p in PROJECTIONS)
-    raise KeyError(f"no projection {name!r} (known: {known})")
+    raise UnknownProjectionError(f"no projection {name!r} (known: {known})")

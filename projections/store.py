@@ -6,8 +6,8 @@ from typing import Any
 
 import msgspec
 import psycopg
-from domain.codec import decode_event
 
+from domain.codec import decode_event
 from projections.recorded import Projection, Recorded, RecordedMetadata
 from readmodels.db import CHECKPOINT_CHANNEL, CHECKPOINT_PREFIX
 

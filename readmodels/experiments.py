@@ -8,13 +8,15 @@ from uuid import UUID
 
 import msgspec
 
+from domain.experiments.schedule import DEFAULT_STATS_INTERVAL_MINUTES
 from domain.flags.model import Bucket
 from readmodels.db import ReadDb
 from readmodels.rows import dict_rows, json_bytes
 
 
 class ExperimentRow(msgspec.Struct, frozen=True, kw_only=True):
-    """An experiment; `status` is DRAFT, ACTIVE, PAUSED or CONCLUDED; empty `weights` is an even split."""
+    """An experiment; `status` is DRAFT, ACTIVE, PAUSED or CONCLUDED; empty `weights` is an even split;
+    `stats_interval_minutes` paces the stats worker."""
 
     id: UUID
     environment_id: UUID
@@ -31,6 +33,7 @@ class ExperimentRow(msgspec.Struct, frozen=True, kw_only=True):
     position: int
     created_at: datetime
     updated_at: datetime
+    stats_interval_minutes: int = DEFAULT_STATS_INTERVAL_MINUTES
 
 
 class IterationRow(msgspec.Struct, frozen=True, kw_only=True):
@@ -76,8 +79,8 @@ class StatsJobRow(msgspec.Struct, frozen=True, kw_only=True):
 
 _EXPERIMENT = (
     "SELECT id, environment_id, name, description, flag_key, status, variant_keys, control_variant,"
-    " weights::text AS weights, metric_keys, traffic_allocation, version, position, created_at, updated_at"
-    " FROM rm_experiments"
+    " weights::text AS weights, metric_keys, traffic_allocation, version, position, created_at, updated_at,"
+    " stats_interval_minutes FROM rm_experiments"
 )
 
 

@@ -2,15 +2,31 @@
 
 Status names are the seed's enum without its prefix: DRAFT, ACTIVE, PAUSED, CONCLUDED (input also accepts
 lower case and the seed's EXPERIMENT_STATUS_* spellings). `weights` split traffic between the variants in
-weight_milli (sum 1000); empty means an even split.
+weight_milli (sum 1000); empty means an even split. `stats_interval_minutes` (1..10080, default 60) is how
+often the stats worker recomputes a running iteration; it may change in every status but CONCLUDED.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 from uuid import UUID
 
 import msgspec
+
+from domain.experiments.schedule import (
+    DEFAULT_STATS_INTERVAL_MINUTES,
+    MAX_STATS_INTERVAL_MINUTES,
+    MIN_STATS_INTERVAL_MINUTES,
+)
+
+StatsInterval = Annotated[
+    int,
+    msgspec.Meta(
+        ge=MIN_STATS_INTERVAL_MINUTES,
+        le=MAX_STATS_INTERVAL_MINUTES,
+        description="Minutes between scheduled results computations of a running iteration.",
+    ),
+]
 
 
 class Body(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -33,6 +49,7 @@ class CreateExperimentBody(Body, frozen=True, kw_only=True):
     metric_keys: list[str] = []
     weights: list[WeightBody] = []
     traffic_allocation: float = 1.0
+    stats_interval_minutes: StatsInterval = DEFAULT_STATS_INTERVAL_MINUTES
 
 
 class UpdateExperimentBody(Body, frozen=True, kw_only=True):
@@ -46,6 +63,7 @@ class UpdateExperimentBody(Body, frozen=True, kw_only=True):
     metric_keys: list[str] | None = None
     weights: list[WeightBody] | None = None
     traffic_allocation: float | None = None
+    stats_interval_minutes: StatsInterval | None = None
 
 
 class TransitionBody(Body, frozen=True, kw_only=True):
@@ -60,7 +78,7 @@ class WeightView(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class ExperimentView(msgspec.Struct, frozen=True, kw_only=True):
-    """The seed's Experiment plus metric keys, traffic allocation and the store position."""
+    """The seed's Experiment plus metric keys, traffic allocation, stats interval and the store position."""
 
     id: UUID
     environment_id: UUID
@@ -73,6 +91,7 @@ class ExperimentView(msgspec.Struct, frozen=True, kw_only=True):
     weights: list[WeightView]
     metric_keys: list[str]
     traffic_allocation: float
+    stats_interval_minutes: int
     created_at_ms: int
     updated_at_ms: int
     version: int

@@ -10,13 +10,11 @@ their own client so a long query never shares a session with the inserts.
 from __future__ import annotations
 
 import asyncio
-import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, Protocol
-from uuid import UUID
 
 import nats
 from clickhouse_connect.driver.client import Client
@@ -169,23 +167,13 @@ class ProcessResources(Protocol):
     def clickhouse_url(self) -> str: ...
 
 
-def schedule_from_env(env: Mapping[str, str]) -> ScheduleSettings:
-    """STITCHD_STATS_INTERVAL_MINUTES (default 60), STITCHD_STATS_INTERVALS="<experiment>=<minutes>,..."."""
-    default = timedelta(minutes=float(env.get("STITCHD_STATS_INTERVAL_MINUTES") or 60))
-    overrides: dict[UUID, timedelta] = {}
-    for item in filter(None, (env.get("STITCHD_STATS_INTERVALS") or "").split(",")):
-        experiment, _, minutes = item.partition("=")
-        overrides[UUID(experiment.strip())] = timedelta(minutes=float(minutes))
-    return ScheduleSettings(interval=default, overrides=overrides)
-
-
 async def run(settings: object, resources: ProcessResources) -> None:
-    """`stitchd stats-worker`: consume ingest, keep results current, run recompute jobs, until cancelled."""
+    """`stitchd stats-worker`: consume ingest, keep results current, run recompute jobs, until cancelled.
+    Each experiment's `stats_interval_minutes` paces its results; there is no process-wide interval."""
     config = StatsWorkerSettings(
         database_url=resources.database_url,
         nats_url=resources.nats_url,
         clickhouse_url=resources.clickhouse_url,
-        schedule=schedule_from_env(os.environ),
     )
     async with build_stats_worker(config) as worker:
         await worker.serve()

@@ -1,13 +1,13 @@
 """The stats worker's Postgres: experiment read models in, `rm_experiment_results` and `stats_jobs` out.
 
-Plain SQL over the tables of migration 0005 (the worker may not import readmodels). Results rows are
+Plain SQL over the tables of migrations 0005 and 0007 (the worker may not import readmodels). Results rows are
 claimed with a compare-and-set on `next_run_at` (a lease), jobs with `FOR UPDATE SKIP LOCKED`, so any
 number of workers can share the work and a crashed worker's claims expire.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Final
 from uuid import UUID
 
@@ -45,6 +45,7 @@ class IterationPlan(msgspec.Struct, frozen=True, kw_only=True):
     metric_keys: list[str]
     weights: list[Weight]
     metric_types: dict[str, str]
+    interval: timedelta  # the experiment's stats_interval_minutes
 
 
 class ClaimedJob(msgspec.Struct, frozen=True):
@@ -61,7 +62,10 @@ LEFT JOIN rm_experiment_results r
     ON r.experiment_id = i.experiment_id AND r.iteration_number = i.iteration_number
 WHERE e.status IN ('ACTIVE', 'PAUSED', 'CONCLUDED')
   AND (
-    (i.ended_at IS NULL AND (r.next_run_at IS NULL OR r.next_run_at <= %(now)s))
+    (i.ended_at IS NULL AND (r.next_run_at IS NULL OR r.next_run_at <= %(now)s
+        -- a shortened interval applies at once, not after the next_run_at of the old one
+        OR (r.computation_status = 'succeeded'
+            AND r.computed_at + make_interval(mins => e.stats_interval_minutes) <= %(now)s)))
     -- an ended iteration: once more after its end; a succeeded row's next_run_at (its schedule) no longer
     -- applies, a running row's (a lease) or a failed row's (the retry time) still does
     OR (i.ended_at IS NOT NULL AND (r.computed_at IS NULL OR r.computed_at < i.ended_at)
@@ -79,13 +83,15 @@ ON CONFLICT (experiment_id, iteration_number) DO UPDATE
 SET computation_status = 'running', next_run_at = EXCLUDED.next_run_at
 WHERE %(force)s OR rm_experiment_results.next_run_at IS NULL OR rm_experiment_results.next_run_at <= %(now)s
    OR (rm_experiment_results.computation_status = 'succeeded'
-       AND rm_experiment_results.computed_at < %(ended_at)s::timestamptz)
+       AND (rm_experiment_results.computed_at < %(ended_at)s::timestamptz
+            OR rm_experiment_results.computed_at + %(interval)s::interval <= %(now)s))
 RETURNING experiment_id
 """
 
 _PLAN = """
 SELECT i.experiment_id, i.iteration_number, i.environment_id, e.flag_key, e.control_variant,
-       i.started_at, i.ended_at, i.variant_keys, i.metric_keys, i.weights::text AS weights
+       i.started_at, i.ended_at, i.variant_keys, i.metric_keys, i.weights::text AS weights,
+       e.stats_interval_minutes
 FROM rm_experiment_iterations i JOIN rm_experiments e ON e.id = i.experiment_id
 WHERE i.experiment_id = %(exp)s AND (%(it)s::integer IS NULL OR i.iteration_number = %(it)s::integer)
 ORDER BY i.iteration_number DESC
@@ -157,12 +163,15 @@ async def claim_iteration(
     now: datetime,
     lease_until: datetime,
     ended_at: datetime | None = None,
+    interval: timedelta | None = None,
     force: bool = False,
 ) -> bool:
     """Mark the results row 'running' until `lease_until`; False when it is not due (a lease held by
-    another worker, a retry time, a schedule) unless `force`. An ended iteration's schedule is void."""
+    another worker, a retry time, a schedule) unless `force`. An ended iteration's schedule is void;
+    a succeeded row older than `interval` (the experiment's current one) is due whatever it stored."""
     params = {
         "ended_at": ended_at,
+        "interval": interval,
         "exp": ref.experiment_id,
         "it": ref.iteration_number,
         "env": ref.environment_id,
@@ -192,6 +201,7 @@ async def iteration_plan(
         metric_keys=list(row["metric_keys"]),
         weights=msgspec.json.decode(row["weights"], type=list[Weight]),
         metric_types={t["event_key"]: t["value_type"] for t in types},
+        interval=timedelta(minutes=row["stats_interval_minutes"]),
     )
 
 

@@ -1,5 +1,5 @@
-"""Scheduled experiment results: every running iteration every `interval` (60 minutes by default, per
-experiment overridable), every ended iteration once more after it ended (its final numbers).
+"""Scheduled experiment results: every running iteration every experiment's `stats_interval_minutes`
+(60 by default, set on the experiment), every ended iteration once more after it ended (its final numbers).
 
 `Recomputer.run` is the one way results are made, shared with on-demand jobs: claim the results row
 (a lease, so a crashed worker's claim expires), compute in ClickHouse (results.py) off the event loop,
@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Final, cast
 from uuid import UUID
@@ -22,6 +22,7 @@ import msgspec
 import psycopg
 from psycopg_pool import AsyncConnectionPool
 
+from domain.experiments.schedule import STALE_GRACE
 from stats_worker import pg
 from stats_worker.clickhouse_schema import DEFAULT_DATABASE
 from stats_worker.results import (
@@ -35,24 +36,19 @@ from stats_worker.results import (
 
 log = logging.getLogger("stitchd.stats_worker")
 
-DEFAULT_INTERVAL: Final = timedelta(minutes=60)
 ALPHA: Final = 0.05
 Clock = Callable[[], datetime]
 
 
 @dataclass(frozen=True, kw_only=True)
 class ScheduleSettings:
-    """How often results refresh, how long a claim lasts, and how soon a failure is retried."""
+    """How long a claim lasts, how soon a failure is retried, how often the schedule looks, and how
+    overdue results may be before they are flagged stale (how often they refresh is the experiment's)."""
 
-    interval: timedelta = DEFAULT_INTERVAL
-    overrides: Mapping[UUID, timedelta] = field(default_factory=dict)  # experiment id -> interval
     lease: timedelta = timedelta(minutes=10)
     retry: timedelta = timedelta(minutes=5)
     tick_seconds: float = 15.0
-    stale_grace: timedelta = timedelta(minutes=5)
-
-    def interval_for(self, experiment_id: UUID) -> timedelta:
-        return self.overrides.get(experiment_id, self.interval)
+    stale_grace: timedelta = STALE_GRACE
 
 
 def _ms(at: datetime) -> int:
@@ -155,7 +151,13 @@ class Recomputer:
                 return False
             lease = now + self._settings.lease
             claimed = await pg.claim_iteration(
-                conn, ref, now=now, lease_until=lease, ended_at=plan.ended_at, force=force
+                conn,
+                ref,
+                now=now,
+                lease_until=lease,
+                ended_at=plan.ended_at,
+                interval=plan.interval,
+                force=force,
             )
         if not claimed:
             return False
@@ -181,7 +183,7 @@ class Recomputer:
     async def _store(self, plan: pg.IterationPlan, result: ExperimentResult) -> None:
         now = self._clock()
         running = plan.ended_at is None
-        next_run = now + self._settings.interval_for(plan.ref.experiment_id) if running else None
+        next_run = now + plan.interval if running else None  # computed_at + the experiment's interval
         async with self._pool.connection() as conn:
             await pg.save_results(
                 conn,

@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-from collections.abc import Sequence
-from typing import TextIO
+from collections.abc import Callable, Coroutine, Sequence
+from typing import Any, TextIO
 
 from stitchd.logging import configure_logging, redact
 from stitchd.processes import PROCESSES, TOOLS
@@ -57,16 +57,16 @@ def _fail(exc: BaseException) -> int:
     return 1
 
 
-def _guarded(func: object, settings: Settings, *args: object) -> int:
+def _guarded(func: Callable[..., Coroutine[Any, Any, int]], settings: Settings, *args: object) -> int:
     """Run a maintenance command; operator-fixable errors become one line and exit code 1."""
     import psycopg
 
+    from projections.registry import UnknownProjectionError
     from stitchd.embedded import EmbeddedStartError
 
-    assert callable(func)
     try:
-        return int(asyncio.run(func(settings, *args)))
-    except (EmbeddedStartError, SettingsError, KeyError, psycopg.OperationalError) as exc:
+        return asyncio.run(func(settings, *args))
+    except (EmbeddedStartError, SettingsError, UnknownProjectionError, psycopg.OperationalError) as exc:
         return _fail(exc)
 
 

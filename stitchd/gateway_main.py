@@ -11,10 +11,12 @@ import os
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from uuid import uuid4
 
+from litestar import Litestar
 from psycopg_pool import AsyncConnectionPool
 
 from commands.postgres_store import open_postgres_store
@@ -24,6 +26,7 @@ from gateway.auth.passwords import Passwords
 from gateway.auth.refresh import MemoryRefreshTokens, PostgresRefreshTokens
 from gateway.auth.tokens import TokenSettings, load_jwt_secret, utc_now
 from gateway.deps import GatewayDeps, PoolWaiter
+from gateway.evaluate import start_definitions
 from gateway.exposures import jetstream_ingest
 from projections.registry import PROJECTIONS
 from stitchd.processes import Resources
@@ -53,33 +56,66 @@ async def gateway_deps(settings: Settings, database_url: str) -> AsyncIterator[G
         await store.aclose()
 
 
-async def run(settings: Settings, resources: Resources) -> None:
-    """Serve the gateway on HTTP_PORT until cancelled."""
-    import uvicorn
+@dataclass(frozen=True)
+class GatewayApp:
+    """The gateway app and the task keeping its DefinitionsCache current (cancelled at exit)."""
 
+    app: Litestar
+    follower: asyncio.Task[None]
+
+
+@asynccontextmanager
+async def gateway_app(settings: Settings, resources: Resources) -> AsyncIterator[GatewayApp]:
+    """The app on its deps and JetStream ingest, its DefinitionsCache already caught up and followed from
+    STITCHD_EVENTS (so the SDK routes never build one lazily or poll); the follower stops at exit."""
     async with (
         gateway_deps(settings, resources.database_url) as deps,
         jetstream_ingest(resources.nats_url) as ingest,  # helper-ingest: /events, /exposures, exposures
     ):
+        app = create_app(dataclasses.replace(deps, ingest=ingest))
+        follower = await start_definitions(app, deps.store, nats_url=resources.nats_url)
+        try:
+            yield GatewayApp(app, follower)
+        finally:
+            follower.cancel()
+            await asyncio.gather(follower, return_exceptions=True)
+
+
+async def run(settings: Settings, resources: Resources) -> None:
+    """Serve the gateway on HTTP_PORT until cancelled (or until its definitions follower fails)."""
+    import uvicorn
+
+    async with gateway_app(settings, resources) as gateway:
         config = uvicorn.Config(
-            create_app(dataclasses.replace(deps, ingest=ingest)),
+            gateway.app,
             host=os.environ.get("STITCHD_HTTP_HOST", "0.0.0.0"),
             port=settings.http_port,
             log_config=None,
             access_log=False,
         )
-        await _serve_until_cancelled(uvicorn.Server(config))
+        await _serve_until_cancelled(uvicorn.Server(config), gateway.follower)
 
 
-async def _serve_until_cancelled(server: Any) -> None:
-    """Run uvicorn; on cancellation ask it to exit and let it finish its lifespan shutdown cleanly."""
+async def _serve_until_cancelled(server: Any, follower: asyncio.Task[None]) -> None:
+    """Run uvicorn; on cancellation ask it to exit and let it finish its lifespan shutdown cleanly.
+
+    A follower that stops ends the process with its error: a gateway whose cache no longer moves would
+    answer /evaluate from stale definitions without anyone noticing (the broadcaster does the same).
+    """
     task = asyncio.ensure_future(server.serve())
     try:
-        await asyncio.shield(task)
+        await asyncio.wait((task, follower), return_when=asyncio.FIRST_COMPLETED)
     except asyncio.CancelledError:
         server.should_exit = True
         await task
         raise
+    if task.done():
+        task.result()
+        return
+    server.should_exit = True
+    await task
+    follower.result()
+    raise RuntimeError("the gateway's definitions follower stopped")
 
 
 def _offline_deps() -> GatewayDeps:

@@ -200,6 +200,9 @@ def main(
     except (EmbeddedStartError, SettingsError, StartError, ProcessExitedError) as exc:
         print(f"stitchd: {redact(str(exc))}", file=sys.stderr, flush=True)
         return 1
+    except KeyboardInterrupt:  # Ctrl-C before the signal handlers were installed (servers starting)
+        print("stitchd: interrupted", file=sys.stderr, flush=True)
+        return 130
     return 0
 
 

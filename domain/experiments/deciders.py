@@ -6,7 +6,9 @@ the current status is a no-op. Each activation starts an iteration; each pause o
 ACTIVE ends it.
 
 Updates by status: DRAFT - every field; PAUSED - name, description, metric keys and traffic allocation
-(they take effect with the next iteration); ACTIVE - name and description; CONCLUDED - nothing.
+(they take effect with the next iteration); ACTIVE - name and description; CONCLUDED - nothing. The
+stats interval (1..10080 minutes) may change in every status but CONCLUDED: it only paces the stats
+worker, never what an iteration measures.
 Deletion: only DRAFT or CONCLUDED experiments.
 """
 
@@ -47,6 +49,7 @@ from domain.experiments.events import (
     TransitionExperiment,
     UpdateExperiment,
 )
+from domain.experiments.schedule import check_stats_interval
 from domain.experiments.state import Experiment
 from domain.flags.model import Allocation
 from domain.flags.validation import check_allocation
@@ -114,6 +117,7 @@ def create_experiment(
     _check_variants(cmd, flag_variants)
     _check_metrics(cmd.metric_keys, set(cmd.metric_keys), known_metrics)
     _check_traffic(cmd.traffic_allocation)
+    check_stats_interval(cmd.stats_interval_minutes)
     return [
         ExperimentCreated(
             stream_id=cmd.experiment_id,
@@ -128,6 +132,7 @@ def create_experiment(
             metric_keys=cmd.metric_keys,
             weights=cmd.weights,
             traffic_allocation=cmd.traffic_allocation,
+            stats_interval_minutes=cmd.stats_interval_minutes,
         )
     ]
 
@@ -144,6 +149,8 @@ def _changed_fields(state: Experiment, cmd: UpdateExperiment) -> set[str]:
     changed = {f for f in fields if getattr(cmd, f) != getattr(state, f)}
     if cmd.traffic_allocation != state.traffic_allocation:
         changed.add("traffic_allocation")
+    if cmd.stats_interval_minutes != state.stats_interval_minutes:
+        changed.add("stats_interval_minutes")
     return changed
 
 
@@ -157,10 +164,13 @@ EDITABLE: dict[ExperimentStatus, frozenset[str]] = {
             "metric_keys",
             "weights",
             "traffic_allocation",
+            "stats_interval_minutes",
         }
     ),
-    S.PAUSED: frozenset({"name", "description", "metric_keys", "traffic_allocation"}),
-    S.ACTIVE: frozenset({"name", "description"}),
+    S.PAUSED: frozenset(
+        {"name", "description", "metric_keys", "traffic_allocation", "stats_interval_minutes"}
+    ),
+    S.ACTIVE: frozenset({"name", "description", "stats_interval_minutes"}),
     S.CONCLUDED: frozenset(),
 }
 
@@ -186,6 +196,7 @@ def update_experiment(
         _check_variants(cmd, flag_variants)
     _check_metrics(cmd.metric_keys, set(cmd.metric_keys) - set(current.metric_keys), known_metrics)
     _check_traffic(cmd.traffic_allocation)
+    check_stats_interval(cmd.stats_interval_minutes)
     return [
         ExperimentUpdated(
             stream_id=current.id,
@@ -198,6 +209,7 @@ def update_experiment(
             metric_keys=cmd.metric_keys,
             weights=cmd.weights,
             traffic_allocation=cmd.traffic_allocation,
+            stats_interval_minutes=cmd.stats_interval_minutes,
         )
     ]
 

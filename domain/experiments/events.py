@@ -1,7 +1,8 @@
 """Experiment facts and intents; stream: the experiment's uuid4 id.
 
 `weights` are buckets over `variant_keys` in weight_milli (sum 1000); empty means an even split.
-`traffic_allocation` is the fraction of contexts enrolled, in (0, 1].
+`traffic_allocation` is the fraction of contexts enrolled, in (0, 1]. `stats_interval_minutes` is how often
+the stats worker recomputes a running iteration (1..10080); events written before it existed decode with 60.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import enum
 from uuid import UUID
 
 from domain.events import Command, Event
+from domain.experiments.schedule import DEFAULT_STATS_INTERVAL_MINUTES
 from domain.flags.model import Bucket
 
 
@@ -34,6 +36,7 @@ class ExperimentCreated(Event, frozen=True, kw_only=True, tag="experiment.create
     metric_keys: tuple[str, ...] = ()
     weights: tuple[Bucket, ...] = ()
     traffic_allocation: float = 1.0
+    stats_interval_minutes: int = DEFAULT_STATS_INTERVAL_MINUTES
 
 
 class ExperimentUpdated(Event, frozen=True, kw_only=True, tag="experiment.updated"):
@@ -46,6 +49,7 @@ class ExperimentUpdated(Event, frozen=True, kw_only=True, tag="experiment.update
     metric_keys: tuple[str, ...] = ()
     weights: tuple[Bucket, ...] = ()
     traffic_allocation: float = 1.0
+    stats_interval_minutes: int = DEFAULT_STATS_INTERVAL_MINUTES
 
 
 class ExperimentStatusChanged(Event, frozen=True, kw_only=True, tag="experiment.status_changed"):
@@ -97,6 +101,7 @@ class CreateExperiment(Command, frozen=True, kw_only=True, tag="experiment.creat
     metric_keys: tuple[str, ...] = ()
     weights: tuple[Bucket, ...] = ()
     traffic_allocation: float = 1.0
+    stats_interval_minutes: int = DEFAULT_STATS_INTERVAL_MINUTES
 
 
 class UpdateExperiment(Command, frozen=True, kw_only=True, tag="experiment.update"):
@@ -110,6 +115,7 @@ class UpdateExperiment(Command, frozen=True, kw_only=True, tag="experiment.updat
     metric_keys: tuple[str, ...] = ()
     weights: tuple[Bucket, ...] = ()
     traffic_allocation: float = 1.0
+    stats_interval_minutes: int = DEFAULT_STATS_INTERVAL_MINUTES
     expected_version: int | None = None
 
 

@@ -19,6 +19,7 @@ from domain.experiments.events import (
     ExperimentStatusChanged,
     ExperimentUpdated,
 )
+from domain.experiments.schedule import DEFAULT_STATS_INTERVAL_MINUTES
 from domain.flags.model import Bucket
 
 
@@ -49,6 +50,7 @@ class Experiment(msgspec.Struct, frozen=True, kw_only=True):
     metric_keys: tuple[str, ...] = ()
     weights: tuple[Bucket, ...] = ()
     traffic_allocation: float = 1.0
+    stats_interval_minutes: int = DEFAULT_STATS_INTERVAL_MINUTES
     status: ExperimentStatus = ExperimentStatus.DRAFT
     iterations: tuple[Iteration, ...] = ()
     deleted: bool = False
@@ -75,6 +77,7 @@ def _created(event: ExperimentCreated) -> Experiment:
         metric_keys=event.metric_keys,
         weights=event.weights,
         traffic_allocation=event.traffic_allocation,
+        stats_interval_minutes=event.stats_interval_minutes,
     )
 
 
@@ -111,6 +114,7 @@ def evolve(state: Experiment | None, event: ExperimentEvent) -> Experiment:
                 metric_keys=event.metric_keys,
                 weights=event.weights,
                 traffic_allocation=event.traffic_allocation,
+                stats_interval_minutes=event.stats_interval_minutes,
             )
         case ExperimentStatusChanged(to_status=status):
             return msgspec.structs.replace(state, status=status)

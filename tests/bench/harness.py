@@ -71,7 +71,7 @@ def format_table(rows: Sequence[Row]) -> str:
     body = [
         (
             r.name,
-            f"{r.value:,.4g}" if abs(r.value) < 1000 else f"{r.value:,.0f}",
+            _number(r.value),
             r.unit,
             _baseline(r),
             "" if r.ratio is None else f"{r.ratio:.3f}",
@@ -86,10 +86,14 @@ def format_table(rows: Sequence[Row]) -> str:
     return "\n".join(lines)
 
 
+def _number(value: float) -> str:
+    return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.4g}"
+
+
 def _baseline(row: Row) -> str:
     if row.baseline_value is None:
         return row.baseline_name or ""
-    value = f"{row.baseline_value:,.4g}"
+    value = _number(row.baseline_value)
     return f"{row.baseline_name} = {value}" if row.baseline_name else value
 
 

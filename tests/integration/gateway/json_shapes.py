@@ -34,7 +34,9 @@ def _string(schema: Schema) -> st.SearchStrategy[Any]:
     if "pattern" in schema:
         return st.from_regex(schema["pattern"], fullmatch=True) | st.text(max_size=20)
     low, high = schema.get("minLength", 0), schema.get("maxLength", 24)
-    return st.text(min_size=low, max_size=min(high, low + 24))
+    words = st.from_regex(r"[a-z][a-z0-9-]{7,15}", fullmatch=True)  # passes most key/name/password rules
+    nasty = st.sampled_from(["\x00", "f1\x00", "\ud800", "", " ", "x" * 300])
+    return words | nasty | st.text(min_size=low, max_size=min(high, low + 24))
 
 
 def _object(

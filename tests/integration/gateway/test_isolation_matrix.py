@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
 from urllib.parse import urlencode
-from uuid import uuid4
+from uuid import UUID, uuid4
 
 import httpx
 import pytest
@@ -50,8 +50,8 @@ class World:
         """Facts of this organisation that another one must never see."""
         t = self.tenant
         ids = [t.org_id, t.project_id, t.environment_id, t.sdk_key_id]
-        return [*map(str, ids), self.user_id, self.segment_id, self.experiment_id, self.job_id, t.sdk_key, t.admin_email,
-                self.marker]  # fmt: skip
+        named = [self.user_id, self.segment_id, self.experiment_id, self.job_id, t.sdk_key, t.admin_email]
+        return [*map(str, ids), *named, self.marker]
 
 
 Body = Callable[[World], Any] | None
@@ -476,3 +476,24 @@ async def test_expired_tokens_are_unauthenticated_everywhere(
             assert_envelope(response, 401, "UNAUTHENTICATED")
     finally:
         module_api.clock.offset = timedelta()
+
+
+async def test_an_sdk_key_reads_only_its_own_environment(
+    module_api: Api, worlds: tuple[World, World]
+) -> None:
+    a, _ = worlds
+    path = f"/v1/management/projects/{a.tenant.project_id}/environments"
+    staging = await module_api.ok(
+        "POST", path, token=a.tenant.token, json={"name": f"staging-{uuid4().hex[:6]}"}
+    )
+    sibling = replace(a, tenant=replace(a.tenant, environment_id=UUID(staging["environment_id"])))
+    headers = {"x-sdk-key": a.tenant.sdk_key}
+    sdk_routes = [r for r, entry in sorted(MATRIX.items()) if "sdk_key" in entry.security]
+    assert len(sdk_routes) >= 7  # evaluate, evaluate-all, list checks, events, exposures
+    for route in sdk_routes:
+        method, template = route.split(" ", 1)
+        body = MATRIX[route].body
+        response = await module_api.call(
+            method, fill(template, sibling, a), json=body(a) if body else None, headers=headers
+        )
+        assert_envelope(response, 404, "NOT_FOUND")

@@ -14,7 +14,6 @@ from schemas import ingest
 from stats_worker.app import StatsWorkerSettings, build_stats_worker
 from stats_worker.consumer import ConsumerSettings, consumer_config
 from stats_worker.pg import IterationRef
-from stats_worker.scheduler import ScheduleSettings
 from tests.integration.stats_worker import worker_support
 from tests.integration.stats_worker.worker_support import (
     START,
@@ -66,8 +65,7 @@ async def test_the_schedule_computes_running_iterations_every_interval_and_ended
     await exp.insert(pool)
     await loaded(chdb_client, ch_database, exp)
     clock = Clock(START + timedelta(days=1))
-    settings = ScheduleSettings(interval=timedelta(minutes=60), overrides={uuid4(): timedelta(minutes=1)})
-    _, scheduler, _ = parts(pool, chdb_client, ch_database, clock, settings)
+    _, scheduler, _ = parts(pool, chdb_client, ch_database, clock)
     assert await scheduler.tick() == 1
     first = await result_row(pool, exp.id)
     check_results(first)
@@ -89,17 +87,47 @@ async def test_the_schedule_computes_running_iterations_every_interval_and_ended
     assert await scheduler.tick() == 0
 
 
-async def test_an_experiment_interval_override_applies_to_that_experiment(
+async def test_each_experiment_is_computed_every_its_own_interval(
+    pool: AsyncConnectionPool[Any], chdb_client: Any, ch_database: str
+) -> None:
+    fast, hourly = Experiment(), Experiment()
+    await fast.insert(pool, interval_minutes=5)
+    await hourly.insert(pool)
+    await loaded(chdb_client, ch_database, fast)
+    clock = Clock(START + timedelta(days=1))
+    _, scheduler, _ = parts(pool, chdb_client, ch_database, clock)
+    assert await scheduler.tick() == 2
+    for exp, minutes in [(fast, 5), (hourly, 60)]:
+        row = await result_row(pool, exp.id)
+        assert (
+            row["next_run_at"]
+            == row["computed_at"] + timedelta(minutes=minutes)
+            == clock.now + timedelta(minutes=minutes)
+        )
+    clock.now += timedelta(minutes=5)
+    assert await scheduler.tick() == 1
+    assert (await result_row(pool, fast.id))["computed_at"] == clock.now
+    assert (await result_row(pool, hourly.id))["computed_at"] == clock.now - timedelta(minutes=5)
+
+
+async def test_a_shortened_interval_applies_without_waiting_for_the_old_next_run(
     pool: AsyncConnectionPool[Any], chdb_client: Any, ch_database: str
 ) -> None:
     exp = Experiment()
     await exp.insert(pool)
     await loaded(chdb_client, ch_database, exp)
     clock = Clock(START + timedelta(days=1))
-    settings = ScheduleSettings(overrides={exp.id: timedelta(minutes=5)})
-    _, scheduler, _ = parts(pool, chdb_client, ch_database, clock, settings)
-    await scheduler.tick()
-    assert (await result_row(pool, exp.id))["next_run_at"] == clock.now + timedelta(minutes=5)
+    _, scheduler, _ = parts(pool, chdb_client, ch_database, clock)
+    assert await scheduler.tick() == 1
+    computed = clock.now
+    async with pool.connection() as conn:
+        await conn.execute("UPDATE rm_experiments SET stats_interval_minutes = 10 WHERE id = %s", (exp.id,))
+    clock.now = computed + timedelta(minutes=9)
+    assert await scheduler.tick() == 0
+    clock.now = computed + timedelta(minutes=10)
+    assert await scheduler.tick() == 1
+    row = await result_row(pool, exp.id)
+    assert (row["computed_at"], row["next_run_at"]) == (clock.now, clock.now + timedelta(minutes=10))
 
 
 async def test_overdue_results_are_flagged_stale(

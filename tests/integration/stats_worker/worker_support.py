@@ -41,14 +41,18 @@ class Experiment:
         self.id = uuid4()
         self.env = uuid4()
 
-    async def insert(self, pool: AsyncConnectionPool[Any], *, status: str = "ACTIVE") -> None:
+    async def insert(
+        self, pool: AsyncConnectionPool[Any], *, status: str = "ACTIVE", interval_minutes: int = 60
+    ) -> None:
         async with pool.connection() as conn:
             await conn.execute(
                 "INSERT INTO rm_experiments (id, environment_id, name, flag_key, status, variant_keys,"
-                " control_variant, weights, metric_keys, state, version, position, created_at, updated_at)"
-                " VALUES (%s, %s, 'Checkout', 'checkout', %s, %s, 'off', %s, %s, '{}', 2, 2, %s, %s)",
-                (self.id, self.env, status, ["off", "on"], Jsonb([]), ["purchase", "revenue"], START, START),
-            )
+                " control_variant, weights, metric_keys, state, version, position, created_at, updated_at,"
+                " stats_interval_minutes)"
+                " VALUES (%s, %s, 'Checkout', 'checkout', %s, %s, 'off', %s, %s, '{}', 2, 2, %s, %s, %s)",
+                (self.id, self.env, status, ["off", "on"], Jsonb([]), ["purchase", "revenue"], START, START,
+                 interval_minutes),
+            )  # fmt: skip
             for key, value_type in [("purchase", "bool"), ("revenue", "double")]:
                 await conn.execute(
                     "INSERT INTO rm_event_definitions (environment_id, event_key, stream_id, value_type,"

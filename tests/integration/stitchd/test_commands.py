@@ -50,5 +50,5 @@ async def test_rebuild_command_replays_the_store_with_a_progress_bar(pg_url: str
 async def test_rebuilding_an_unknown_projection_is_one_line_and_exit_1(pg_url: str) -> None:
     code, _, err = await _stitchd("projections", "rebuild", "nope", database_url=pg_url)
     assert code == 1
-    assert err.startswith("stitchd: \"no projection 'nope' (known: directory")
+    assert err.startswith("stitchd: no projection 'nope' (known: directory")
     assert len(err.splitlines()) == 1

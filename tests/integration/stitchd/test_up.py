@@ -151,3 +151,16 @@ async def _run_to_exit(env: Mapping[str, str]) -> tuple[int, str]:
     _, stderr = await asyncio.wait_for(process.communicate(), STARTUP)
     assert process.returncode is not None
     return process.returncode, stderr.decode()
+
+
+async def test_with_urls_set_up_uses_those_servers_and_starts_none(
+    tmp_path: Path, pg_url: str, nats_url: str
+) -> None:
+    data = tmp_path / "data"
+    env = _env(data, DATABASE_URL=pg_url, NATS_URL=nats_url)
+    async with stitchd_up(env, tmp_path / "stitchd.log") as up:
+        assert up.listener("nats") == nats_url
+        assert not [line for line in up.lines if "postgres" in line and "(embedded)" in line]
+        assert not [line for line in up.lines if line.split()[:1] == ["nats"] and "(embedded)" in line]
+    assert not (data / "pg").exists()
+    assert not (data / "nats").exists()

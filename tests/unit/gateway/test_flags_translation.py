@@ -126,7 +126,7 @@ def test_status_spellings_and_pending_results() -> None:
     }
     with pytest.raises(InvalidArgument):
         experiment_views.status_of("running")
-    pending = experiment_views.results_view(uuid4(), None)
+    pending = experiment_views.results_view(uuid4(), None, iterations=[], now=datetime.now(UTC))
     assert pending.computation_status == "pending"
     assert pending.variant_results == []
 

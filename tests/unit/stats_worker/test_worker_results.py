@@ -9,10 +9,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from stats_worker import statistics as stats
-from stats_worker.app import schedule_from_env
 from stats_worker.pg import IterationPlan, IterationRef, Weight
 from stats_worker.results import ExperimentResult, MetricResult, VariantResult
-from stats_worker.scheduler import DEFAULT_INTERVAL, details, iteration_spec, variant_results, winner
+from stats_worker.scheduler import details, iteration_spec, variant_results, winner
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -90,7 +89,7 @@ def plan(weights: list[Weight], control: str = "off", ended: datetime | None = N
     return IterationPlan(
         ref=IterationRef(uuid4(), 1, UUID(int=5)), flag_key="checkout", control_variant=control,
         started_at=T0, ended_at=ended, variant_keys=["off", "on"], metric_keys=["purchase", "legacy"],
-        weights=weights, metric_types={"purchase": "bool"},
+        weights=weights, metric_types={"purchase": "bool"}, interval=timedelta(minutes=60),
     )  # fmt: skip
 
 
@@ -105,10 +104,3 @@ def test_the_spec_reads_the_iteration() -> None:
         "off",
         None,
     )
-
-
-def test_schedule_settings_come_from_the_environment() -> None:
-    assert schedule_from_env({}).interval == DEFAULT_INTERVAL
-    exp = uuid4()
-    s = schedule_from_env({"STITCHD_STATS_INTERVAL_MINUTES": "15", "STITCHD_STATS_INTERVALS": f"{exp}=5"})
-    assert (s.interval_for(exp), s.interval_for(uuid4())) == (timedelta(minutes=5), timedelta(minutes=15))

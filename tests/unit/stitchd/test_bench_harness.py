@@ -40,7 +40,7 @@ def test_the_table_has_a_header_rule_and_one_line_per_row() -> None:
     lines = format_table(rows).splitlines()
     assert lines[0].split() == ["name", "value", "unit", "baseline", "ratio"]
     assert set(lines[1]) <= {"-", " "}
-    assert lines[2].split() == ["eval.simple", "250,000", "evals/s", "floor", "=", "5e+05", "0.500"]
+    assert lines[2].split() == ["eval.simple", "250,000", "evals/s", "floor", "=", "500,000", "0.500"]
     assert lines[3].split() == ["store.append", "1.25", "ms"]
 
 
