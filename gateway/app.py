@@ -132,6 +132,9 @@ def create_app(
         request_max_body_size=deps.settings.max_body_bytes,
         state=State({"deps": deps}),
         debug=False,
+        # Keep the process's logging (JSON in production, secret redaction): Litestar's default
+        # config would replace the root handler.
+        logging_config=None,
     )
     finalize_openapi(app)
     return app

@@ -41,8 +41,9 @@ async def gateway_deps(settings: Settings, database_url: str) -> AsyncIterator[G
     pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
         database_url, min_size=1, max_size=10, kwargs={"autocommit": True}, open=False
     )
-    await pool.open(wait=True)
     try:
+        # Opened inside the try: a cancellation while opening must still close the pool's workers.
+        await pool.open(wait=True)
         yield GatewayDeps(
             store=store,
             db=pool,

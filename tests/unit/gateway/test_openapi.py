@@ -120,3 +120,14 @@ async def test_running_gateway_serves_the_spec_and_interactive_docs(spec: dict[s
     assert set(served.json()["paths"]) == set(spec["paths"])
     assert docs.status_code == 200
     assert "swagger" in docs.text.lower()
+
+
+def test_the_app_leaves_the_process_logging_alone() -> None:
+    """Litestar's default logging config would replace the root handler, and with it our redaction."""
+    import logging
+
+    root = logging.getLogger()
+    before = list(root.handlers)
+    app = _app()
+    assert app.logging_config is None
+    assert root.handlers == before
