@@ -54,8 +54,10 @@ def conditions(segments: tuple[str, ...]) -> st.SearchStrategy[Json]:
         st.sampled_from(["d", "f", "u"]).map(lambda c: leaf("country", "starts_with", c)),
         st.just(leaf("age", "exists", None)),
         keys.map(lambda k: leaf(None, "in", k)),
-        *([st.sampled_from(segments).map(lambda s: leaf(None, "in_segment", s))] if segments else []),
     )
+    if segments:  # as likely as all attribute leaves together: segment changes must matter
+        in_segment = st.sampled_from(segments).map(lambda s: leaf(None, "in_segment", s))
+        leaves = st.one_of(leaves, in_segment)
     return st.recursive(
         leaves,
         lambda inner: st.one_of(
@@ -98,26 +100,23 @@ class Mutation:
 
 
 def _flag_mutation(key: str) -> st.SearchStrategy[Mutation]:
+    enabled = st.sampled_from([True, True, False])  # a disabled flag never reaches its rules
+    created = st.tuples(enabled, rules(key), serves(key))
     return st.one_of(
-        st.tuples(st.booleans(), rules(key), serves(key)).map(lambda b: Mutation("create_flag", key, b)),
-        rules(key, min_size=1).map(lambda b: Mutation("rules", key, b)),
-        st.booleans().map(lambda b: Mutation("toggle", key, b)),
-        serves(key).map(lambda b: Mutation("fallthrough", key, b)),
+        st.builds(Mutation, st.just("create_flag"), st.just(key), created),
+        st.builds(Mutation, st.just("rules"), st.just(key), rules(key, min_size=1)),
+        st.builds(Mutation, st.just("toggle"), st.just(key), enabled),
+        st.builds(Mutation, st.just("fallthrough"), st.just(key), serves(key)),
     )
 
 
 members = st.lists(st.sampled_from(CONTEXT_KEYS), max_size=3, unique=True)
 flag_mutations = st.sampled_from(FLAG_KEYS).flatmap(_flag_mutation)
-mutations = st.one_of(  # flag changes half of the time
-    flag_mutations,
-    flag_mutations,
-    st.tuples(st.sampled_from(RULE_SEGMENTS), conditions(LIST_SEGMENTS)).map(
-        lambda t: Mutation("rule_segment", *t)
-    ),
-    st.tuples(st.sampled_from(LIST_SEGMENTS), st.tuples(members, members)).map(
-        lambda t: Mutation("members", *t)
-    ),
+segment_mutations = st.one_of(
+    st.builds(Mutation, st.just("rule_segment"), st.sampled_from(RULE_SEGMENTS), conditions(LIST_SEGMENTS)),
+    st.builds(Mutation, st.just("members"), st.sampled_from(LIST_SEGMENTS), st.tuples(members, members)),
 )
+mutations = st.one_of(flag_mutations, flag_mutations, segment_mutations)  # flag changes half of the time
 parameters = st.fixed_dictionaries(
     {},
     optional={
