@@ -134,4 +134,8 @@ async def jetstream_ingest(
     try:
         yield JetStreamIngest(nc.jetstream(), ack_timeout=ack_timeout)
     finally:
-        await nc.drain()
+        try:
+            await nc.drain()
+        except nats.errors.Error:
+            # Draining needs a live connection; when the server is already gone, just close.
+            await nc.close()

@@ -94,7 +94,9 @@ def start_nats(store_dir: Path, port: int = 0, *, startup_timeout: float = 15.0)
     store_dir.mkdir(parents=True, exist_ok=True)
     log = (store_dir / "nats-server.log").open("ab")
     cmd = [nats_server_binary(), "-js", "-a", "127.0.0.1", "-p", str(port), "-sd", str(store_dir)]
-    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
+    # Its own session: a Ctrl-C or SIGTERM to our process group must not kill it before our processes
+    # have drained their connections; the caller stops it last.
+    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     log.close()
     deadline = time.monotonic() + startup_timeout
     while time.monotonic() < deadline:

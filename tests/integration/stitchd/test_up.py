@@ -55,19 +55,25 @@ class Up:
 
 @asynccontextmanager
 async def stitchd_up(env: Mapping[str, str], log: Path) -> AsyncIterator[Up]:
-    """Start `stitchd up`, wait for its ready line, SIGTERM it at the end and expect a clean exit."""
+    """Start `stitchd up`, wait for its ready line, SIGTERM it at the end and expect a clean exit.
+
+    The signal goes to the whole process group, as a terminal's Ctrl-C does: the embedded servers
+    must not die under the processes that are still draining their connections.
+    """
     with log.open("ab") as stderr:  # a file, not a pipe: an unread pipe would fill and block the child
+        start = stderr.tell()  # where this run's output begins (append mode starts at the end)
         process = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "stitchd", "up", cwd=ROOT, env=dict(env),
-            stdout=asyncio.subprocess.PIPE, stderr=stderr,
+            stdout=asyncio.subprocess.PIPE, stderr=stderr, start_new_session=True,
         )  # fmt: skip
     try:
         up = Up(process, await _read_until_ready(process, log))
         yield up
-        process.send_signal(signal.SIGTERM)
+        os.killpg(process.pid, signal.SIGTERM)
         assert await asyncio.wait_for(process.wait(), 60) == 0
         assert process.stdout is not None
         assert b"stitchd: stopped" in await process.stdout.read()
+        assert "Traceback" not in (await asyncio.to_thread(log.read_text))[start:]
     finally:
         if process.returncode is None:
             process.kill()
