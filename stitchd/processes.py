@@ -21,6 +21,9 @@ from stitchd.settings import Settings
 
 log = logging.getLogger("stitchd")
 
+STOP_WITHIN = 15.0  # how long a stopping process may take before it is left behind
+RECANCEL_EVERY = 0.5
+
 
 @dataclass(frozen=True)
 class Resources:
@@ -158,13 +161,26 @@ async def _stopping_soon(stop: asyncio.Event, grace: float = 1.0) -> bool:
     return True
 
 
-async def _cancel(tasks: Iterable[asyncio.Task[Any]]) -> None:
-    pending = [t for t in tasks if not t.done()]
+async def _cancel(tasks: Iterable[asyncio.Task[Any]], within: float = STOP_WITHIN) -> None:
+    """Cancel the running tasks and wait (bounded) for them; the first error one ended with is raised.
+
+    Cancellation is repeated: a library that swallows one (nats-py while connecting, psycopg while
+    waiting for notifies) must not keep a process, and so a shutdown or a test teardown, hanging.
+    """
+    ordered = [t for t in tasks if not t.done()]  # already finished ones are the caller's to report
+    pending = set(ordered)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while pending and loop.time() < deadline:
+        for task in pending:
+            task.cancel()
+        _, pending = await asyncio.wait(pending, timeout=min(RECANCEL_EVERY, deadline - loop.time()))
     for task in pending:
-        task.cancel()
-    for task in pending:
-        with suppress(asyncio.CancelledError):
-            await task
+        log.warning("process %s did not stop within %.0fs; leaving it behind", task.get_name(), within)
+    for task in ordered:
+        if task.done():
+            with suppress(asyncio.CancelledError):
+                await task
 
 
 @asynccontextmanager
