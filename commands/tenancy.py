@@ -43,6 +43,7 @@ class IssuedKey(msgspec.Struct, frozen=True, kw_only=True):
     key_id: UUID
     raw_key: str
     prefix: str
+    created_at: datetime
 
 
 async def decide_and_append(
@@ -193,14 +194,14 @@ async def issue_sdk_key(
         key_hash=hash_sdk_key(raw),
         prefix=display_prefix(raw),
     )
-    check = _scoped(org_id, environment_id)
+    check, now = _scoped(org_id, environment_id), clock()
 
     def decide(env: environments.Environment | None) -> list[EnvironmentEvent]:
         check(env)
-        return environments.issue_sdk_key(env, cmd, clock())
+        return environments.issue_sdk_key(env, cmd, now)
 
     written = await _on_environment(store, environment_id, decide, command_id=command_id, actor=actor)
-    return IssuedKey(written=written, key_id=key_id, raw_key=raw, prefix=cmd.prefix)
+    return IssuedKey(written=written, key_id=key_id, raw_key=raw, prefix=cmd.prefix, created_at=now)
 
 
 async def revoke_sdk_key(

@@ -7,8 +7,9 @@ the `"type"` tag, since the event store keeps the tag in its own column.
 from __future__ import annotations
 
 import typing
+from collections.abc import Mapping
 from functools import cache
-from typing import Any
+from typing import Any, TypeVar
 
 import msgspec
 
@@ -50,6 +51,8 @@ def _by_tag(union: Any) -> dict[str, Any]:
     return table
 
 
+T = TypeVar("T", Event, Command)
+
 EVENT_TYPES: dict[str, type[Event]] = _by_tag(AnyEvent)
 COMMAND_TYPES: dict[str, type[Command]] = _by_tag(AnyCommand)
 
@@ -63,6 +66,15 @@ def _decoder(cls: type[Any]) -> msgspec.json.Decoder[Any]:
     return msgspec.json.Decoder(cls)
 
 
+def _decode_tagged(types: Mapping[str, type[T]], kind: str, type_: str, data: bytes) -> T:
+    """The struct of tag `type_` among `types`, decoded from `data`, or UnknownTypeError."""
+    cls = types.get(type_)
+    if cls is None:
+        raise UnknownTypeError(f"unknown {kind} type {type_!r}")
+    decoded: T = _decoder(cls).decode(data)
+    return decoded
+
+
 def encode_event(event: Event) -> bytes:
     """JSON bytes including the `"type"` tag."""
     return _ENCODER.encode(event)
@@ -70,11 +82,7 @@ def encode_event(event: Event) -> bytes:
 
 def decode_event(type_: str, data: bytes) -> Event:
     """The event of tag `type_` from `data` (tag in the JSON optional, unknown fields ignored)."""
-    cls = EVENT_TYPES.get(type_)
-    if cls is None:
-        raise UnknownTypeError(f"unknown event type {type_!r}")
-    event: Event = _decoder(cls).decode(data)
-    return event
+    return _decode_tagged(EVENT_TYPES, "event", type_, data)
 
 
 def decode_any_event(data: bytes) -> Event:
@@ -101,11 +109,7 @@ def encode_command(command: Command) -> bytes:
 
 def decode_command(type_: str, data: bytes) -> Command:
     """The command of tag `type_` from `data` (tag in the JSON optional, unknown fields ignored)."""
-    cls = COMMAND_TYPES.get(type_)
-    if cls is None:
-        raise UnknownTypeError(f"unknown command type {type_!r}")
-    command: Command = _decoder(cls).decode(data)
-    return command
+    return _decode_tagged(COMMAND_TYPES, "command", type_, data)
 
 
 def decode_any_command(data: bytes) -> Command:

@@ -9,11 +9,12 @@ config). Pages are newest first: pass `next_cursor` back as `before_position`. A
 from __future__ import annotations
 
 from datetime import datetime
-from uuid import UUID, uuid4
+from uuid import uuid4
 
 from litestar import Controller, get, post
-from litestar.di import NamedDependency
+from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, FromQuery, JSONBody
+from msgspec.structs import replace
 
 from commands.flags import revert_config
 from domain.flags import config as cfg
@@ -33,16 +34,19 @@ from schemas.http_segments import SegmentView
 DEFAULT_PAGE = 50
 
 
-def _filter(
-    *, env: UUID | None, streams: tuple[UUID, ...] | None, actor: str | None, since: datetime | None,
-    until: datetime | None, before_position: int | None, limit: int,
-) -> history.AuditFilter:  # fmt: skip
+def audit_filter(
+    actor: FromQuery[str | None] = None,
+    since: FromQuery[datetime | None] = None,
+    until: FromQuery[datetime | None] = None,
+    before_position: FromQuery[int | None] = None,
+    limit: FromQuery[int] = DEFAULT_PAGE,
+) -> history.AuditFilter:
+    """The audit routes' shared query parameters, not yet scoped (each route adds its env or streams)."""
     if limit < 1 or limit > history.MAX_LIMIT:
         raise InvalidArgument(f"limit must be 1-{history.MAX_LIMIT}")
     return history.AuditFilter(
-        environment_id=env, stream_ids=streams, actor=actor, since=since, until=until,
-        before_position=before_position, limit=limit,
-    )  # fmt: skip
+        actor=actor, since=since, until=until, before_position=before_position, limit=limit
+    )
 
 
 async def _position(deps: GatewayDeps, position: int | None, at: datetime | None) -> int:
@@ -73,22 +77,18 @@ class AuditController(Controller):
     tags = ["history"]
     security = BEARER
     guards = [tenant_reader]
+    dependencies = {"audit_query": Provide(audit_filter, sync_to_thread=False)}
 
     @get("/audit")
     async def environment_audit(
         self,
         env_scope: NamedDependency[EnvironmentScope],
         deps: NamedDependency[GatewayDeps],
-        actor: FromQuery[str | None] = None,
-        since: FromQuery[datetime | None] = None,
-        until: FromQuery[datetime | None] = None,
-        before_position: FromQuery[int | None] = None,
-        limit: FromQuery[int] = DEFAULT_PAGE,
+        audit_query: NamedDependency[history.AuditFilter],
     ) -> history.AuditPage:
         """Every event made through this environment, newest first, with actor, time, type and changes."""
-        f = _filter(env=env_scope.environment_id, streams=None, actor=actor, since=since, until=until,
-                    before_position=before_position, limit=limit)  # fmt: skip
-        return await history.audit_page(deps.db, f)
+        scoped = replace(audit_query, environment_id=env_scope.environment_id)
+        return await history.audit_page(deps.db, scoped)
 
     @get("/flags/{key:str}/audit")
     async def flag_audit(
@@ -96,20 +96,14 @@ class AuditController(Controller):
         key: FromPath[str],
         env_scope: NamedDependency[EnvironmentScope],
         deps: NamedDependency[GatewayDeps],
-        actor: FromQuery[str | None] = None,
-        since: FromQuery[datetime | None] = None,
-        until: FromQuery[datetime | None] = None,
-        before_position: FromQuery[int | None] = None,
-        limit: FromQuery[int] = DEFAULT_PAGE,
+        audit_query: NamedDependency[history.AuditFilter],
     ) -> history.AuditPage:
         """One flag's history here: its project definition and this environment's config."""
         streams = (
             dfn.flag_stream(env_scope.project_id, key),
             cfg.flag_config_stream(env_scope.environment_id, key),
         )
-        f = _filter(env=None, streams=streams, actor=actor, since=since, until=until,
-                    before_position=before_position, limit=limit)  # fmt: skip
-        return await history.audit_page(deps.db, f)
+        return await history.audit_page(deps.db, replace(audit_query, stream_ids=streams))
 
     @get("/segments/{key:str}/audit")
     async def segment_audit(
@@ -117,17 +111,11 @@ class AuditController(Controller):
         key: FromPath[str],
         env_scope: NamedDependency[EnvironmentScope],
         deps: NamedDependency[GatewayDeps],
-        actor: FromQuery[str | None] = None,
-        since: FromQuery[datetime | None] = None,
-        until: FromQuery[datetime | None] = None,
-        before_position: FromQuery[int | None] = None,
-        limit: FromQuery[int] = DEFAULT_PAGE,
+        audit_query: NamedDependency[history.AuditFilter],
     ) -> history.AuditPage:
         """One segment's history (membership batches included)."""
         streams = (seg.segment_stream(env_scope.environment_id, key),)
-        f = _filter(env=None, streams=streams, actor=actor, since=since, until=until,
-                    before_position=before_position, limit=limit)  # fmt: skip
-        return await history.audit_page(deps.db, f)
+        return await history.audit_page(deps.db, replace(audit_query, stream_ids=streams))
 
     @get("/flags/{key:str}/as-of")
     async def flag_at(

@@ -47,10 +47,22 @@ _CODE_OF_STATUS: Mapping[int, str] = {
 
 
 class ApiError(Exception):
-    """A failure the gateway itself decides; `code` is a gRPC status name, `status` its HTTP status."""
+    """A failure the gateway itself decides; `code` is a gRPC status name, `status` its HTTP status.
+
+    A subclass names its code (`class NotFound(ApiError, code="NOT_FOUND")`); the status follows from
+    STATUS_OF_CODE unless given too.
+    """
 
     code: ClassVar[str] = "INTERNAL"
     status: ClassVar[int] = 500
+
+    def __init_subclass__(cls, *, code: str | None = None, status: int | None = None) -> None:
+        super().__init_subclass__()
+        if code is not None:
+            cls.code = code
+            cls.status = STATUS_OF_CODE[code]
+        if status is not None:
+            cls.status = status
 
     def __init__(self, message: str, *, headers: Mapping[str, str] | None = None) -> None:
         super().__init__(message)
@@ -58,44 +70,29 @@ class ApiError(Exception):
         self.headers = dict(headers or {})
 
 
-class InvalidArgument(ApiError):  # noqa: N818 (named for the gRPC status code)
-    code = "INVALID_ARGUMENT"
-    status = 400
+# Named for the gRPC status codes, hence no "Error" suffix.
+class InvalidArgument(ApiError, code="INVALID_ARGUMENT"): ...  # noqa: N818
 
 
-class Unauthenticated(ApiError):  # noqa: N818 (named for the gRPC status code)
-    code = "UNAUTHENTICATED"
-    status = 401
+class Unauthenticated(ApiError, code="UNAUTHENTICATED"): ...  # noqa: N818
 
 
-class PermissionDenied(ApiError):  # noqa: N818 (named for the gRPC status code)
-    code = "PERMISSION_DENIED"
-    status = 403
+class PermissionDenied(ApiError, code="PERMISSION_DENIED"): ...  # noqa: N818
 
 
-class NotFound(ApiError):  # noqa: N818 (named for the gRPC status code)
-    code = "NOT_FOUND"
-    status = 404
+class NotFound(ApiError, code="NOT_FOUND"): ...  # noqa: N818
 
 
-class AlreadyExists(ApiError):  # noqa: N818 (named for the gRPC status code)
-    code = "ALREADY_EXISTS"
-    status = 409
+class AlreadyExists(ApiError, code="ALREADY_EXISTS"): ...  # noqa: N818
 
 
-class Aborted(ApiError):  # noqa: N818 (named for the gRPC status code)
-    code = "ABORTED"
-    status = 409
+class Aborted(ApiError, code="ABORTED"): ...  # noqa: N818
 
 
-class ResourceExhausted(ApiError):  # noqa: N818 (named for the gRPC status code)
-    code = "RESOURCE_EXHAUSTED"
-    status = 429
+class ResourceExhausted(ApiError, code="RESOURCE_EXHAUSTED"): ...  # noqa: N818
 
 
-class Unavailable(ApiError):  # noqa: N818 (named for the gRPC status code)
-    code = "UNAVAILABLE"
-    status = 502
+class Unavailable(ApiError, code="UNAVAILABLE"): ...  # noqa: N818
 
 
 def envelope(message: str, code: str, status: int, headers: Mapping[str, str] | None = None) -> Response[Any]:

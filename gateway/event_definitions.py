@@ -22,7 +22,7 @@ from domain.event_definitions.events import (
 from gateway.auth.guards import BEARER, EnvironmentScope, tenant_reader, tenant_writer
 from gateway.deps import GatewayDeps
 from gateway.errors import NotFound
-from gateway.writes import IdempotencyKey, command_id, write_scope
+from gateway.writes import IdempotencyKey, command_id, with_stamps, write_scope
 from readmodels import event_definitions as rm
 from readmodels import experiments as rm_experiments
 from schemas.http_event_definitions import (
@@ -51,7 +51,7 @@ async def _answer(deps: GatewayDeps, scope: Scope, key: str, written: Written) -
     if state is None or state.deleted:
         raise NotFound(f"event definition {key!r} not found")
     await deps.settle(written.position)
-    return EventDefinitionView(
+    view = EventDefinitionView(
         key=state.key,
         description=state.description,
         value_type=state.value_type.value,
@@ -59,6 +59,8 @@ async def _answer(deps: GatewayDeps, scope: Scope, key: str, written: Written) -
         version=state.version,
         position=written.position,
     )
+    row = await rm.event_definition(deps.db, environment_id=scope.environment_id, key=key)
+    return with_stamps(view, row, written.position)
 
 
 def _row_view(r: rm.EventDefinitionRow) -> EventDefinitionView:

@@ -10,6 +10,7 @@ from domain.flags import config as cfg
 from domain.flags import definition as dfn
 from gateway import flag_views as views
 from gateway.deps import GatewayDeps
+from gateway.writes import with_stamps
 from readmodels import flags as rm
 from readmodels import segments as rm_segments
 from schemas.http_flags import FlagView
@@ -40,13 +41,17 @@ async def answer(deps: GatewayDeps, scope: Scope, key: str, written: Written) ->
     position = written.position or await _last_position(
         deps, flag.id, cfg.flag_config_stream(scope.environment_id, key)
     )
-    return views.flag_view(
+    view = views.flag_view(
         definition,
         name=flag.name,
         description=flag.description,
         definition_version=flag.version,
         position=position,
     )
+    row = await rm.flag_in_environment(
+        deps.db, project_id=scope.project_id, environment_id=scope.environment_id, key=key
+    )
+    return with_stamps(view, row, position)
 
 
 async def _last_position(deps: GatewayDeps, *stream_ids: UUID) -> int:

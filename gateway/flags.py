@@ -64,6 +64,26 @@ async def _details_command(
     )
 
 
+async def _patched(
+    deps: GatewayDeps, env: EnvironmentScope, key: str, patch: handlers.ConfigPatch, version: int | None
+) -> FlagView:
+    """Patch this environment's config (at `version` when given); the answer is the flag after it."""
+    scope = write_scope(env)
+    written = await handlers.patch_config(
+        scope, key, patch, expected_version=version, command_id=uuid4(), deps=flag_deps(deps)
+    )
+    return await answer(deps, scope, key, written)
+
+
+async def _defined(
+    deps: GatewayDeps, env: EnvironmentScope, cmd: handlers.FlagDefinitionCommand, version: int | None
+) -> FlagView:
+    """A project-level change (this config at `version` when given); the answer is the flag after it."""
+    scope = write_scope(env)
+    written = await handlers.change_definition(cmd, scope, flag_deps(deps), config_version=version)
+    return await answer(deps, scope, cmd.key, written)
+
+
 class FlagController(Controller):
     path = "/v1/environments/{env_id:uuid}/flags"
     tags = ["flags"]
@@ -175,11 +195,9 @@ class FlagController(Controller):
         deps: NamedDependency[GatewayDeps],
     ) -> FlagView:
         """Add a variant to the project flag (every environment sees it)."""
-        scope = write_scope(env_scope)
         variant = Variant(key=data.key, value=data.value, name=data.name, description=data.description)
-        cmd = AddVariant(command_id=uuid4(), project_id=scope.project_id, key=key, variant=variant)
-        written = await handlers.change_definition(cmd, scope, flag_deps(deps), config_version=data.version)
-        return await answer(deps, scope, key, written)
+        cmd = AddVariant(command_id=uuid4(), project_id=env_scope.project_id, key=key, variant=variant)
+        return await _defined(deps, env_scope, cmd, data.version)
 
     @put("/{key:str}/rules", guards=[tenant_writer])
     async def replace_rules(
@@ -190,12 +208,8 @@ class FlagController(Controller):
         deps: NamedDependency[GatewayDeps],
     ) -> FlagView:
         """Replace this environment's ordered targeting rules."""
-        scope, new_rules = write_scope(env_scope), views.rules(data.rules)
-        written = await handlers.patch_config(
-            scope, key, lambda c: replace(c, rules=new_rules),
-            expected_version=data.version, command_id=uuid4(), deps=flag_deps(deps),
-        )  # fmt: skip
-        return await answer(deps, scope, key, written)
+        new_rules = views.rules(data.rules)
+        return await _patched(deps, env_scope, key, lambda c: replace(c, rules=new_rules), data.version)
 
     @put("/{key:str}/hashing", guards=[tenant_writer])
     async def update_hashing(
@@ -206,12 +220,8 @@ class FlagController(Controller):
         deps: NamedDependency[GatewayDeps],
     ) -> HashingView:
         """Replace which context parameters drive this environment's percentage rollouts."""
-        scope, spec = write_scope(env_scope), views.hash_spec(data.configs)
-        written = await handlers.patch_config(
-            scope, key, lambda c: replace(c, hashing=spec),
-            expected_version=data.version, command_id=uuid4(), deps=flag_deps(deps),
-        )  # fmt: skip
-        flag = await answer(deps, scope, key, written)
+        spec = views.hash_spec(data.configs)
+        flag = await _patched(deps, env_scope, key, lambda c: replace(c, hashing=spec), data.version)
         return HashingView(flag=flag, configs=flag.hashing, version=flag.version, position=flag.position)
 
     @post("/{key:str}/toggle", guards=[tenant_writer], status_code=200)
@@ -223,15 +233,11 @@ class FlagController(Controller):
         deps: NamedDependency[GatewayDeps],
     ) -> FlagView:
         """Kill switch: set `enabled` (or flip it when absent) in this environment."""
-        scope = write_scope(env_scope)
 
         def patch(c: FlagConfig) -> FlagConfig:
             return replace(c, enabled=(not c.enabled) if data.enabled is None else data.enabled)
 
-        written = await handlers.patch_config(
-            scope, key, patch, expected_version=data.version, command_id=uuid4(), deps=flag_deps(deps)
-        )
-        return await answer(deps, scope, key, written)
+        return await _patched(deps, env_scope, key, patch, data.version)
 
     @post("/{key:str}/archive", guards=[tenant_writer], status_code=200)
     async def archive(
@@ -242,10 +248,8 @@ class FlagController(Controller):
         deps: NamedDependency[GatewayDeps],
     ) -> FlagView:
         """Archive the project flag: it keeps serving but its definition is frozen until unarchived."""
-        scope = write_scope(env_scope)
-        cmd = ArchiveFlag(command_id=uuid4(), project_id=scope.project_id, key=key)
-        written = await handlers.change_definition(cmd, scope, flag_deps(deps), config_version=data.version)
-        return await answer(deps, scope, key, written)
+        cmd = ArchiveFlag(command_id=uuid4(), project_id=env_scope.project_id, key=key)
+        return await _defined(deps, env_scope, cmd, data.version)
 
     @post("/{key:str}/unarchive", guards=[tenant_writer], status_code=200)
     async def unarchive(
@@ -256,7 +260,5 @@ class FlagController(Controller):
         deps: NamedDependency[GatewayDeps],
     ) -> FlagView:
         """Restore an archived flag."""
-        scope = write_scope(env_scope)
-        cmd = RestoreFlag(command_id=uuid4(), project_id=scope.project_id, key=key)
-        written = await handlers.change_definition(cmd, scope, flag_deps(deps), config_version=data.version)
-        return await answer(deps, scope, key, written)
+        cmd = RestoreFlag(command_id=uuid4(), project_id=env_scope.project_id, key=key)
+        return await _defined(deps, env_scope, cmd, data.version)

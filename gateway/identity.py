@@ -181,9 +181,10 @@ class AdminController(Controller):
             role=OrgRole.ORG_ADMIN,
         )
         written = await set_membership(join, store=deps.store, clock=deps.clock, actor=caller.actor)
-        return OrgReply(
-            org_id=org_id, org_name=data.name.strip(), position=await deps.settle(written.position)
-        )
+        position = await deps.settle(written.position)
+        row = await directory.get_org(deps.db, org_id)
+        created_at = row.created_at if row is not None else None
+        return OrgReply(org_id=org_id, org_name=data.name.strip(), created_at=created_at, position=position)
 
     @get("/orgs", guards=[system_admin], security=BEARER)
     async def list_orgs(self, deps: NamedDependency[GatewayDeps]) -> OrgsReply:

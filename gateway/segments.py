@@ -6,7 +6,6 @@ references answers 409 FAILED_PRECONDITION.
 
 from __future__ import annotations
 
-from typing import ClassVar
 from uuid import UUID, uuid4
 
 import msgspec
@@ -31,7 +30,7 @@ from domain.segments.events import (
 from gateway.auth.guards import BEARER, EnvironmentScope, tenant_reader, tenant_writer
 from gateway.deps import GatewayDeps
 from gateway.errors import ApiError, NotFound
-from gateway.writes import IdempotencyKey, command_id, write_scope
+from gateway.writes import IdempotencyKey, command_id, with_stamps, write_scope
 from readmodels import flags as rm_flags
 from readmodels import segments as rm
 from schemas.http_segments import (
@@ -45,11 +44,8 @@ from schemas.http_segments import (
 )
 
 
-class SegmentStillUsedError(ApiError):
+class SegmentStillUsedError(ApiError, code="FAILED_PRECONDITION", status=409):
     """A referenced segment cannot be deleted (the seed's FAILED_PRECONDITION, as a conflict)."""
-
-    code: ClassVar[str] = "FAILED_PRECONDITION"
-    status: ClassVar[int] = 409
 
 
 def segment_deps(deps: GatewayDeps) -> handlers.SegmentDeps:
@@ -108,7 +104,25 @@ async def answer(deps: GatewayDeps, scope: Scope, key: str, written: Written) ->
     if state is None or state.deleted:
         raise NotFound(f"segment {key!r} not found")
     await deps.settle(written.position)
-    return state_view(state, written.position)
+    row = await rm.segment_by_key(deps.db, environment_id=scope.environment_id, key=key)
+    return with_stamps(state_view(state, written.position), row, written.position)
+
+
+async def _live_segment(deps: GatewayDeps, scope: Scope, key: str, version: int | None) -> seg.Segment:
+    """The segment's state before a write: 404 when missing or deleted, 409 when not at `version`."""
+    current = await handlers.load_segment(deps.store, scope.environment_id, key)
+    if current is None or current.deleted:
+        raise SegmentNotFound(f"segment {key!r} not found")
+    check_version(current.version, version)
+    return current
+
+
+async def _segment_row(deps: GatewayDeps, env: EnvironmentScope, key: str) -> rm.SegmentRow:
+    """The segment as the read model has it, or 404."""
+    row = await rm.segment_by_key(deps.db, environment_id=env.environment_id, key=key)
+    if row is None:
+        raise NotFound(f"segment {key!r} not found")
+    return row
 
 
 PutCommand = UpdateSegment | ReplaceSegmentCondition | ReplaceSegmentMembers
@@ -189,9 +203,7 @@ class SegmentController(Controller):
         deps: NamedDependency[GatewayDeps],
     ) -> SegmentView:
         """One segment; list segments carry their list sizes."""
-        row = await rm.segment_by_key(deps.db, environment_id=env_scope.environment_id, key=key)
-        if row is None:
-            raise NotFound(f"segment {key!r} not found")
+        row = await _segment_row(deps, env_scope, key)
         counts = await rm.member_counts(deps.db, environment_id=row.environment_id, key=key)
         return row_view(row, counts if row.kind == "list" else None)
 
@@ -205,10 +217,7 @@ class SegmentController(Controller):
     ) -> SegmentView:
         """Change details, a rule segment's condition or a list segment's lists, at `version`."""
         scope, sdeps = write_scope(env_scope), segment_deps(deps)
-        current = await handlers.load_segment(deps.store, scope.environment_id, key)
-        if current is None or current.deleted:
-            raise NotFound(f"segment {key!r} not found")
-        check_version(current.version, data.version)
+        current = await _live_segment(deps, scope, key, data.version)
         position = 0
         for cmd in _update_commands(data, current):
             position = max(position, (await handlers.change_segment(cmd, scope, sdeps)).position)
@@ -242,9 +251,7 @@ class SegmentController(Controller):
         deps: NamedDependency[GatewayDeps],
     ) -> MembersView:
         """A list segment's included and excluded context keys."""
-        row = await rm.segment_by_key(deps.db, environment_id=env_scope.environment_id, key=key)
-        if row is None:
-            raise NotFound(f"segment {key!r} not found")
+        row = await _segment_row(deps, env_scope, key)
         members = await rm.segment_members(deps.db, environment_id=row.environment_id, key=key)
         return MembersView(
             key=key, included_keys=members.included, excluded_keys=members.excluded,
@@ -261,10 +268,7 @@ class SegmentController(Controller):
     ) -> MembersView:
         """Add and remove context keys on the included and excluded lists, in one batch."""
         scope, sdeps = write_scope(env_scope), segment_deps(deps)
-        current = await handlers.load_segment(deps.store, scope.environment_id, key)
-        if current is None or current.deleted:
-            raise SegmentNotFound(f"segment {key!r} not found")
-        check_version(current.version, data.version)
+        await _live_segment(deps, scope, key, data.version)
         position = 0
         if data.add or data.add_excluded:
             add = AddSegmentMembers(

@@ -14,8 +14,8 @@ from domain.tenancy.commands import CreateEnvironment, CreateProject, RevokeSdkK
 from gateway.auth.guards import BEARER, org_admin, tenant_reader
 from gateway.auth.principals import Caller
 from gateway.deps import GatewayDeps
-from gateway.errors import InvalidArgument, NotFound
-from gateway.writes import IDEMPOTENCY_HEADER, MAX_IDEMPOTENCY_KEY, IdempotencyKey
+from gateway.errors import NotFound
+from gateway.writes import IdempotencyKey, checked_key
 from readmodels import directory, identity
 from schemas.http_identity import (
     CreatedSdkKeyReply,
@@ -47,15 +47,18 @@ async def environment_of(deps: GatewayDeps, caller: Caller, environment_id: UUID
     return env
 
 
+def own_org(caller: Caller, org_id: UUID | None) -> None:
+    """A body naming an organisation must name the caller's: any other is 404 (never a hint it exists)."""
+    if org_id is not None and org_id != caller.org_id:
+        raise NotFound(f"organisation {org_id} not found")
+
+
 def command_ids(scope: UUID, kind: str, idempotency_key: str | None) -> tuple[UUID, UUID]:
     """(command id, new object id): derived from the client's Idempotency-Key so a retry repeats the first
     result (scoped by organisation and kind), else fresh."""
     if idempotency_key is None:
         return uuid4(), uuid4()
-    key = idempotency_key.strip()
-    if not key or len(key) > MAX_IDEMPOTENCY_KEY:
-        raise InvalidArgument(f"{IDEMPOTENCY_HEADER} must be 1-{MAX_IDEMPOTENCY_KEY} characters")
-    command_id = uuid5(scope, f"{kind}:{key}")
+    command_id = uuid5(scope, f"{kind}:{checked_key(idempotency_key)}")
     return command_id, uuid5(command_id, kind)
 
 
@@ -86,8 +89,7 @@ class ProjectController(Controller):
         idempotency_key: IdempotencyKey = None,
     ) -> ProjectReply:
         """A project in the caller's organisation (names unique per organisation, case-insensitive)."""
-        if data.org_id is not None and data.org_id != caller.org_id:
-            raise NotFound(f"organisation {data.org_id} not found")
+        own_org(caller, data.org_id)
         taken = frozenset(p.name for p in await directory.list_projects(deps.db, caller.org_id))
         command_id, project_id = command_ids(caller.org_id, "project", idempotency_key)
         cmd = CreateProject(
@@ -96,11 +98,14 @@ class ProjectController(Controller):
         written = await create_project(
             cmd, store=deps.store, clock=deps.clock, actor=caller.actor, taken_names=taken
         )
+        position = await deps.settle(written.position)
+        row = await directory.get_project(deps.db, cmd.project_id)
         return ProjectReply(
             project_id=cmd.project_id,
             project_name=data.name.strip(),
             org_id=caller.org_id,
-            position=await deps.settle(written.position),
+            created_at=row.created_at if row is not None else None,
+            position=position,
         )
 
     @get("/", guards=[tenant_reader])
@@ -130,20 +135,20 @@ class ProjectController(Controller):
         command_id, environment_id = command_ids(project_id, "environment", idempotency_key)
         taken = frozenset(e.name for e in await directory.list_environments(deps.db, project_id))
         cmd = CreateEnvironment(
-            command_id=command_id,
-            environment_id=environment_id,
-            org_id=caller.org_id,
-            project_id=project_id,
-            name=data.name,
-        )
+            command_id=command_id, environment_id=environment_id, org_id=caller.org_id,
+            project_id=project_id, name=data.name,
+        )  # fmt: skip
         written = await create_environment(
             cmd, store=deps.store, clock=deps.clock, actor=caller.actor, taken_names=taken
         )
+        position = await deps.settle(written.position)
+        row = await directory.get_environment(deps.db, environment_id)
         return EnvironmentReply(
             environment_id=environment_id,
             environment_name=data.name.strip(),
             project_id=project_id,
-            position=await deps.settle(written.position),
+            created_at=row.created_at if row is not None else None,
+            position=position,
         )
 
     @get("/{project_id:uuid}/environments", guards=[tenant_reader])
@@ -198,7 +203,7 @@ class SdkKeyController(Controller):
             name=name,
             prefix=issued.prefix,
             status="active",
-            created_at=deps.clock(),
+            created_at=issued.created_at,
             raw_key=issued.raw_key,
             position=await deps.settle(issued.written.position),
         )

@@ -16,7 +16,7 @@ from gateway.auth.passwords import password_problem
 from gateway.auth.principals import Caller
 from gateway.deps import GatewayDeps
 from gateway.errors import InvalidArgument, NotFound, PermissionDenied
-from gateway.tenancy import command_ids
+from gateway.tenancy import command_ids, own_org
 from gateway.writes import IdempotencyKey
 from readmodels import identity
 from schemas.http_identity import ChangePasswordBody, CreateUserBody, PositionReply, UserReply, UsersReply
@@ -86,8 +86,7 @@ class UserController(Controller):
         idempotency_key: IdempotencyKey = None,
     ) -> UserReply:
         """A user account in the caller's organisation (`org_role`: org_admin, org_member or viewer)."""
-        if data.org_id is not None and data.org_id != caller.org_id:
-            raise NotFound(f"organisation {data.org_id} not found")
+        own_org(caller, data.org_id)
         command_id, user_id = command_ids(caller.org_id, "user", idempotency_key)
         return await create_user(
             deps, data, org_id=caller.org_id, actor=caller.actor, command_id=command_id, user_id=user_id

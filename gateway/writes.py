@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from datetime import datetime
+from typing import Annotated, Protocol, TypeVar
 from uuid import UUID, uuid4, uuid5
 
+import msgspec
 from litestar.params import HeaderParameter
 
 from commands.streams import Scope
@@ -13,6 +15,8 @@ from gateway.errors import InvalidArgument
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 MAX_IDEMPOTENCY_KEY = 200
+
+V = TypeVar("V", bound=msgspec.Struct)
 
 IdempotencyKey = Annotated[
     str | None,
@@ -33,7 +37,34 @@ def command_id(env: EnvironmentScope, kind: str, idempotency_key: str | None) ->
     """uuid5 of the client's Idempotency-Key scoped by organisation and route kind; else a fresh uuid4."""
     if idempotency_key is None:
         return uuid4()
+    return uuid5(env.org_id, f"{kind}:{env.environment_id}:{checked_key(idempotency_key)}")
+
+
+def checked_key(idempotency_key: str) -> str:
+    """The client's Idempotency-Key without surrounding blanks: 1-200 characters, else INVALID_ARGUMENT."""
     key = idempotency_key.strip()
     if not key or len(key) > MAX_IDEMPOTENCY_KEY:
         raise InvalidArgument(f"{IDEMPOTENCY_HEADER} must be 1-{MAX_IDEMPOTENCY_KEY} characters")
-    return uuid5(env.org_id, f"{kind}:{env.environment_id}:{key}")
+    return key
+
+
+class StampedRow(Protocol):
+    """A read-model row with its store position and its creation and last-change times."""
+
+    @property
+    def position(self) -> int: ...
+    @property
+    def created_at(self) -> datetime: ...
+    @property
+    def updated_at(self) -> datetime: ...
+
+
+def with_stamps(view: V, row: StampedRow | None, position: int) -> V:
+    """The view after a write with its row's created_at/updated_at, once that row has applied `position`.
+
+    Read after `deps.settle`: when the read model lags behind (bounded wait ran out) the times stay unset
+    rather than show an older state's.
+    """
+    if row is None or row.position < position:
+        return view
+    return msgspec.structs.replace(view, created_at=row.created_at, updated_at=row.updated_at)

@@ -1,282 +1,42 @@
-"""Tenant-isolation matrix over the app's own route table: org A's credentials against org B's objects.
+"""Tenant isolation over the app's own route table: org A's credentials against org B's objects.
 
-Every route of the OpenAPI spec needs an entry in MATRIX (a new route fails the test until it gets one):
-the statuses org A's admin JWT and org A's SDK key must receive against B's objects, and a body valid for
-B's object (so a 404 can only come from tenancy, never from validation). Answers are always the error
-envelope and never carry one of B's facts that the request itself did not name.
+Each route answers what isolation_table.MATRIX says (404, or 401/403 per the auth matrix) with the error
+envelope, never one of B's facts that the request itself did not name, and B's objects stay untouched.
+Also: missing, expired and wrong-kind credentials answer 401 everywhere; tenant admins get 403 on admin.
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import timedelta
-from typing import Any
 from urllib.parse import urlencode
 from uuid import UUID, uuid4
 
 import httpx
 import pytest
 
+from tests.integration.gateway.isolation_table import (
+    DOCS,
+    MATRIX,
+    METHODS,
+    OPEN,
+    PARAM,
+    PLAIN,
+    World,
+    build_world,
+    check_body,
+    fill,
+)
 from tests.integration.gateway.module_stack import module_api_fixture, module_stack_fixture  # noqa: F401
-from tests.integration.gateway.support import PASSWORD, Api, Tenant, assert_envelope
+from tests.integration.gateway.support import PASSWORD, Api, assert_envelope
 
 pytestmark = pytest.mark.integration
-PARAM = re.compile(r"\{(\w+)(?::\w+)?\}")
-METHODS = ("get", "post", "put", "patch", "delete")
-BEARER, SDK = frozenset({"bearer_jwt"}), frozenset({"sdk_key"})
-EITHER = BEARER | SDK
-DOCS = "/docs"
-PLAIN = r"{\1}"  # a Litestar path parameter without its type, as the spec spells it
-
-
-@dataclass
-class World:
-    """One organisation with one of everything; every name carries `marker` so leaks are findable."""
-
-    tenant: Tenant
-    marker: str
-    user_id: str
-    flag: str
-    segment: str
-    segment_id: str
-    metric: str
-    experiment_id: str
-    job_id: str
-    versions: dict[str, int]
-
-    def secrets(self) -> list[str]:
-        """Facts of this organisation that another one must never see."""
-        t = self.tenant
-        ids = [t.org_id, t.project_id, t.environment_id, t.sdk_key_id]
-        named = [self.user_id, self.segment_id, self.experiment_id, self.job_id, t.sdk_key, t.admin_email]
-        return [*map(str, ids), *named, self.marker]
-
-
-Body = Callable[[World], Any] | None
-
-
-@dataclass(frozen=True)
-class Entry:
-    """What A's JWT and A's SDK key receive on this route against B's objects; the security it declares."""
-
-    security: frozenset[str]
-    jwt: frozenset[int]
-    sdk: frozenset[int]
-    body: Body = None
-    query: dict[str, str] | None = None
-    mixed: frozenset[int] = frozenset({404})  # A's JWT, A's environment, B's object named in the path
-
-
-def tenant_route(body: Body = None, **more: Any) -> Entry:
-    return Entry(BEARER, frozenset({404}), frozenset({401}), body, **more)
-
-
-def admin_route(body: Body = None) -> Entry:
-    return Entry(BEARER, frozenset({403}), frozenset({401}), body)
-
-
-def own_route(status: set[int], body: Body = None) -> Entry:
-    """A route on the caller's own account/organisation: B's objects named in the body are not found."""
-    return Entry(BEARER, frozenset(status), frozenset({401}), body)
-
-
-def sdk_route(body: Body = None) -> Entry:
-    return Entry(SDK, frozenset({401}), frozenset({404}), body)
-
-
-def either_route(body: Body = None) -> Entry:
-    return Entry(EITHER, frozenset({404}), frozenset({404}), body)
-
-
-OPEN = {"GET /healthz", "POST /v1/auth/login", "POST /v1/auth/refresh", "POST /v1/admin/seed-user"}
-F, S, E, X = (
-    "/v1/environments/{env_id}/flags",
-    "/v1/environments/{env_id}/segments",
-    "/v1/environments/{env_id}/event-definitions",
-    "/v1/environments/{env_id}/experiments",
-)
-MGMT = "/v1/management"
-
-
-def _v(kind: str) -> Callable[[World], dict[str, Any]]:
-    return lambda w: {"version": w.versions[kind]}
-
-
-def _leaf(w: World) -> dict[str, Any]:
-    return {
-        "kind": "leaf",
-        "attribute": {"context_type": "user", "name": "email"},
-        "op": "eq",
-        "value": w.marker,
-    }
-
-
-def _rules(w: World) -> dict[str, Any]:
-    return {"version": w.versions["flag"], "rules": [{"condition": _leaf(w), "serve": {"variant_key": "on"}}]}
-
-
-def _event(w: World) -> dict[str, Any]:
-    return {"metric_key": w.metric, "context_key": "u1", "value": 1.5}
-
-
-def _exposure(w: World) -> dict[str, Any]:
-    return {"flag_key": w.flag, "variant_key": "on", "context_key": "u1"}
-
-
-def _check(w: World) -> dict[str, Any]:
-    return {"segment_key": w.segment, "context_key": f"member-{w.marker}"}
-
-
-MATRIX: dict[str, Entry] = {
-    "PUT /v1/auth/password": own_route(
-        {400, 401, 403}, lambda w: {"new_password": "n" * 12, "current_password": "wrong"}
-    ),
-    "GET /v1/auth/orgs": own_route({200}),
-    "POST /v1/auth/switch-org": own_route({404}, lambda w: {"target_org_id": str(w.tenant.org_id)}),
-    "GET /v1/admin/orgs": admin_route(),
-    "POST /v1/admin/orgs": admin_route(lambda w: {"name": "Sneaky"}),
-    "POST /v1/admin/orgs/{org_id}/users": admin_route(lambda w: {"email": "s@x.test", "password": PASSWORD}),
-    f"GET {MGMT}/projects": own_route({200}),
-    f"POST {MGMT}/projects": own_route({404}, lambda w: {"name": "Sneaky", "org_id": str(w.tenant.org_id)}),
-    f"GET {MGMT}/projects/{{project_id}}/environments": tenant_route(),
-    f"POST {MGMT}/projects/{{project_id}}/environments": tenant_route(lambda w: {"name": "sneaky"}),
-    f"GET {MGMT}/environments/{{environment_id}}/sdk-keys": tenant_route(),
-    f"POST {MGMT}/environments/{{environment_id}}/sdk-keys": tenant_route(lambda w: {"name": "sneaky"}),
-    f"DELETE {MGMT}/environments/{{environment_id}}/sdk-keys/{{key_id}}": tenant_route(),
-    f"GET {MGMT}/users": own_route({200}),
-    f"POST {MGMT}/users": own_route(
-        {404}, lambda w: {"email": "s@x.test", "password": PASSWORD, "org_id": str(w.tenant.org_id)}
-    ),
-    f"DELETE {MGMT}/users/{{user_id}}": tenant_route(),
-    f"PUT {MGMT}/users/{{user_id}}/password": tenant_route(lambda w: {"new_password": "n" * 12}),
-    f"GET {F}": tenant_route(),
-    f"POST {F}": tenant_route(
-        lambda w: {
-            "key": "sneaky",
-            "value_type": "bool",
-            "variants": [{"key": "off", "value": False}, {"key": "on", "value": True}],
-        }
-    ),
-    f"GET {F}/{{key}}": tenant_route(),
-    f"PUT {F}/{{key}}": tenant_route(lambda w: {"version": w.versions["flag"], "name": "sneaky"}),
-    f"DELETE {F}/{{key}}": tenant_route(),
-    f"POST {F}/{{key}}/variants": tenant_route(lambda w: {"key": "extra", "value": True}),
-    f"PUT {F}/{{key}}/rules": tenant_route(_rules),
-    f"PUT {F}/{{key}}/hashing": tenant_route(
-        lambda w: {"version": w.versions["flag"], "configs": [{"parameter_key": "id"}]}
-    ),
-    f"POST {F}/{{key}}/toggle": tenant_route(lambda w: {"enabled": True}),
-    f"POST {F}/{{key}}/archive": tenant_route(_v("flag")),
-    f"POST {F}/{{key}}/unarchive": tenant_route(_v("flag")),
-    f"POST {F}/{{key}}/revert": tenant_route(lambda w: {"position": 1}),
-    f"GET {F}/{{key}}/as-of": tenant_route(query={"position": str(2**40)}),
-    # Scoped by stream ids derived from the caller's own project/environment: an empty page, never B's.
-    f"GET {F}/{{key}}/audit": tenant_route(mixed=frozenset({200, 404})),
-    f"GET {S}": tenant_route(),
-    f"POST {S}": tenant_route(lambda w: {"key": "sneaky", "kind": "list", "included_keys": ["x"]}),
-    f"GET {S}/{{key}}": tenant_route(),
-    f"PUT {S}/{{key}}": tenant_route(lambda w: {"version": w.versions["segment"], "name": "sneaky"}),
-    f"DELETE {S}/{{key}}": tenant_route(),
-    f"GET {S}/{{key}}/members": tenant_route(),
-    f"POST {S}/{{key}}/members": tenant_route(lambda w: {"add": ["sneaky"]}),
-    f"GET {S}/{{key}}/as-of": tenant_route(query={"position": str(2**40)}),
-    # Scoped by stream ids derived from the caller's own project/environment: an empty page, never B's.
-    f"GET {S}/{{key}}/audit": tenant_route(mixed=frozenset({200, 404})),
-    f"POST {S}/list-check": sdk_route(_check),
-    f"POST {S}/batch-list-check": sdk_route(lambda w: {"checks": [_check(w)]}),
-    f"GET {E}": tenant_route(),
-    f"POST {E}": tenant_route(lambda w: {"key": "sneaky", "value_type": "bool"}),
-    f"GET {E}/{{key}}": tenant_route(),
-    f"PUT {E}/{{key}}": tenant_route(lambda w: {"version": w.versions["metric"], "description": "sneaky"}),
-    f"DELETE {E}/{{key}}": tenant_route(),
-    f"GET {X}": tenant_route(),
-    f"POST {X}": tenant_route(
-        lambda w: {"name": "sneaky", "flag_key": w.flag, "variant_keys": ["off", "on"]}
-    ),
-    f"GET {X}/{{experiment_id}}": tenant_route(),
-    f"PUT {X}/{{experiment_id}}": tenant_route(
-        lambda w: {"version": w.versions["experiment"], "name": "sneaky"}
-    ),
-    f"DELETE {X}/{{experiment_id}}": tenant_route(),
-    f"GET {X}/{{experiment_id}}/iterations": tenant_route(),
-    f"GET {X}/{{experiment_id}}/results": tenant_route(),
-    f"POST {X}/{{experiment_id}}/recompute": tenant_route(),
-    f"POST {X}/{{experiment_id}}/transition": tenant_route(lambda w: {"new_status": "active"}),
-    "GET /v1/environments/{env_id}/stats-jobs/{job_id}": tenant_route(),
-    "GET /v1/environments/{env_id}/audit": tenant_route(),
-    "POST /v1/environments/{env_id}/evaluate": sdk_route(lambda w: {"flag_key": w.flag, "context_key": "u1"}),
-    "POST /v1/environments/{env_id}/evaluate-all": sdk_route(lambda w: {"context_key": "u1"}),
-    "POST /v1/environments/{env_id}/events": either_route(_event),
-    "POST /v1/environments/{env_id}/events/batch": either_route(lambda w: {"events": [_event(w)]}),
-    "POST /v1/environments/{env_id}/exposures/batch": either_route(lambda w: {"exposures": [_exposure(w)]}),
-}
-
-
-async def build_world(api: Api, name: str) -> World:
-    """A tenant with a flag, a list segment, an event definition, an experiment and a stats job."""
-    t = await api.tenant(name)
-    m = f"zz{uuid4().hex[:10]}"
-    env = f"/v1/environments/{t.environment_id}"
-
-    async def make(path: str, body: dict[str, Any]) -> dict[str, Any]:
-        result: dict[str, Any] = await api.ok("POST", env + path, token=t.token, json=body)
-        return result
-
-    variants = [{"key": "off", "value": False}, {"key": "on", "value": True}]
-    flag = await make("/flags", {"key": f"flag-{m}", "value_type": "bool", "variants": variants, "name": m})
-    seg = await make("/segments", {"key": f"seg-{m}", "kind": "list", "included_keys": [f"member-{m}"]})
-    metric = await make(
-        "/event-definitions", {"key": f"metric-{m}", "value_type": "double", "description": m}
-    )
-    body = {"name": m, "flag_key": flag["key"], "variant_keys": ["off", "on"], "metric_keys": [metric["key"]]}
-    experiment = await make("/experiments", body)
-    job = await make(f"/experiments/{experiment['id']}/recompute", {})
-    return World(
-        tenant=t,
-        marker=m,
-        user_id=(await api.login(t.admin_email))["user_id"],
-        flag=flag["key"],
-        segment=seg["key"],
-        segment_id=seg["id"],
-        metric=metric["key"],
-        experiment_id=experiment["id"],
-        job_id=job["job_id"],
-        versions={
-            k: v["version"]
-            for k, v in (("flag", flag), ("segment", seg), ("metric", metric), ("experiment", experiment))
-        },
-    )
 
 
 @pytest.fixture(scope="module")
 async def worlds(module_api: Api) -> tuple[World, World]:
     """Organisations A (the attacker) and B (the target)."""
     return await build_world(module_api, "Alpha"), await build_world(module_api, "Beta")
-
-
-def fill(path: str, env_of: World, objects_of: World) -> str:
-    """`path` with the environment/project/org of `env_of` and every other id or key of `objects_of`."""
-    t = env_of.tenant
-    keys = {"flags": objects_of.flag, "segments": objects_of.segment, "event-definitions": objects_of.metric}
-    values = {
-        "env_id": str(t.environment_id),
-        "environment_id": str(t.environment_id),
-        "project_id": str(t.project_id),
-        "org_id": str(t.org_id),
-        "key_id": str(objects_of.tenant.sdk_key_id),
-        "user_id": objects_of.user_id,
-        "experiment_id": objects_of.experiment_id,
-        "job_id": objects_of.job_id,
-    }
-
-    def value(match: re.Match[str]) -> str:
-        if match.group(1) == "key":
-            return keys[path[: match.start()].rstrip("/").rsplit("/", 1)[-1]]
-        return values[match.group(1)]
-
-    return PARAM.sub(value, path)
 
 
 async def spec_routes(api: Api) -> dict[str, frozenset[str]]:
@@ -417,7 +177,7 @@ async def test_org_a_sdk_key_evaluates_nothing_of_org_b(module_api: Api, worlds:
     headers = {"x-sdk-key": a.tenant.sdk_key}
     for path, body in (("/evaluate", {"flag_key": b.flag, "context_key": "u1"}),
                        ("/evaluate-all", {"context_key": "u1"}),
-                       ("/segments/list-check", _check(b))):  # fmt: skip
+                       ("/segments/list-check", check_body(b))):  # fmt: skip
         response = await module_api.call("POST", env + path, json=body, headers=headers)
         assert response.status_code < 500, response.text
         assert_no_leak(response, b.secrets(), path)
@@ -497,3 +257,46 @@ async def test_an_sdk_key_reads_only_its_own_environment(
             method, fill(template, sibling, a), json=body(a) if body else None, headers=headers
         )
         assert_envelope(response, 404, "NOT_FOUND")
+
+
+async def test_bodies_naming_org_b_objects_on_org_a_paths_reach_nothing(
+    module_api: Api, worlds: tuple[World, World]
+) -> None:
+    a, b = worlds
+    mgmt = "/v1/management"
+    before = await module_api.ok(
+        "GET", f"{mgmt}/environments/{b.tenant.environment_id}/sdk-keys", token=b.tenant.token
+    )
+    envs = await module_api.ok(
+        "GET", f"{mgmt}/projects/{b.tenant.project_id}/environments", token=b.tenant.token
+    )
+    for path, body in (
+        (
+            f"{mgmt}/projects/{a.tenant.project_id}/environments",
+            {"name": "x", "project_id": str(b.tenant.project_id)},
+        ),
+        (
+            f"{mgmt}/environments/{a.tenant.environment_id}/sdk-keys",
+            {"environment_id": str(b.tenant.environment_id)},
+        ),
+        (
+            "/v1/auth/login",
+            {"email": a.tenant.admin_email, "password": PASSWORD, "org_id": str(b.tenant.org_id)},
+        ),
+    ):
+        response = await module_api.call("POST", path, token=a.tenant.token, json=body)
+        assert response.status_code < 500, (path, response.text)
+        if response.status_code >= 400:
+            assert_envelope(response, response.status_code)
+        else:  # the path wins: made in A's own project/environment, nothing of B's in it
+            assert all(secret not in response.text for secret in b.secrets()), (path, response.text)
+    after = await module_api.ok(
+        "GET", f"{mgmt}/environments/{b.tenant.environment_id}/sdk-keys", token=b.tenant.token
+    )
+    assert after == before
+    assert (
+        await module_api.ok(
+            "GET", f"{mgmt}/projects/{b.tenant.project_id}/environments", token=b.tenant.token
+        )
+        == envs
+    )

@@ -16,12 +16,12 @@ from stats_worker.consumer import ConsumerSettings, consumer_config
 from stats_worker.pg import IterationRef
 from tests.integration.stats_worker import worker_support
 from tests.integration.stats_worker.worker_support import (
-    START,
     Clock,
     Experiment,
     add_job,
     check_results,
-    loaded,
+    loaded_experiment,
+    next_day,
     parts,
     result_row,
     until_finished,
@@ -61,10 +61,8 @@ async def test_the_running_worker_drains_ingest_and_completes_a_recompute_job(
 async def test_the_schedule_computes_running_iterations_every_interval_and_ended_ones_once_more(
     pool: AsyncConnectionPool[Any], chdb_client: Any, ch_database: str
 ) -> None:
-    exp = Experiment()
-    await exp.insert(pool)
-    await loaded(chdb_client, ch_database, exp)
-    clock = Clock(START + timedelta(days=1))
+    exp = await loaded_experiment(pool, chdb_client, ch_database)
+    clock = next_day()
     _, scheduler, _ = parts(pool, chdb_client, ch_database, clock)
     assert await scheduler.tick() == 1
     first = await result_row(pool, exp.id)
@@ -90,11 +88,10 @@ async def test_the_schedule_computes_running_iterations_every_interval_and_ended
 async def test_each_experiment_is_computed_every_its_own_interval(
     pool: AsyncConnectionPool[Any], chdb_client: Any, ch_database: str
 ) -> None:
-    fast, hourly = Experiment(), Experiment()
-    await fast.insert(pool, interval_minutes=5)
+    fast = await loaded_experiment(pool, chdb_client, ch_database, interval_minutes=5)
+    hourly = Experiment()
     await hourly.insert(pool)
-    await loaded(chdb_client, ch_database, fast)
-    clock = Clock(START + timedelta(days=1))
+    clock = next_day()
     _, scheduler, _ = parts(pool, chdb_client, ch_database, clock)
     assert await scheduler.tick() == 2
     for exp, minutes in [(fast, 5), (hourly, 60)]:
@@ -113,10 +110,8 @@ async def test_each_experiment_is_computed_every_its_own_interval(
 async def test_a_shortened_interval_applies_without_waiting_for_the_old_next_run(
     pool: AsyncConnectionPool[Any], chdb_client: Any, ch_database: str
 ) -> None:
-    exp = Experiment()
-    await exp.insert(pool)
-    await loaded(chdb_client, ch_database, exp)
-    clock = Clock(START + timedelta(days=1))
+    exp = await loaded_experiment(pool, chdb_client, ch_database)
+    clock = next_day()
     _, scheduler, _ = parts(pool, chdb_client, ch_database, clock)
     assert await scheduler.tick() == 1
     computed = clock.now
@@ -133,10 +128,8 @@ async def test_a_shortened_interval_applies_without_waiting_for_the_old_next_run
 async def test_overdue_results_are_flagged_stale(
     pool: AsyncConnectionPool[Any], chdb_client: Any, ch_database: str
 ) -> None:
-    exp = Experiment()
-    await exp.insert(pool)
-    await loaded(chdb_client, ch_database, exp)
-    clock = Clock(START + timedelta(days=1))
+    exp = await loaded_experiment(pool, chdb_client, ch_database)
+    clock = next_day()
     recomputer, _, _ = parts(pool, chdb_client, ch_database, clock)
     await recomputer.run(IterationRef(exp.id, 1, exp.env))
     later = Clock(clock.now + timedelta(hours=2))

@@ -14,10 +14,10 @@ from stats_worker.jobs import JobSettings
 from tests.integration.stats_worker import worker_support
 from tests.integration.stats_worker.worker_support import (
     START,
-    Clock,
     Experiment,
     add_job,
-    loaded,
+    loaded_experiment,
+    next_day,
     parts,
     rows,
 )
@@ -35,7 +35,7 @@ async def test_a_failing_job_records_its_error(
     await draft.insert(pool, status="DRAFT")
     async with pool.connection() as conn:
         await conn.execute("DELETE FROM rm_experiment_iterations WHERE experiment_id = %s", (draft.id,))
-    clock = Clock(START + timedelta(days=1))
+    clock = next_day()
     _, _, runner = parts(pool, chdb_client, "missing_database", clock)
     cases = [
         (await add_job(pool, draft, START), "no iteration"),
@@ -53,10 +53,8 @@ async def test_a_failing_job_records_its_error(
 async def test_concurrent_runners_never_take_the_same_job(
     pool: AsyncConnectionPool[Any], chdb_client: Any, ch_database: str
 ) -> None:
-    exp = Experiment()
-    await exp.insert(pool)
-    await loaded(chdb_client, ch_database, exp)
-    clock = Clock(START + timedelta(days=1))
+    exp = await loaded_experiment(pool, chdb_client, ch_database)
+    clock = next_day()
     jobs = {await add_job(pool, exp) for _ in range(4)}
     runners = [parts(pool, chdb_client, ch_database, clock)[2] for _ in range(3)]
     taken: list[UUID] = []
@@ -73,11 +71,9 @@ async def test_concurrent_runners_never_take_the_same_job(
 async def test_a_job_left_running_by_a_crashed_worker_is_taken_again(
     pool: AsyncConnectionPool[Any], chdb_client: Any, ch_database: str
 ) -> None:
-    exp = Experiment()
-    await exp.insert(pool)
-    await loaded(chdb_client, ch_database, exp)
+    exp = await loaded_experiment(pool, chdb_client, ch_database)
     job_id = await add_job(pool, exp)
-    clock = Clock(START + timedelta(days=1))
+    clock = next_day()
     async with pool.connection() as conn:
         await conn.execute("UPDATE stats_jobs SET status = 'running', started_at = %s", (clock.now,))
     _, _, runner = parts(pool, chdb_client, ch_database, clock)

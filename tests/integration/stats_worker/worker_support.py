@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -199,3 +199,18 @@ async def loaded(client: Any, db: str, exp: Experiment) -> None:
     await asyncio.to_thread(ensure_schema, client, db)
     exposures, events = exp.messages()
     await asyncio.to_thread(ClickHouseSink(client, db).insert, events, exposures)
+
+
+async def loaded_experiment(
+    pool: AsyncConnectionPool[Any], client: Any, db: str, *, interval_minutes: int = 60
+) -> Experiment:
+    """An ACTIVE experiment in the read models whose generated data is stored in ClickHouse."""
+    exp = Experiment()
+    await exp.insert(pool, interval_minutes=interval_minutes)
+    await loaded(client, db, exp)
+    return exp
+
+
+def next_day() -> Clock:
+    """A test clock one day after the experiment started (its data is all in the past)."""
+    return Clock(START + timedelta(days=1))

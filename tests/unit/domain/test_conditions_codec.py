@@ -13,13 +13,13 @@ from domain.conditions.codec import (
     encode_condition,
     validate_condition,
 )
-from tests.strategies_eval import conditions
+from tests.strategies import MATCHING, conditions
 
 COUNTRY = Attribute("user", "country")
 
 
 @settings(deadline=None)
-@given(conditions)
+@given(conditions(MATCHING))
 def test_decode_inverts_encode(condition: Condition) -> None:
     assert decode_condition(encode_condition(condition)) == condition
 

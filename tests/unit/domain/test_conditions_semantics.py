@@ -14,7 +14,7 @@ from domain.conditions.interpret import matches
 from domain.conditions.segments import NO_SEGMENTS, StaticSegments
 from domain.context import Context, ContextSet, ParamValue
 from domain.flags.model import ListSegmentMeta, RuleSegment
-from tests.strategies_eval import PARAM_NAMES, conditions, context_sets, leaves, param_values, segment_lookups
+from tests.strategies import MATCHING, PARAM_NAMES, conditions, context_sets, leaves, segment_lookups
 
 X = Attribute("user", "x")
 
@@ -62,7 +62,7 @@ def test_leaf_operators(op: Op, value: LeafValue, actual: ParamValue | None, exp
 
 
 @settings(deadline=None)
-@given(leaves())
+@given(leaves(MATCHING))
 def test_a_missing_attribute_matches_only_not_exists(leaf: Leaf) -> None:
     empty = ContextSet()
     assert matches(leaf, empty, NO_SEGMENTS) is (leaf.op is Op.NOT_EXISTS)
@@ -121,7 +121,7 @@ def test_a_segment_referring_to_itself_terminates() -> None:
 
 
 @settings(max_examples=300, deadline=None)
-@given(conditions, context_sets(), segment_lookups())
+@given(conditions(MATCHING), context_sets(MATCHING), segment_lookups())
 def test_compiled_conditions_agree_with_the_interpreter(
     condition: Condition, contexts: ContextSet, segments: StaticSegments
 ) -> None:
@@ -138,7 +138,10 @@ _JUNK = (
 
 
 @settings(deadline=None)
-@given(conditions, st.dictionaries(st.sampled_from(PARAM_NAMES), param_values | _JUNK, max_size=6))
+@given(
+    conditions(MATCHING),
+    st.dictionaries(st.sampled_from(PARAM_NAMES), MATCHING.param_values | _JUNK, max_size=6),
+)
 def test_conditions_never_raise_even_on_untyped_parameters(
     condition: Condition, params: dict[str, object]
 ) -> None:

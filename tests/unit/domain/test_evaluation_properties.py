@@ -13,12 +13,12 @@ from domain.context import Context, ContextSet
 from domain.evaluation import evaluate, hash_spec_for
 from domain.flags.model import FlagDefinition, Reason
 from domain.hashing import bucket_of
-from tests.strategies_eval import (
+from tests.strategies import (
     CONTEXT_TYPES,
+    MATCHING,
     PARAM_NAMES,
     context_sets,
     flag_definitions,
-    param_values,
     segment_lookups,
 )
 
@@ -26,7 +26,7 @@ sequences = st.integers(0, 2**53)
 
 
 @settings(max_examples=200, deadline=None)
-@given(flag_definitions(), context_sets(), segment_lookups(), sequences)
+@given(flag_definitions(MATCHING), context_sets(MATCHING), segment_lookups(), sequences)
 def test_compiled_evaluation_equals_interpreted_evaluation(
     flag: FlagDefinition, contexts: ContextSet, segments: StaticSegments, sequence: int
 ) -> None:
@@ -37,7 +37,7 @@ def test_compiled_evaluation_equals_interpreted_evaluation(
 
 
 @settings(deadline=None)
-@given(flag_definitions(), context_sets(), segment_lookups(), sequences)
+@given(flag_definitions(MATCHING), context_sets(MATCHING), segment_lookups(), sequences)
 def test_evaluation_is_deterministic_and_stamps_the_sequence(
     flag: FlagDefinition, contexts: ContextSet, segments: StaticSegments, sequence: int
 ) -> None:
@@ -51,7 +51,7 @@ def test_evaluation_is_deterministic_and_stamps_the_sequence(
 
 
 @settings(deadline=None)
-@given(flag_definitions(), context_sets(), segment_lookups())
+@given(flag_definitions(MATCHING), context_sets(MATCHING), segment_lookups())
 def test_the_first_rule_that_matches_and_can_serve_decides(
     flag: FlagDefinition, contexts: ContextSet, segments: StaticSegments
 ) -> None:
@@ -80,7 +80,7 @@ def test_the_first_rule_that_matches_and_can_serve_decides(
 
 
 @settings(deadline=None)
-@given(flag_definitions(), context_sets(min_size=1), st.uuids())
+@given(flag_definitions(MATCHING), context_sets(MATCHING, min_size=1), st.uuids())
 def test_private_parameter_values_never_reach_the_result(
     flag: FlagDefinition, contexts: ContextSet, marker: object
 ) -> None:
@@ -107,8 +107,8 @@ _JUNK = (
 
 @settings(deadline=None)
 @given(
-    flag_definitions(),
-    st.dictionaries(st.sampled_from(PARAM_NAMES), param_values | _JUNK, max_size=8),
+    flag_definitions(MATCHING),
+    st.dictionaries(st.sampled_from(PARAM_NAMES), MATCHING.param_values | _JUNK, max_size=8),
     st.text(max_size=4),
     segment_lookups(),
 )

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from domain.context import Context, ContextSet
 from domain.flags.model import HASH_SPACE, TOTAL_WEIGHT_MILLI, Allocation, Bucket, HashSpec
 from domain.hashing import bucket_of, canonical_string, pick_bucket, slot_of, validate_allocation
-from tests.strategies_eval import weights
+from tests.strategies import weights
 
 P = UUID("11111111-1111-1111-1111-111111111111")
 E = UUID("22222222-2222-2222-2222-222222222222")

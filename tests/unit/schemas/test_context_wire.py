@@ -16,18 +16,18 @@ from schemas.generated.stitchd.common.v1 import Context as ContextMsg
 from schemas.generated.stitchd.common.v1 import ParameterValue
 from schemas.generated.stitchd.flags.v1 import SyncRequest
 from schemas.wire import WireFormatError
-from tests.strategies import context_sets, contexts
+from tests.strategies import WIDE, context_sets, contexts
 
 
 @settings(max_examples=100)
-@given(ctx=contexts())
+@given(ctx=contexts(WIDE))
 def test_a_context_survives_the_wire(ctx: Context) -> None:
     wire = bytes(context_to_proto(ctx))
     assert context_from_proto(ContextMsg().parse(wire)) == ctx
 
 
 @settings(max_examples=50)
-@given(contexts_=context_sets())
+@given(contexts_=context_sets(WIDE))
 def test_a_context_set_survives_a_sync_request(contexts_: ContextSet) -> None:
     wire = bytes(SyncRequest(contexts=context_set_to_proto(contexts_)))
     assert context_set_from_proto(SyncRequest().parse(wire).contexts) == contexts_

@@ -33,7 +33,7 @@ from schemas.generated.stitchd.flags.v1 import FeatureFlag, FlagRule, FlagValueT
 from schemas.generated.stitchd.segments.v1 import ListSegmentMeta as ListSegmentMetaMsg
 from schemas.generated.stitchd.segments.v1 import RuleSegment as RuleSegmentMsg
 from schemas.wire import WireFormatError
-from tests.strategies import flag_definitions, list_segment_metas, rule_segments
+from tests.strategies import WIDE, flag_definitions, list_segment_metas, rule_segments
 
 PROJECT = UUID("0b0c5a43-1f4e-4c59-9d1c-6f7c6e0e7a11")
 ENV = UUID("c1b5d8f2-6a47-4b7e-9f64-2b9c6d1f0e22")
@@ -53,13 +53,13 @@ def _flag(value_type: ValueType, *values: object, fallthrough: Serve | None = No
 
 
 @settings(max_examples=60, deadline=None)
-@given(defn=flag_definitions())
+@given(defn=flag_definitions(WIDE))
 def test_a_flag_survives_conversion(defn: FlagDefinition) -> None:
     assert flag_from_proto(flag_to_proto(defn)) == defn
 
 
 @settings(max_examples=100, deadline=None)
-@given(defn=flag_definitions())
+@given(defn=flag_definitions(WIDE))
 def test_a_flag_survives_the_wire(defn: FlagDefinition) -> None:
     wire = bytes(SyncResponse(flags=[flag_to_proto(defn)]))
     (decoded,) = SyncResponse().parse(wire).flags

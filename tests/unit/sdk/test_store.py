@@ -24,7 +24,7 @@ from domain.flags.model import FlagDefinition, ListSegmentMeta, RuleSegment
 from schemas.flag_wire import flag_to_proto, list_segment_meta_to_proto, rule_segment_to_proto
 from schemas.generated.stitchd.flags import v1 as flags_pb
 from schemas.wire import WireFormatError
-from tests.strategies_eval import context_sets, flag_definitions, segment_lookups
+from tests.strategies import MATCHING, context_sets, flag_definitions, segment_lookups
 from tests.unit.sdk.fakes import ENV, bool_flag, delta, heartbeat, snapshot, string_flag
 
 LIST_KEYS = ("list-a", "list-b")
@@ -44,7 +44,7 @@ def _snapshot_of(flag: FlagDefinition, segments: StaticSegments, sequence: int) 
 
 
 @settings(max_examples=150, deadline=None)
-@given(flag_definitions(), segment_lookups(), context_sets(), st.integers(1, 2**40))
+@given(flag_definitions(MATCHING), segment_lookups(), context_sets(MATCHING), st.integers(1, 2**40))
 def test_sdk_evaluation_equals_the_reference_evaluation(
     flag: FlagDefinition, segments: StaticSegments, contexts: ContextSet, sequence: int
 ) -> None:
