@@ -145,7 +145,7 @@ MATCHING = Pools(
         Op.ENDS_WITH: words | st.lists(words, min_size=1, max_size=2).map(tuple),
         Op.MATCHES: st.sampled_from(PATTERNS),
         **dict.fromkeys([Op.LT, Op.LTE, Op.GT], small_numbers),
-        Op.GTE: small_numbers | int64s,
+        Op.GTE: small_numbers | symmetric_int64s,
         **dict.fromkeys([Op.BEFORE, Op.AFTER], st.sampled_from(DATES) | st.integers(0, 2**45)),
         **dict.fromkeys([Op.EXISTS, Op.NOT_EXISTS], st.none()),
         **dict.fromkeys([Op.IN_SEGMENT, Op.NOT_IN_SEGMENT], st.sampled_from(SEGMENT_KEYS)),
