@@ -22,7 +22,7 @@ from domain.tenancy.orgs import SYSTEM_ORG_ID
 from gateway.audit import AuditController
 from gateway.auth.guards import AUTH_DEPENDENCIES, NO_AUTH
 from gateway.deps import GatewayDeps
-from gateway.errors import EXCEPTION_HANDLERS, InvalidArgument
+from gateway.errors import EXCEPTION_HANDLERS
 from gateway.evaluate import EvaluateController
 from gateway.event_definitions import EventDefinitionController
 from gateway.experiments import ExperimentController
@@ -31,11 +31,11 @@ from gateway.flags import FlagController
 from gateway.identity import AdminController, AuthController
 from gateway.ingest import IngestController
 from gateway.openapi import finalize_openapi
+from gateway.positions import requested_position
 from gateway.segments import SegmentController
 from gateway.tenancy import ProjectController, SdkKeyController
 from gateway.tenancy_users import UserController
 
-MIN_POSITION_HEADER = "x-stitchd-min-position"
 OPENAPI_PATH = "/docs"
 # Fixed: every gateway start sends the same "create the system org" command, so only the first appends.
 SYSTEM_ORG_COMMAND_ID = uuid5(SYSTEM_ORG_ID, "create-system-org")
@@ -87,13 +87,10 @@ def openapi_config() -> OpenAPIConfig:
 
 async def _wait_for_min_position(request: Request[Any, Any, Any]) -> None:
     """Read-your-writes across requests: a client may send the position of its last write."""
-    raw = request.headers.get(MIN_POSITION_HEADER)
-    if raw is None:
-        return
-    if not raw.isdigit() or len(raw) > 18:
-        raise InvalidArgument(f"{MIN_POSITION_HEADER} must be a non-negative integer")
-    deps: GatewayDeps = request.app.state["deps"]
-    await deps.settle(int(raw))
+    position = await requested_position(request)
+    if position is not None:
+        deps: GatewayDeps = request.app.state["deps"]
+        await deps.settle(position)
 
 
 def _constant(value: Any) -> Provide:

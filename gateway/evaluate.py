@@ -26,6 +26,7 @@ from domain.flags.model import EvaluationResult, Reason
 from gateway.auth.guards import SDK_KEY
 from gateway.auth.principals import MAX_CREDENTIAL_LENGTH, SDK_KEY_HEADER, deps_of
 from gateway.errors import InvalidArgument, NotFound, Unauthenticated
+from gateway.positions import requested_position
 from readmodels.definitions import DefinitionsCache, EventLog
 from readmodels.definitions_log import follow, start_following
 from schemas.http_sdk import (
@@ -48,7 +49,6 @@ log = logging.getLogger("stitchd.gateway.evaluate")
 DEFINITIONS_STATE = "definitions"
 EXPOSURES_STATE = "exposure_sink"
 POLL_SECONDS = 0.25
-MIN_POSITION_HEADER = "x-stitchd-min-position"
 AnyRequest = Request[Any, Any, Any]
 
 
@@ -176,9 +176,9 @@ async def sdk_environment(request: AnyRequest, env_id: UUID, cache: DefinitionsC
 async def _prepared(request: AnyRequest, env_id: UUID) -> DefinitionsCache:
     cache = await definitions_of(request)
     await sdk_environment(request, env_id, cache)
-    raw = request.headers.get(MIN_POSITION_HEADER)
-    if raw is not None and raw.isdigit() and len(raw) <= 18:
-        await cache.reach(int(raw), deps_of(request).store)
+    position = await requested_position(request)
+    if position is not None:
+        await cache.reach(position, deps_of(request).store)
     return cache
 
 

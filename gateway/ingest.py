@@ -22,7 +22,8 @@ from gateway.auth.guards import SDK_KEY_OR_BEARER, provide_env_scope
 from gateway.auth.principals import SDK_KEY_HEADER, deps_of
 from gateway.deps import IngestPublisher
 from gateway.errors import PermissionDenied, Unavailable
-from gateway.evaluate import MIN_POSITION_HEADER, definitions_of, sdk_environment
+from gateway.evaluate import definitions_of, sdk_environment
+from gateway.positions import requested_position
 from readmodels.definitions import DefinitionsCache
 from schemas.http_ingest import EventBatchBody, IngestResult, MetricEventBody, MetricValue
 from schemas.ingest import MetricEventMsg
@@ -87,9 +88,9 @@ async def ingest_environment(request: AnyRequest, env_id: UUID) -> DefinitionsCa
         scope = await provide_env_scope(request, env_id)
         if scope.caller is not None and not scope.caller.can_write:
             raise PermissionDenied("viewers cannot ingest events")
-    raw = request.headers.get(MIN_POSITION_HEADER)
-    if raw is not None and raw.isdigit() and len(raw) <= 18:
-        await cache.reach(int(raw), deps_of(request).store)
+    position = await requested_position(request)
+    if position is not None:
+        await cache.reach(position, deps_of(request).store)
     return cache
 
 
