@@ -9,7 +9,7 @@ config). Pages are newest first: pass `next_cursor` back as `before_position`. A
 from __future__ import annotations
 
 from datetime import datetime
-from uuid import uuid4
+from uuid import UUID, uuid4
 
 from litestar import Controller, get, post
 from litestar.di import NamedDependency, Provide
@@ -58,6 +58,15 @@ async def _position(deps: GatewayDeps, position: int | None, at: datetime | None
     return await history.position_at(deps.db, at)
 
 
+async def _object_audit(
+    deps: GatewayDeps, query: history.AuditFilter, streams: tuple[UUID, ...], what: str
+) -> history.AuditPage:
+    """One object's history; an object that never existed here is not found (a deleted one has history)."""
+    if not await history.any_events(deps.db, streams):
+        raise NotFound(f"{what} not found")
+    return await history.audit_page(deps.db, replace(query, stream_ids=streams))
+
+
 async def flag_as_of(deps: GatewayDeps, env: EnvironmentScope, key: str, position: int) -> FlagView:
     """The flag as this environment saw it after store `position` (404 when it did not exist then)."""
     flag, _, p1 = await history.state_as_of(deps.db, dfn.flag_stream(env.project_id, key), position=position)
@@ -103,7 +112,7 @@ class AuditController(Controller):
             dfn.flag_stream(env_scope.project_id, key),
             cfg.flag_config_stream(env_scope.environment_id, key),
         )
-        return await history.audit_page(deps.db, replace(audit_query, stream_ids=streams))
+        return await _object_audit(deps, audit_query, streams, f"flag {key!r}")
 
     @get("/segments/{key:str}/audit")
     async def segment_audit(
@@ -115,7 +124,7 @@ class AuditController(Controller):
     ) -> history.AuditPage:
         """One segment's history (membership batches included)."""
         streams = (seg.segment_stream(env_scope.environment_id, key),)
-        return await history.audit_page(deps.db, replace(audit_query, stream_ids=streams))
+        return await _object_audit(deps, audit_query, streams, f"segment {key!r}")
 
     @get("/flags/{key:str}/as-of")
     async def flag_at(

@@ -20,7 +20,7 @@ from domain.experiments import state as experiments
 from domain.flags import config as flag_configs
 from domain.flags import definition as flags
 from domain.segments import segment as segments
-from readmodels.db import ReadDb
+from readmodels.db import ReadDb, fetch_one
 from readmodels.diff import Change, diff
 from readmodels.rows import dict_rows
 
@@ -151,6 +151,21 @@ async def stream_events(db: ReadDb, stream_id: UUID, *, up_to_position: int | No
         where.append("position <= %s")
         params.append(up_to_position)
     return await _select(db, where, params, " ORDER BY version")
+
+
+class _Exists(msgspec.Struct, frozen=True):
+    found: bool
+
+
+async def any_events(db: ReadDb, stream_ids: Sequence[UUID]) -> bool:
+    """Whether any of these streams has ever recorded an event (a deleted object still has history)."""
+    row = await fetch_one(
+        db,
+        "SELECT EXISTS (SELECT 1 FROM events WHERE stream_id = ANY(%s)) AS found",
+        [list(stream_ids)],
+        _Exists,
+    )
+    return row is not None and row.found
 
 
 def fold_with_changes(events: Sequence[Stored], folds: Mapping[str, Fold] = FOLDS) -> dict[int, list[Change]]:

@@ -132,3 +132,18 @@ async def test_rebuilt_read_models_equal_the_live_ones(tenant: Tenant) -> None:
         live = await snapshot(tenant.stack.pg_url, projection.TABLES)
         await rebuild(tenant.stack.pg_url, projection)
         assert await snapshot(tenant.stack.pg_url, projection.TABLES) == live, projection.NAME
+
+
+async def test_audit_of_an_object_that_never_existed_is_not_found_but_a_deleted_one_keeps_history(
+    tenant: Tenant,
+) -> None:
+    for kind in ("flags", "segments"):
+        missing = await tenant.call("GET", f"/v1/environments/{tenant.env}/{kind}/never-made/audit")
+        assert missing.status_code == 404, missing.text
+        assert missing.json()["code"] == "NOT_FOUND"
+    created = await ok(await tenant.call("POST", tenant.flags(), BOOL_FLAG), 201)
+    await ok(await tenant.call("DELETE", f"{tenant.flags()}/new-checkout?version={created['version']}"))
+    history = await ok(await tenant.call("GET", f"{tenant.flags()}/new-checkout/audit"))
+    types = [e["type"] for e in history["entries"]]
+    assert {"flag.deleted", "flag_config.deleted"} <= set(types[:2])
+    assert types[-1] == "flag.created"
