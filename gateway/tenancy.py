@@ -14,7 +14,7 @@ from domain.tenancy.commands import CreateEnvironment, CreateProject, RevokeSdkK
 from gateway.auth.guards import BEARER, org_admin, tenant_reader
 from gateway.auth.principals import Caller
 from gateway.deps import GatewayDeps
-from gateway.errors import NotFound
+from gateway.errors import InvalidArgument, NotFound
 from gateway.writes import IdempotencyKey, checked_key
 from readmodels import directory, identity
 from schemas.http_identity import (
@@ -51,6 +51,12 @@ def own_org(caller: Caller, org_id: UUID | None) -> None:
     """A body naming an organisation must name the caller's: any other is 404 (never a hint it exists)."""
     if org_id is not None and org_id != caller.org_id:
         raise NotFound(f"organisation {org_id} not found")
+
+
+def matches_path(field: str, body_id: UUID | None, path_id: UUID) -> None:
+    """A body may repeat the path's id (the seed's request messages carry it) but not contradict it."""
+    if body_id is not None and body_id != path_id:
+        raise InvalidArgument(f"body field `{field}` ({body_id}) contradicts the path ({path_id})")
 
 
 def command_ids(scope: UUID, kind: str, idempotency_key: str | None) -> tuple[UUID, UUID]:
@@ -132,6 +138,7 @@ class ProjectController(Controller):
     ) -> EnvironmentReply:
         """An environment in one of the caller's projects (another organisation's project is 404)."""
         await project_of(deps, caller, project_id)
+        matches_path("project_id", data.project_id, project_id)
         command_id, environment_id = command_ids(project_id, "environment", idempotency_key)
         taken = frozenset(e.name for e in await directory.list_environments(deps.db, project_id))
         cmd = CreateEnvironment(
@@ -186,6 +193,7 @@ class SdkKeyController(Controller):
     ) -> CreatedSdkKeyReply:
         """Issue a key; the answer is the only time the raw key is shown."""
         env = await environment_of(deps, caller, environment_id)
+        matches_path("environment_id", data.environment_id, environment_id)
         name = (data.name or "").strip() or "default"
         issued = await issue_sdk_key(
             command_id=uuid4(),

@@ -145,3 +145,22 @@ async def test_idempotency_key_makes_creates_repeat_safe(api: Api) -> None:
         "POST", "/v1/management/projects", token=tenant.token, json={"name": "X"}, headers=too_long
     )
     assert_envelope(refused, 400, "INVALID_ARGUMENT")
+
+
+async def test_a_body_id_may_repeat_the_path_but_not_contradict_it(api: Api) -> None:
+    t = await api.tenant()
+    other = await api.ok("POST", "/v1/management/projects", token=t.token, json={"name": "Other"})
+    envs = f"/v1/management/projects/{t.project_id}/environments"
+    same = await api.call("POST", envs, token=t.token, json={"name": "qa", "project_id": str(t.project_id)})
+    assert same.status_code == 201, same.text
+    clash = await api.call(
+        "POST", envs, token=t.token, json={"name": "qa2", "project_id": other["project_id"]}
+    )
+    assert_envelope(clash, 400, "INVALID_ARGUMENT")
+    keys = f"/v1/management/environments/{t.environment_id}/sdk-keys"
+    clash = await api.call(
+        "POST", keys, token=t.token, json={"name": "k", "environment_id": str(same.json()["environment_id"])}
+    )
+    assert_envelope(clash, 400, "INVALID_ARGUMENT")
+    listed = await api.ok("GET", envs, token=t.token)
+    assert "qa2" not in [e.get("environment_name", e.get("name")) for e in listed["environments"]]
