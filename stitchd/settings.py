@@ -21,6 +21,7 @@ class Settings:
     clickhouse_url: str | None = None
     http_port: int = 8080
     grpc_port: int = 50050
+    nats_port: int = 4222  # the embedded nats-server's (STITCHD_NATS_PORT), unused with NATS_URL
     jwt_secret: str | None = field(default=None, repr=False)
     app_env: str = "development"
     log_level: str = "INFO"
@@ -40,6 +41,7 @@ class Settings:
             clickhouse_url=e.get("CLICKHOUSE_URL") or None,
             http_port=_port(e, "HTTP_PORT", 8080),
             grpc_port=_port(e, "GRPC_PORT", 50050),
+            nats_port=_port(e, "STITCHD_NATS_PORT", 4222),
             jwt_secret=e.get("STITCHD_JWT_SECRET") or None,
             app_env=e.get("APP_ENV", "development"),
             log_level=e.get("LOG_LEVEL", "INFO").upper(),

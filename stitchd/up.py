@@ -28,7 +28,6 @@ from stitchd.migrate import migrate
 from stitchd.processes import PROCESSES, ProcessExitedError, Resources, serve
 from stitchd.settings import Settings, SettingsError
 
-DEFAULT_NATS_PORT = 4222
 READY_WITHIN = 60.0  # how long `up` waits for listeners before saying ready anyway
 SHUTDOWN_WITHIN = 10.0  # how long stray tasks get to honour cancellation
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -37,14 +36,6 @@ log = logging.getLogger("stitchd")
 
 class StartError(RuntimeError):
     """A server could not be reached or prepared; the message is one line for the operator."""
-
-
-def nats_port(env: Mapping[str, str]) -> int:
-    """The embedded nats-server's port: STITCHD_NATS_PORT, default 4222."""
-    raw = env.get("STITCHD_NATS_PORT") or str(DEFAULT_NATS_PORT)
-    if not raw.isdigit() or not 0 <= int(raw) <= 65535:
-        raise SettingsError(f"STITCHD_NATS_PORT must be a port number, got {raw!r}")
-    return int(raw)
 
 
 def database_url(settings: Settings) -> str:
@@ -63,9 +54,9 @@ def clickhouse_url(settings: Settings) -> str:
 
 
 @contextmanager
-def servers(settings: Settings, env: Mapping[str, str]) -> Iterator[Resources]:
+def servers(settings: Settings) -> Iterator[Resources]:
     """Resolved server URLs for the block; an embedded nats-server is stopped at its end."""
-    port = nats_port(env)
+    port = settings.nats_port
     if settings.nats_url is None and port_in_use(port):  # fail before starting anything
         raise EmbeddedStartError(
             f"port {port} for nats-server is already in use (set STITCHD_NATS_PORT or NATS_URL)"
@@ -194,7 +185,7 @@ def main(
         settings = Settings.from_env(environ)
         if names is not None:
             _require_urls(settings, chosen)
-        with servers(settings, environ) as resources:
+        with servers(settings) as resources:
             stream = out or sys.stdout
             run_loop(run_processes(chosen, settings, resources, stream, embedded=names is None))
     except (EmbeddedStartError, SettingsError, StartError, ProcessExitedError) as exc:

@@ -10,7 +10,7 @@ import pytest
 from stitchd import cli
 from stitchd.processes import PROCESSES, TOOLS, ProcessExitedError, ProcessSpec, Resources, running, serve
 from stitchd.settings import Settings, SettingsError
-from stitchd.up import _require_urls, nats_port
+from stitchd.up import _require_urls
 
 RESOURCES = Resources("postgresql://db", "nats://bus", "chdb:///tmp/x")
 STARTED: list[str] = []
@@ -73,13 +73,13 @@ def test_a_single_process_needs_external_servers() -> None:
 
 @pytest.mark.parametrize(("raw", "port"), [(None, 4222), ("4333", 4333), ("0", 0)])
 def test_embedded_nats_port(raw: str | None, port: int) -> None:
-    assert nats_port({} if raw is None else {"STITCHD_NATS_PORT": raw}) == port
+    assert Settings.from_env({} if raw is None else {"STITCHD_NATS_PORT": raw}).nats_port == port
 
 
 @pytest.mark.parametrize("raw", ["x", "-1", "70000"])
 def test_a_bad_embedded_nats_port_is_refused(raw: str) -> None:
     with pytest.raises(SettingsError, match="STITCHD_NATS_PORT"):
-        nats_port({"STITCHD_NATS_PORT": raw})
+        Settings.from_env({"STITCHD_NATS_PORT": raw})
 
 
 def test_the_progress_bar_fills_and_ends_the_line() -> None:
