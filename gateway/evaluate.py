@@ -1,9 +1,8 @@
 """SDK routes answered from memory: evaluate, evaluate-all, segments list-check and batch-list-check.
 
-Every answer comes from the gateway's DefinitionsCache (flags, segments, list memberships and SDK keys
-folded from the event log): no database round trip per evaluation. The x-sdk-key is checked against
-the cache's key table too (only a key the cache does not know yet triggers one catch-up read).
-
+Answers come from the gateway's DefinitionsCache (flags, segments, list memberships, SDK keys folded from
+the event log), with no database round trip, except a list check on a list too large for the cache's
+member budget that misses its answer LRU: one rm_segment_members query once it reached the cache.
 The composition root may install a JetStream-followed cache with `install_definitions`; otherwise the
 first SDK request builds one over `deps.store` that polls the log every `POLL_SECONDS` and is restarted
 if it stops. Server-side evaluations emit exposures (DESIGN section 9) to the installed ExposureSink,
@@ -25,9 +24,10 @@ from domain.context import ContextSet
 from domain.flags.model import EvaluationResult, Reason
 from gateway.auth.guards import SDK_KEY
 from gateway.auth.principals import MAX_CREDENTIAL_LENGTH, SDK_KEY_HEADER, deps_of
-from gateway.errors import InvalidArgument, NotFound, Unauthenticated
+from gateway.errors import InvalidArgument, NotFound, Unauthenticated, Unavailable
 from gateway.positions import requested_position
 from readmodels.definitions import DefinitionsCache, EventLog
+from readmodels.definitions_large import MemberFetch, read_model_fetch
 from readmodels.definitions_log import follow, start_following
 from schemas.http_sdk import (
     MAX_BATCH_CHECKS,
@@ -49,6 +49,7 @@ log = logging.getLogger("stitchd.gateway.evaluate")
 DEFINITIONS_STATE = "definitions"
 EXPOSURES_STATE = "exposure_sink"
 POLL_SECONDS = 0.25
+LARGE_LIST_WAIT = 5.0  # bound on waiting for rm_segment_members to reach the cache's position
 AnyRequest = Request[Any, Any, Any]
 
 
@@ -182,6 +183,12 @@ async def _prepared(request: AnyRequest, env_id: UUID) -> DefinitionsCache:
     return cache
 
 
+def _member_fetch(request: AnyRequest) -> MemberFetch:
+    """Large lists' memberships from the read model once it reached the cache (read-your-writes)."""
+    lagging = Unavailable("list memberships are not caught up yet; retry")
+    return read_model_fetch(deps_of(request).db, LARGE_LIST_WAIT, lagging)
+
+
 def _contexts(body: ContextsBody) -> ContextSet:
     contexts = body.context_set()
     if isinstance(contexts, str):
@@ -233,6 +240,7 @@ class EvaluateController(Controller):
         """Evaluate one flag for a context (or several, `contexts`); emits an exposure."""
         cache = await _prepared(request, env_id)
         contexts = _contexts(data)
+        await cache.prefetch_large(env_id, contexts, _member_fetch(request))
         result = cache.evaluate(env_id, data.flag_key, contexts)
         buffer = _exposures(request)
         exposure = _exposure(env_id, result, contexts) if buffer is not None else None
@@ -246,7 +254,9 @@ class EvaluateController(Controller):
     ) -> EvaluateAllView:
         """Every flag for one context set, with reasons (no exposures: nothing was shown yet)."""
         cache = await _prepared(request, env_id)
-        results = cache.evaluate_all(env_id, _contexts(data))
+        contexts = _contexts(data)
+        await cache.prefetch_large(env_id, contexts, _member_fetch(request))
+        results = cache.evaluate_all(env_id, contexts)
         return EvaluateAllView(
             flags=[view(r, cache, env_id) for r in results], sequence=cache.sequence(env_id)
         )
@@ -257,7 +267,8 @@ class EvaluateController(Controller):
     ) -> ListCheckView:
         """Whether a context is a member of a list segment (404 when no list segment has that key)."""
         cache = await _prepared(request, env_id)
-        member = cache.is_list_member(env_id, data.segment_key, data.context_type, data.context_key)
+        check = (data.segment_key, data.context_type, data.context_key)
+        [member] = await cache.check_members(env_id, [check], _member_fetch(request))
         if member is None:
             raise NotFound(f"list segment {data.segment_key!r} not found")
         return ListCheckView(is_member=member)
@@ -270,9 +281,10 @@ class EvaluateController(Controller):
         if len(data.checks) > MAX_BATCH_CHECKS:
             raise InvalidArgument(f"at most {MAX_BATCH_CHECKS} checks per request")
         cache = await _prepared(request, env_id)
+        wanted = [(c.segment_key, c.context_type, c.context_key) for c in data.checks]
+        members = await cache.check_members(env_id, wanted, _member_fetch(request))
         results = []
-        for check in data.checks:
-            member = cache.is_list_member(env_id, check.segment_key, check.context_type, check.context_key)
+        for check, member in zip(data.checks, members, strict=True):
             result = ListCheckResult(
                 segment_key=check.segment_key,
                 context_type=check.context_type,

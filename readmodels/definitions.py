@@ -21,11 +21,18 @@ from domain.event_definitions.events import MetricValueType
 from domain.flags.model import EvaluationResult
 from domain.tenancy.sdk_keys import hash_sdk_key
 from readmodels.definitions_fold import RELEVANT_PREFIXES, Folder
+from readmodels.definitions_large import (
+    DEFAULT_ANSWER_LIMIT,
+    DEFAULT_MEMBER_BUDGET,
+    AnswerCache,
+    MemberFetch,
+    Pair,
+)
 from readmodels.definitions_state import Delta, EnvDefinitions, Snapshot
 
 DEFAULT_HISTORY = 1000  # deltas retained per environment for since_sequence replay
 
-__all__ = ["DEFAULT_HISTORY", "DefinitionsCache", "Delta", "EventLog", "LogRecord", "Snapshot"]
+__all__ = ["DEFAULT_HISTORY", "DefinitionsCache", "Delta", "EventLog", "LogRecord", "MemberFetch", "Snapshot"]
 
 
 class LogRecord(Protocol):
@@ -54,8 +61,15 @@ Listener = Callable[[Delta], None]
 class DefinitionsCache:
     """Every environment's definitions in memory; single-writer (the event loop), many readers."""
 
-    def __init__(self, *, history_limit: int = DEFAULT_HISTORY) -> None:
-        self._fold = Folder(history_limit)
+    def __init__(
+        self,
+        *,
+        history_limit: int = DEFAULT_HISTORY,
+        member_budget: int = DEFAULT_MEMBER_BUDGET,
+        answer_limit: int = DEFAULT_ANSWER_LIMIT,
+    ) -> None:
+        self.answers = AnswerCache(answer_limit)
+        self._fold = Folder(history_limit, member_budget, self.answers)
         self.position = 0
         self._lock = asyncio.Lock()
         self._changed: dict[UUID, asyncio.Future[None]] = {}
@@ -186,6 +200,37 @@ class DefinitionsCache:
         """List-segment membership from memory; None when the environment has no such list segment."""
         env = self.environment(environment_id)
         return None if env is None else env.is_list_member(segment_key, context_type, key)
+
+    async def check_members(
+        self, environment_id: UUID, checks: Sequence[tuple[str, str, str]], fetch: MemberFetch
+    ) -> list[bool | None]:
+        """`is_list_member` per (segment, context type, key) check; misses on large segments are read
+        with one `fetch` at the cache's current position and remembered under the segment's generation."""
+        env = self.environment(environment_id)
+        if env is None:
+            return [None for _ in checks]
+        pending: list[tuple[int, Pair, int]] = []
+        for index, (segment_key, context_type, key) in enumerate(checks):
+            generation = env.large_miss(segment_key, context_type, key)
+            if generation is not None:
+                pending.append((index, (segment_key, key), generation))
+        answers = [env.is_list_member(s, t, k) for s, t, k in checks]
+        if not pending:
+            return answers
+        pairs = list(dict.fromkeys(pair for _, pair, _ in pending))
+        fetched = await fetch(environment_id, self.position, pairs)
+        for index, pair, generation in pending:
+            # the fetched answer stands even if a membership event made its LRU entry unreachable meanwhile
+            answers[index] = member = fetched.get(pair, False)
+            self.answers.put((environment_id, pair[0], generation, pair[1]), member)
+        return answers
+
+    async def prefetch_large(self, environment_id: UUID, contexts: ContextSet, fetch: MemberFetch) -> None:
+        """Load into the LRU what evaluating `contexts` needs from large list segments (no IO later)."""
+        env = self.environment(environment_id)
+        if env is not None and env.large:
+            checks = [(s, c.context_type, c.key) for s in list(env.large) for c in contexts.contexts]
+            await self.check_members(environment_id, checks, fetch)
 
     def event_type(self, environment_id: UUID, metric_key: str) -> MetricValueType | None:
         """The registered value type of a metric key (ingest validation), else None."""

@@ -26,6 +26,7 @@ from domain.segments.events import (
     SegmentMembersRemoved,
 )
 from domain.tenancy.events import EnvironmentCreated, SdkKeyIssued, SdkKeyRevoked
+from readmodels.definitions_large import DEFAULT_MEMBER_BUDGET, AnswerCache
 from readmodels.definitions_state import Delta, DeltaBuilder, EnvDefinitions
 
 # Event type prefixes the fold reads; everything else is skipped without decoding.
@@ -35,8 +36,15 @@ RELEVANT_PREFIXES = ("flag.", "flag_config.", "segment.", "event_definition.", "
 class Folder:
     """The whole fold state: aggregates by stream id plus the per-environment views."""
 
-    def __init__(self, history_limit: int) -> None:
+    def __init__(
+        self,
+        history_limit: int,
+        member_budget: int = DEFAULT_MEMBER_BUDGET,
+        answers: AnswerCache | None = None,
+    ) -> None:
         self.history_limit = history_limit
+        self.member_budget = member_budget
+        self.answers = AnswerCache() if answers is None else answers
         self.envs: dict[UUID, EnvDefinitions] = {}
         self.project_envs: dict[UUID, list[UUID]] = {}
         self.flags: dict[UUID, dfn.Flag] = {}
@@ -76,7 +84,14 @@ class Folder:
         return set()
 
     def _new_environment(self, position: int, env_id: UUID, project_id: UUID) -> None:
-        env = EnvDefinitions(env_id, project_id, position, self.history_limit)
+        env = EnvDefinitions(
+            env_id,
+            project_id,
+            position,
+            self.history_limit,
+            member_budget=self.member_budget,
+            answers=self.answers,
+        )
         self.envs[env_id] = env
         self.project_envs.setdefault(project_id, []).append(env_id)
         scratch = DeltaBuilder()  # the environment starts with its project's flags; no SDK saw it before
@@ -129,7 +144,7 @@ class Folder:
         builder = DeltaBuilder()
         view = seg.as_rule_segment(segment) or seg.as_list_segment_meta(segment)
         env.set_segment(segment.key, view, builder)
-        if view is not None and _change_members(env, segment.key, event):
+        if view is not None and _change_members(env, segment.key, position, event):
             builder.changed_lists[segment.key] = None
         delta = env.commit(position, builder)
         return [] if delta is None else [delta]
@@ -153,19 +168,15 @@ class Folder:
             yield self.envs[env_id]
 
 
-def _change_members(env: EnvDefinitions, key: str, event: SegmentEvent) -> bool:
-    """Apply a membership event to memory; True when it was one."""
+def _change_members(env: EnvDefinitions, key: str, position: int, event: SegmentEvent) -> bool:
+    """Apply a membership event to memory (or to a large segment's generation); True when it was one."""
     match event:
         case SegmentMembersAdded(included=inc, excluded=exc):
-            members = env.membership(key)
-            members.included.update(inc)
-            members.excluded.update(exc)
+            env.change_members(key, position, inc, exc, add=True)
         case SegmentMembersRemoved(included=inc, excluded=exc):
-            members = env.membership(key)
-            members.included.difference_update(inc)
-            members.excluded.difference_update(exc)
+            env.change_members(key, position, inc, exc, add=False)
         case SegmentMembersCleared():
-            env.members.pop(key, None)
+            env.clear_members(key)
         case _:
             return False
     return True

@@ -7,6 +7,7 @@ also the environment's `SegmentLookup`, so evaluation resolves `in_segment` leav
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Sequence
 from uuid import UUID
 
 import msgspec
@@ -14,6 +15,7 @@ import msgspec
 from domain.compiled import CompiledFlag, compile_flag
 from domain.event_definitions.events import MetricValueType
 from domain.flags.model import FlagDefinition, ListSegmentMeta, RuleSegment
+from readmodels.definitions_large import AnswerCache
 
 
 class Delta(msgspec.Struct, frozen=True, kw_only=True):
@@ -84,18 +86,31 @@ class EnvDefinitions:
     """Current definitions of one environment plus a bounded history of its deltas."""
 
     __slots__ = (
+        "answers",
         "environment_id",
         "event_types",
         "flags",
+        "held",
         "history",
+        "large",
         "list_segments",
+        "member_budget",
         "members",
         "project_id",
         "rule_segments",
         "sequence",
     )
 
-    def __init__(self, environment_id: UUID, project_id: UUID, sequence: int, history_limit: int) -> None:
+    def __init__(
+        self,
+        environment_id: UUID,
+        project_id: UUID,
+        sequence: int,
+        history_limit: int,
+        *,
+        member_budget: int,
+        answers: AnswerCache,
+    ) -> None:
         self.environment_id = environment_id
         self.project_id = project_id
         self.sequence = sequence
@@ -105,6 +120,10 @@ class EnvDefinitions:
         self.members: dict[str, Membership] = {}
         self.event_types: dict[str, MetricValueType] = {}
         self.history: deque[Delta] = deque(maxlen=history_limit)
+        self.member_budget = member_budget
+        self.held = 0  # membership keys in `members`, at most `member_budget` after every event
+        self.large: dict[str, int] = {}  # segment key -> generation (position of its last member change)
+        self.answers = answers
 
     # SegmentLookup
     def rule_segment(self, key: str) -> RuleSegment | None:
@@ -116,14 +135,26 @@ class EnvDefinitions:
         return self.list_segments.get(key)
 
     def is_list_member(self, segment_key: str, context_type: str, context_key: str) -> bool | None:
-        """Membership from memory; None when no list segment has that key."""
+        """Membership from memory (a large segment: the LRU only); None when no list segment has it."""
         meta = self.list_segments.get(segment_key)
         if meta is None:
             return None
         if meta.context_type != context_type:
             return False
+        generation = self.large.get(segment_key)
+        if generation is not None:  # only what the LRU remembers; callers resolve misses first
+            return bool(self.answers.get((self.environment_id, segment_key, generation, context_key)))
         members = self.members.get(segment_key)
         return members is not None and members.contains(context_key)
+
+    def large_miss(self, segment_key: str, context_type: str, context_key: str) -> int | None:
+        """The generation of a large segment whose answer for this key is not remembered, else None."""
+        meta = self.list_segments.get(segment_key)
+        generation = self.large.get(segment_key)
+        if meta is None or generation is None or meta.context_type != context_type:
+            return None
+        known = self.answers.get((self.environment_id, segment_key, generation, context_key))
+        return generation if known is None else None
 
     # Changes (called by the folder)
     def set_flag(self, key: str, definition: FlagDefinition | None, delta: DeltaBuilder) -> None:
@@ -151,7 +182,7 @@ class EnvDefinitions:
         self.rule_segments.pop(key, None)
         self.list_segments.pop(key, None)
         if segment is None:
-            self.members.pop(key, None)
+            self.clear_members(key)
             delta.removed_segments[key] = None
         elif isinstance(segment, RuleSegment):
             self.rule_segments[key] = segment
@@ -160,12 +191,32 @@ class EnvDefinitions:
             self.list_segments[key] = segment
             delta.lists[key] = segment
 
-    def membership(self, key: str) -> Membership:
-        """The entries of a list segment (created empty)."""
-        found = self.members.get(key)
-        if found is None:
-            found = self.members[key] = Membership()
-        return found
+    def change_members(
+        self, key: str, position: int, included: Sequence[str], excluded: Sequence[str], *, add: bool
+    ) -> None:
+        """Add or remove entries; a segment pushing the environment over budget becomes large."""
+        if key in self.large:
+            self.large[key] = position
+            return
+        members = self.members.setdefault(key, Membership())
+        before = len(members.included) + len(members.excluded)
+        if add:
+            members.included.update(included)
+            members.excluded.update(excluded)
+        else:
+            members.included.difference_update(included)
+            members.excluded.difference_update(excluded)
+        self.held += len(members.included) + len(members.excluded) - before
+        if self.held > self.member_budget:
+            self.clear_members(key)
+            self.large[key] = position
+
+    def clear_members(self, key: str) -> None:
+        """Forget a segment's entries (it is empty, or gone); an empty segment is small again."""
+        members = self.members.pop(key, None)
+        if members is not None:
+            self.held -= len(members.included) + len(members.excluded)
+        self.large.pop(key, None)
 
     def commit(self, position: int, delta: DeltaBuilder) -> Delta | None:
         """Close one event's changes: a Delta at `position` (kept in history), or None if nothing changed."""

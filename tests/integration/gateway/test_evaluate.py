@@ -229,3 +229,43 @@ async def test_evaluations_and_list_checks_need_no_database(stack: Stack, api: A
         assert (await client.post(f"{base}/segments/list-check", json=check, headers=headers)).json() == {
             "is_member": True
         }
+
+
+async def test_a_list_over_the_member_budget_is_answered_from_the_read_model(api: Api) -> None:
+    tenant = await api.tenant()
+    admin = Admin(api, tenant)
+    await admin.segment({"key": "big", "kind": "list", "included_keys": ["ann"]})
+    members = f"/v1/environments/{tenant.environment_id}/segments/big/members"
+    body = {"add": ["bob", "dee"], "add_excluded": ["cy"]}
+    position = (await api.ok("POST", members, token=tenant.token, json=body))["position"]
+    cache = DefinitionsCache(member_budget=3)  # "big" holds 4 keys: it is answered from rm_segment_members
+    app = create_app(api.deps, bootstrap=False)
+    install_definitions(app, cache)
+    async with http_client(app) as client:
+        tiny = Api(client=client, deps=api.deps, clock=api.clock)
+
+        async def batch(at: int) -> list[tuple[bool, bool]]:
+            checks = [{"segment_key": "big", "context_key": k} for k in ("ann", "cy", "zed")]
+            checks.append({"segment_key": "nope", "context_key": "ann"})
+            answer = (
+                await sdk_call(tiny, tenant, "segments/batch-list-check", {"checks": checks}, at)
+            ).json()
+            return [(r["is_member"], r["found"]) for r in answer["results"]]
+
+        check = {"segment_key": "big", "context_type": "user", "context_key": "bob"}
+        assert (await sdk_call(tiny, tenant, "segments/list-check", check, position)).json() == {
+            "is_member": True
+        }
+        env = cache.environment(tenant.environment_id)
+        assert env is not None
+        assert ("big" in env.large, "big" in env.members) == (True, False)
+        assert await batch(position) == [(True, True), (False, True), (False, True), (False, False)]
+        team = await sdk_call(
+            tiny, tenant, "segments/list-check", {**check, "context_type": "team"}, position
+        )
+        assert team.json() == {"is_member": False}
+        change = {"remove": ["ann"], "add": ["zed"]}
+        position = (await api.ok("POST", members, token=tenant.token, json=change))["position"]
+        assert await batch(position) == [(False, True), (False, True), (True, True), (False, False)]
+        gone = await sdk_call(tiny, tenant, "segments/list-check", {**check, "segment_key": "nope"}, position)
+        assert_envelope(gone, 404, "NOT_FOUND")
