@@ -14,7 +14,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Any, Protocol, runtime_checkable
+from collections.abc import Sequence
+from typing import Any
 from uuid import UUID, uuid4
 
 from litestar import Controller, Litestar, Request, post
@@ -25,6 +26,7 @@ from domain.flags.model import EvaluationResult, Reason
 from gateway.auth.guards import SDK_KEY
 from gateway.auth.principals import MAX_CREDENTIAL_LENGTH, SDK_KEY_HEADER, deps_of
 from gateway.errors import InvalidArgument, NotFound, Unauthenticated, Unavailable
+from gateway.exposure_buffer import ExposureBuffer, ExposureSink, log_task_failure
 from gateway.positions import requested_position
 from readmodels.definitions import DefinitionsCache, EventLog
 from readmodels.definitions_large import MemberFetch, read_model_fetch
@@ -53,44 +55,6 @@ LARGE_LIST_WAIT = 5.0  # bound on waiting for rm_segment_members to reach the ca
 AnyRequest = Request[Any, Any, Any]
 
 
-@runtime_checkable
-class ExposureSink(Protocol):
-    """Where server-side evaluations report exposures (the ingest helper's JetStream adapter)."""
-
-    async def record(self, exposure: ExposureMsg) -> None: ...
-
-
-class ExposureBuffer:
-    """Collects exposures from requests and hands them to the sink in the background, in batches."""
-
-    def __init__(self, sink: ExposureSink, *, max_batch: int = 500) -> None:
-        self.sink = sink
-        self.max_batch = max_batch
-        self._pending: list[ExposureMsg] = []
-        self._flushing: asyncio.Task[None] | None = None
-
-    def add(self, exposure: ExposureMsg) -> None:
-        """Queue one exposure; never waits for the sink."""
-        self._pending.append(exposure)
-        if self._flushing is None or self._flushing.done():
-            self._flushing = asyncio.create_task(self._flush())
-            self._flushing.add_done_callback(_log_failure)
-
-    async def _flush(self) -> None:
-        await asyncio.sleep(0)  # let the requests of this loop turn add theirs first
-        while self._pending:
-            batch, self._pending = self._pending[: self.max_batch], self._pending[self.max_batch :]
-            results = await asyncio.gather(*(self.sink.record(e) for e in batch), return_exceptions=True)
-            failed = [r for r in results if isinstance(r, Exception)]
-            if failed:  # best effort: an evaluation never fails or waits because reporting did
-                log.warning("dropped %d of %d exposures", len(failed), len(batch), exc_info=failed[0])
-
-
-def _log_failure(task: asyncio.Task[None]) -> None:
-    if not task.cancelled() and task.exception() is not None:
-        log.error("background task failed", exc_info=task.exception())
-
-
 class _Definitions:
     """The lazily built cache of a gateway app and the follower keeping it current."""
 
@@ -108,7 +72,7 @@ class _Definitions:
                 self.cache, self.events, nats_url=None, poll_interval=POLL_SECONDS, ready=self._ready
             )
             self._follower = asyncio.create_task(follower, name="gateway-definitions")
-            self._follower.add_done_callback(_log_failure)
+            self._follower.add_done_callback(log_task_failure)
         if not self._ready.is_set():
             await self.cache.catch_up(self.events)
         return self.cache
@@ -184,9 +148,20 @@ async def _prepared(request: AnyRequest, env_id: UUID) -> DefinitionsCache:
 
 
 def _member_fetch(request: AnyRequest) -> MemberFetch:
-    """Large lists' memberships from the read model once it reached the cache (read-your-writes)."""
-    lagging = Unavailable("list memberships are not caught up yet; retry")
-    return read_model_fetch(deps_of(request).db, LARGE_LIST_WAIT, lagging)
+    """Large lists' memberships from the read model once it reached the cache (read-your-writes).
+
+    The read pool is looked up only when a large list is actually fetched: evaluations over small
+    lists need nothing but the cache.
+    """
+
+    async def fetch(
+        environment_id: UUID, position: int, pairs: Sequence[tuple[str, str]]
+    ) -> dict[tuple[str, str], bool]:
+        lagging = Unavailable("list memberships are not caught up yet; retry")
+        read = read_model_fetch(deps_of(request).db, LARGE_LIST_WAIT, lagging)
+        return await read(environment_id, position, pairs)
+
+    return fetch
 
 
 def _contexts(body: ContextsBody) -> ContextSet:
