@@ -21,6 +21,7 @@ from commands.tenancy import ensure_system_org
 from domain.tenancy.orgs import SYSTEM_ORG_ID
 from gateway.audit import AuditController
 from gateway.auth.guards import AUTH_DEPENDENCIES, NO_AUTH
+from gateway.auth.principals import deps_of
 from gateway.deps import GatewayDeps
 from gateway.errors import EXCEPTION_HANDLERS
 from gateway.evaluate import EvaluateController
@@ -89,8 +90,7 @@ async def _wait_for_min_position(request: Request[Any, Any, Any]) -> None:
     """Read-your-writes across requests: a client may send the position of its last write."""
     position = await requested_position(request)
     if position is not None:
-        deps: GatewayDeps = request.app.state["deps"]
-        await deps.settle(position)
+        await deps_of(request).settle(position)
 
 
 def _constant(value: Any) -> Provide:
