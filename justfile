@@ -11,9 +11,38 @@ default:
 up *ARGS:
     {{py}} -m stitchd up {{ARGS}}
 
-# every check CI runs: lint, types, unit, integration and e2e tests
-test: lint typecheck
+# every check CI runs: the lock, lint, types, the SDK at its lowest versions, then every test
+test: lock-check lint typecheck test-sdk-lowest
     {{py}} -m pytest tests -p no:randomly
+
+# the SDK's own tests in an install of the SDK alone, at the lowest versions its ranges allow
+test-sdk-lowest:
+    uv venv --quiet --allow-existing --python {{py}} .venv-lowest
+    uv pip sync --quiet --require-hashes --python .venv-lowest/bin/python tools/sdk-lowest.txt
+    PYTHONPATH=sdk .venv-lowest/bin/python -m pytest -q -p no:randomly tests/unit/sdk tests/conformance \
+        tests/unit/domain/test_evaluation.py tests/unit/domain/test_evaluation_properties.py \
+        tests/unit/domain/test_hashing.py tests/unit/domain/test_codec.py tests/unit/domain/test_conditions_codec.py
+
+# re-resolve uv.lock after a change to pyproject.toml (same cut-off instant), and the SDK's lowest set
+lock:
+    uv lock --quiet
+    {{py}} tools/sdk_lowest.py
+
+# move the resolution cut-off to now and take every newest release the ranges allow: a reviewed commit
+upgrade:
+    sed -i "s/^exclude-newer = .*/exclude-newer = \"$(date -u +%Y-%m-%dT%H:%M:%SZ)\"/" pyproject.toml
+    uv lock --quiet --upgrade
+    {{py}} tools/sdk_lowest.py
+    git diff --stat -- pyproject.toml uv.lock tools/sdk-lowest.txt
+
+# fail when uv.lock or tools/sdk-lowest.txt is not what pyproject.toml gives
+lock-check:
+    uv lock --check --quiet
+    {{py}} tools/sdk_lowest.py --check
+
+# the check before a release: clone HEAD with nothing beside it, run the README's two commands there
+fresh-clone-test:
+    {{py}} tools/fresh_clone_test.py
 
 # unit tests only: no services needed
 test-unit:

@@ -80,7 +80,7 @@ def _value_from_proto(msg: flags_pb.VariantValue, value_type: ValueType) -> Flag
     kind, value = betterproto.which_one_of(msg, "kind")
     if kind == _VALUE_CASES[value_type] == "json_value":
         try:
-            return cast(FlagValue, msgspec.json.decode(str(value), type=FlagValue))
+            return msgspec.json.decode(str(value), type=FlagValue)
         except msgspec.DecodeError as exc:
             raise WireFormatError(f"invalid JSON variant value: {exc}") from exc
     if kind == _VALUE_CASES[value_type]:

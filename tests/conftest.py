@@ -1,6 +1,8 @@
 """Real services for integration tests: PostgreSQL (pgserver), nats-server with JetStream, chdb.
 
 Each is started by the fixtures themselves on free ports / temp dirs; nothing needs pre-starting.
+Server packages are imported inside the fixtures, so the SDK's own tests run in an install of the SDK
+alone (`just test-sdk-lowest`).
 """
 
 from __future__ import annotations
@@ -13,18 +15,17 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
-import psycopg
 import pytest
-from psycopg import sql
 
 from stitchd.embedded import NatsProcess, start_nats, start_postgres, stop_postgres
-from stitchd.migrate import migrate
 
 TEMPLATE_DB = "stitchd_template"
 
 
 def _with_db(url: str, dbname: str) -> str:
     """The same server URL pointed at another database."""
+    import psycopg
+
     return psycopg.conninfo.make_conninfo(url, dbname=dbname)
 
 
@@ -34,6 +35,11 @@ def pg_server_url() -> Iterator[str]:
 
     Its data lives outside pytest's rotating temp dirs: a parallel pytest session must not delete it.
     """
+    import psycopg
+    from psycopg import sql
+
+    from stitchd.migrate import migrate
+
     data_dir = Path(tempfile.mkdtemp(prefix="stitchd-test-pg-"))
     url = start_postgres(data_dir)
     with psycopg.connect(url, autocommit=True) as conn:
@@ -48,6 +54,9 @@ def pg_server_url() -> Iterator[str]:
 @pytest.fixture
 def pg_url(pg_server_url: str) -> Iterator[str]:
     """A fresh, migrated database for one test."""
+    import psycopg
+    from psycopg import sql
+
     name = f"t_{uuid.uuid4().hex[:16]}"
     with psycopg.connect(pg_server_url, autocommit=True) as conn:
         conn.execute(
