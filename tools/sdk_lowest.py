@@ -44,7 +44,7 @@ def compile_to(target: Path) -> None:
         inputs = _inputs(Path(tmp))
         subprocess.run(
             [
-                "uv", "pip", "compile", "--quiet", "--no-config", "--no-header", "--no-annotate",
+                "uv", "pip", "compile", "--quiet", "--no-header", "--no-annotate",
                 "--resolution", "lowest-direct", "--python-version", "3.11", "--generate-hashes",
                 "--exclude-newer", cutoff, "-o", str(target), *map(str, inputs),
             ],
