@@ -14,7 +14,13 @@ from collections.abc import Callable
 
 from domain.conditions.ast import And, Attribute, Condition, Leaf, LeafValue, Not, Op, Or
 from domain.conditions.operators import attribute_value, value_matcher
-from domain.conditions.segments import MAX_SEGMENT_DEPTH, SegmentLookup
+from domain.conditions.segments import (
+    MAX_SEGMENT_DEPTH,
+    MAX_SEGMENT_EVALUATIONS,
+    SegmentAnswers,
+    SegmentLookup,
+    answers_for,
+)
 from domain.context import ContextSet
 from domain.flags.model import RuleSegment
 
@@ -90,7 +96,7 @@ def segment_leaf(
     rule = segments.rule_segment(value)
     if rule is not None:
         if rule.context_type == ctx.context_type:
-            member = rule_test(rule, contexts, segments, depth + 1)
+            member = _rule_member(rule, contexts, answers_for(segments), depth, rule_test)
     else:
         listed = segments.list_segment(value)
         if listed is not None and listed.context_type == ctx.context_type:
@@ -98,3 +104,18 @@ def segment_leaf(
     if member is None:
         return False
     return member if op is Op.IN_SEGMENT else not member
+
+
+def _rule_member(
+    rule: RuleSegment, contexts: ContextSet, answers: SegmentAnswers, depth: int, rule_test: RuleSegmentTest
+) -> bool | None:
+    """The rule segment's answer at this depth: remembered, computed, or None past the evaluation cap."""
+    question = (rule.key, depth)
+    known = answers.answers.get(question)
+    if known is not None:
+        return known
+    if len(answers.answers) >= MAX_SEGMENT_EVALUATIONS:
+        return None
+    answers.answers[question] = False  # taken before running, so the cap counts conditions started
+    member = answers.answers[question] = rule_test(rule, contexts, answers, depth + 1)
+    return member

@@ -6,10 +6,12 @@ import math
 from collections.abc import Iterable, Iterator
 
 from domain.conditions.ast import And, Condition, Leaf, Not, Op, Or
+from domain.conditions.budget import condition_cost, flag_budget_problem, rules_cost, segment_budget_problem
 from domain.conditions.codec import ConditionError, validate_condition
 from domain.errors import (
     DuplicateRuleId,
     DuplicateVariantKey,
+    EvaluationBudgetExceeded,
     InvalidCondition,
     InvalidHashSpec,
     InvalidServe,
@@ -162,10 +164,25 @@ def check_config(config: FlagConfig, variant_keys: frozenset[str], segment_keys:
         raise UnknownVariant(f"unknown off variant {config.off_variant!r}")
     check_serve(config.fallthrough, variant_keys)
     check_hash_spec(config.hashing)
+    check_flag_budget(config)
     _check_rule_ids(r.id for r in config.rules)
     for rule in config.rules:
         check_serve(rule.serve, variant_keys)
         check_segments(rule.condition, segment_keys)
+
+
+def check_flag_budget(config: FlagConfig) -> None:
+    """The rules fit the flag's evaluation budget (`domain.conditions.budget`)."""
+    problem = flag_budget_problem(rules_cost(r.condition for r in config.rules))
+    if problem is not None:
+        raise EvaluationBudgetExceeded(problem)
+
+
+def check_segment_budget(condition: Condition) -> None:
+    """A segment's condition fits the segment's evaluation budget (`domain.conditions.budget`)."""
+    problem = segment_budget_problem(condition_cost(condition))
+    if problem is not None:
+        raise EvaluationBudgetExceeded(problem)
 
 
 def _check_rule_ids(ids: Iterable[str]) -> None:
