@@ -158,13 +158,20 @@ def check_segments(condition: Condition, segment_keys: frozenset[str]) -> None:
         raise UnknownSegment(f"rule refers to missing segment(s): {', '.join(missing)}")
 
 
-def check_config(config: FlagConfig, variant_keys: frozenset[str], segment_keys: frozenset[str]) -> None:
-    """A whole environment configuration against the flag's variants and the environment's segments."""
+def check_config(
+    config: FlagConfig, variant_keys: frozenset[str], segment_keys: frozenset[str], *, budget: bool = True
+) -> None:
+    """A whole environment configuration against the flag's variants and the environment's segments.
+
+    `budget=False` skips the evaluation budget: for a change that keeps the rules as they are, so a
+    flag written before the budget existed can still be toggled (a kill switch must always work).
+    """
     if config.off_variant not in variant_keys:
         raise UnknownVariant(f"unknown off variant {config.off_variant!r}")
     check_serve(config.fallthrough, variant_keys)
     check_hash_spec(config.hashing)
-    check_flag_budget(config)
+    if budget:
+        check_flag_budget(config)
     _check_rule_ids(r.id for r in config.rules)
     for rule in config.rules:
         check_serve(rule.serve, variant_keys)

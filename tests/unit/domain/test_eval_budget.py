@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 from unittest import mock
-from uuid import UUID, uuid5
+from uuid import UUID, uuid4, uuid5
 
 import pytest
 from hypothesis import given, settings
@@ -30,8 +30,13 @@ from domain.conditions.segments import MAX_SEGMENT_EVALUATIONS, StaticSegments
 from domain.context import ContextSet
 from domain.errors import EvaluationBudgetExceeded, InvalidArgument
 from domain.evaluation import evaluate
+from domain.flags import definition as flags
+from domain.flags.commands import CreateFlag, ReplaceFlagRules, SetFlagEnabled
+from domain.flags.config import FlagEnvConfig, change_config
+from domain.flags.events import FlagDisabled
 from domain.flags.model import FlagConfig, FlagDefinition, Rule, RuleSegment, Serve, ValueType, Variant
 from domain.flags.validation import check_config, check_segment_budget
+from tests.unit.domain.harness import NOW, current
 
 USER = Attribute("user", "plan")
 NS = UUID(int=7)
@@ -177,3 +182,25 @@ def test_evaluating_a_maximal_flag_is_bounded(levels: int, width: int, fan_out: 
         assert compile_flag(flag).evaluate(contexts, segments, 1) == expected
     assert compiled_runs[0] == runs[0]
     assert expected.variant_key == "off"
+
+
+def test_a_legacy_flag_over_budget_can_still_be_switched_off_but_not_given_new_rules() -> None:
+    flag = current(
+        flags.create_flag(
+            None,
+            CreateFlag(command_id=uuid4(), project_id=NS, key="f", value_type=ValueType.BOOL,
+                       variants=(Variant(key="on", value=True), Variant(key="off", value=False))),
+            NOW,
+        ),
+        flags.replay,
+    )  # fmt: skip
+    legacy = _config([_eq(i) for i in range(MAX_RULES + 1)])  # recorded before the budget existed
+    ids: dict[str, Any] = {"project_id": NS, "environment_id": NS, "key": "f"}
+    state = FlagEnvConfig(id=NS, version=1, project_id=NS, environment_id=NS, key="f", config=legacy)
+    switch_off = SetFlagEnabled(command_id=uuid4(), enabled=False, **ids)
+    assert [type(e) for e in change_config(state, switch_off, NOW, flag=flag)] == [FlagDisabled]
+    same = ReplaceFlagRules(command_id=uuid4(), rules=legacy.rules, **ids)
+    assert change_config(state, same, NOW, flag=flag) == []
+    other = ReplaceFlagRules(command_id=uuid4(), rules=legacy.rules[1:] + legacy.rules[:1], **ids)
+    with pytest.raises(EvaluationBudgetExceeded, match=f"at most {MAX_RULES} rules"):
+        change_config(state, other, NOW, flag=flag)
