@@ -4,8 +4,9 @@ Segments: `in_segment` names a segment by key (the leaf's value); the leaf's att
 context (its parameter name is ignored). A rule segment matches when its condition holds for the whole
 context set; a list segment asks `SegmentLookup.is_list_member` for that context's key. The segment's
 context type must equal the attribute's. An unknown segment, an unknown membership, a context-type
-mismatch or a chain deeper than MAX_SEGMENT_DEPTH (e.g. a segment that refers to itself) makes both
-`in_segment` and `not_in_segment` false.
+mismatch, a chain deeper than MAX_SEGMENT_DEPTH (e.g. a segment that refers to itself) or a segment
+past the MAX_SEGMENT_EVALUATIONS an evaluation may run (`SegmentAnswers`) makes both `in_segment` and
+`not_in_segment` false.
 """
 
 from __future__ import annotations

@@ -11,6 +11,7 @@ from stitchd_sdk.tracking import Tracker
 from stitchd_sdk.types import SdkOptions
 
 from domain.conditions.ast import Attribute, Leaf, Op, Or
+from domain.conditions.codec import ConditionError, validate_condition
 from domain.context import ContextSet
 from domain.errors import EvaluationBudgetExceeded
 from domain.flags.validation import check_config
@@ -34,4 +35,21 @@ def test_a_legacy_rule_of_600_hostile_regex_leaves_evaluates() -> None:
     policy = FetchNow(lambda key: None, cache)
     for ua, variant in (("a" * 35, "off"), ("a" * 255 + "!", "on")):
         contexts = ContextSet.single("user", "u1", ua=ua)
+        assert evaluator.raw("legacy", contexts, policy).variant_key == variant
+
+
+def test_a_legacy_pattern_re2_refuses_syncs_and_never_matches() -> None:
+    # Python's re accepted lookahead, so older releases stored it; RE2 refuses it for new writes.
+    ua = Attribute("user", "ua")
+    legacy = Or((Leaf(ua, Op.MATCHES, "^(?=a)"), Leaf(ua, Op.EQ, "bot")))
+    with pytest.raises(ConditionError, match="invalid perl operator"):
+        validate_condition(legacy)
+    store = DefinitionStore()
+    store.apply(snapshot(1, bool_flag("legacy", legacy)))
+    assert store.rejected == 0
+    cache = LfuCache(10)
+    evaluator = Evaluator(store, cache, Tracker(SdkOptions()), send_exposures=False)
+    policy = FetchNow(lambda key: None, cache)
+    for value, variant in (("abc", "off"), ("bot", "on")):
+        contexts = ContextSet.single("user", "u1", ua=value)
         assert evaluator.raw("legacy", contexts, policy).variant_key == variant
