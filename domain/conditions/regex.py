@@ -20,7 +20,8 @@ import re2
 MAX_PATTERN_LENGTH = 256
 MAX_INPUT_LENGTH = 256
 MAX_PROGRAM_SIZE = 5_000  # RE2 instructions; `\p{L}` alone is ~1,200, `^[^@]+@[^@]+$` is ~20
-MAX_MEMORY = 1 << 20  # per compiled pattern (program and DFA cache); RE2's default is 8 MiB
+MAX_MEMORY = 256 << 10  # per compiled pattern (program and DFA cache); RE2's default is 8 MiB
+_TOO_COMPLEX = f"pattern too complex (compiles to more than {MAX_PROGRAM_SIZE} RE2 instructions)"
 
 
 class CompiledRegex(Protocol):
@@ -51,7 +52,7 @@ def regex_problem(pattern: str) -> str | None:
     if isinstance(compiled, str):
         return compiled
     if compiled.programsize > MAX_PROGRAM_SIZE:
-        return f"pattern too complex (compiles to more than {MAX_PROGRAM_SIZE} RE2 instructions)"
+        return _TOO_COMPLEX
     return None
 
 
@@ -79,7 +80,10 @@ def _compile(pattern: str) -> CompiledRegex | str:
     try:
         return cast(CompiledRegex, re2.compile(pattern, _OPTIONS))
     except re2.error as err:
-        return f"invalid pattern: {_reason(err)} (RE2 syntax: no backreferences or lookaround)"
+        reason = _reason(err)
+        if reason.startswith("pattern too large"):  # over MAX_MEMORY: the same limit, said the same way
+            return _TOO_COMPLEX
+        return f"invalid pattern: {reason} (RE2 syntax: no backreferences or lookaround)"
     except UnicodeEncodeError:
         return "invalid pattern: not valid Unicode text"
 

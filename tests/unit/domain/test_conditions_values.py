@@ -102,7 +102,8 @@ def test_ordinary_patterns_are_accepted(pattern: str) -> None:
 def test_refusals_name_the_reason() -> None:
     assert "backreferences" in (regex_problem("(a)\\1") or "")
     assert "256 characters" in (regex_problem("x" * 300) or "")
-    assert "too complex" in (regex_problem("\\p{L}{5}") or "")
+    assert "too complex" in (regex_problem("\\p{L}{5}") or "")  # over the instruction cap
+    assert "too complex" in (regex_problem("(?:\\p{L}{10}){10}") or "")  # over the memory cap
 
 
 def test_inputs_longer_than_the_cap_do_not_match() -> None:
