@@ -109,6 +109,10 @@ class InvalidCondition(InvalidArgument):
     """A condition is structurally broken (e.g. an in_segment leaf without a segment key)."""
 
 
+class EvaluationBudgetExceeded(InvalidArgument):
+    """Rules or a segment condition would cost more to evaluate than `domain.conditions.budget` allows."""
+
+
 class InvalidSegmentDefinition(InvalidArgument):
     """A rule segment lacks a condition, or a list segment has one."""
 
