@@ -116,7 +116,9 @@ def _exposures(request: AnyRequest) -> ExposureBuffer | None:
     sink = state.get(EXPOSURES_STATE) or getattr(state.get("deps"), "exposures", None)
     if not isinstance(sink, ExposureSink):
         return None
-    state["exposure_buffer"] = buffer = ExposureBuffer(sink)
+    state["exposure_buffer"] = buffer = ExposureBuffer(
+        sink, max_pending=deps_of(request).settings.exposure_buffer_max
+    )
     return buffer
 
 
