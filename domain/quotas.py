@@ -14,13 +14,9 @@ from enum import StrEnum
 
 import msgspec
 
-from domain.errors import DomainError
+from domain.errors import QuotaExceeded
 
-
-class QuotaExceeded(DomainError):  # noqa: N818 - named like the other domain errors
-    """Creating the object would take the organisation past one of its quotas (HTTP 429)."""
-
-    code = "RESOURCE_EXHAUSTED"
+__all__ = ["DEFAULT_QUOTAS", "Counted", "QuotaExceeded", "Quotas", "exceeded"]
 
 
 class Counted(StrEnum):
