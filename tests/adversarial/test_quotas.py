@@ -56,9 +56,10 @@ async def post(api: Api, t: Tenant, path: str, body: dict[str, Any]) -> Any:
 
 async def test_projects_per_organisation(api: Api) -> None:
     tenant, other = await api.tenant("Acme"), await api.tenant("Other")  # each has one project
-    assert (await post(api, tenant, "/v1/management/projects", {"name": "Two"})).status_code == 201
-    refused(await post(api, tenant, "/v1/management/projects", {"name": "Three"}), "projects per organisation")
-    assert (await post(api, other, "/v1/management/projects", {"name": "Two"})).status_code == 201
+    path = "/v1/management/projects"
+    assert (await post(api, tenant, path, {"name": "Two"})).status_code == 201
+    refused(await post(api, tenant, path, {"name": "Three"}), "projects per organisation")
+    assert (await post(api, other, path, {"name": "Two"})).status_code == 201
 
 
 async def test_environments_per_organisation(api: Api) -> None:
