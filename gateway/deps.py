@@ -18,6 +18,7 @@ from gateway.auth.throttle import LoginThrottle
 from gateway.auth.tokens import TokenSettings
 from gateway.exposure_buffer import DEFAULT_MAX_PENDING
 from readmodels.db import wait_for_position
+from readmodels.definitions_history import DEFAULT_HISTORY_BYTES
 from schemas.ingest import ExposureMsg, IngestMsg
 
 log = logging.getLogger(__name__)
@@ -55,6 +56,7 @@ class GatewaySettings:
     write_wait_seconds: float = DEFAULT_WRITE_WAIT_SECONDS
     debug: bool = False
     exposure_buffer_max: int = DEFAULT_MAX_PENDING  # server-side exposures queued for the sink
+    definition_history_bytes: int = DEFAULT_HISTORY_BYTES  # deltas kept for since_sequence, all envs
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -64,7 +64,10 @@ async def gateway_deps(settings: Settings, database_url: str) -> AsyncIterator[G
             tokens=TokenSettings(secret=secret),
             waiter=PoolWaiter(pool, [p.NAME for p in PROJECTIONS]),
             refresh_tokens=PostgresRefreshTokens(pool),
-            settings=GatewaySettings(exposure_buffer_max=settings.limits.exposure_buffer_max),
+            settings=GatewaySettings(
+                exposure_buffer_max=settings.limits.exposure_buffer_max,
+                definition_history_bytes=settings.limits.definition_history_bytes,
+            ),
             quotas=quotas_of(settings.limits),
         )
     finally:
@@ -89,7 +92,12 @@ async def gateway_app(settings: Settings, resources: Resources) -> AsyncIterator
         jetstream_ingest(resources.nats_url) as ingest,  # helper-ingest: /events, /exposures, exposures
     ):
         app = create_app(dataclasses.replace(deps, ingest=ingest))
-        follower = await start_definitions(app, deps.store, nats_url=resources.nats_url)
+        follower = await start_definitions(
+            app,
+            deps.store,
+            nats_url=resources.nats_url,
+            history_bytes=settings.limits.definition_history_bytes,
+        )
         try:
             yield GatewayApp(app, follower)
         finally:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from uuid import UUID
 
 import msgspec
 import pytest
@@ -13,6 +14,7 @@ from hypothesis import strategies as st
 
 from domain.segments.members import MAX_CONTEXT_KEY_LENGTH
 from gateway.exposure_buffer import ExposureBuffer
+from readmodels.definitions import DefinitionsCache, Delta
 from schemas.http_context import (
     MAX_ATTRIBUTE_NAME_LENGTH,
     MAX_ATTRIBUTE_STRING_LENGTH,
@@ -23,6 +25,7 @@ from schemas.http_context import (
 from schemas.http_ingest import ExposureBody, MetricEventBody
 from schemas.http_sdk import EvaluateAllBody, EvaluateBody, ListCheckBody
 from schemas.ingest import ExposureMsg
+from tests.unit.sync_broadcaster.world import World
 
 
 class StuckSink:
@@ -131,3 +134,74 @@ def test_a_big_but_bounded_context_is_accepted() -> None:
     }
     decoded = msgspec.json.decode(msgspec.json.encode(body), type=EvaluateBody)
     assert len(decoded.attributes) == MAX_ATTRIBUTES
+
+
+# --- delta history bytes ----------------------------------------------------------------------------
+
+# (environment index, enabled) per config change
+CHANGES = st.lists(st.tuples(st.integers(0, 2), st.booleans()), min_size=1, max_size=40)
+
+
+def history_of(cache: DefinitionsCache, env: UUID) -> list[Delta]:
+    found = cache.environment(env)
+    return [] if found is None else list(found.history)
+
+
+@settings(max_examples=60, deadline=None)
+@given(changes=CHANGES, budget=st.integers(0, 6000))
+async def test_history_is_bounded_by_bytes_dropping_the_oldest_and_replays_a_suffix(
+    changes: list[tuple[int, bool]], budget: int
+) -> None:
+    world = World()
+    envs = [world.environment() for _ in range(3)]
+    world.create_flag("f")
+    for i, env in enumerate(envs):
+        world.configure(env, "f", enabled=i % 2 == 0)
+    for index, enabled in changes:
+        world.set_enabled(envs[index], "f", enabled=not enabled)  # a real change every time
+        world.set_enabled(envs[index], "f", enabled=enabled)
+    cache = DefinitionsCache(history_bytes=budget)
+    await cache.catch_up(world.log)
+    everything = DefinitionsCache(history_bytes=1 << 40)  # the same log, nothing dropped
+    await everything.catch_up(world.log)
+    every = sorted((d for env in envs for d in history_of(everything, env)), key=lambda d: d.sequence)
+    expected: list[Delta] = []  # the longest run of newest deltas, all environments together, in budget
+    for delta in reversed(every):
+        if sum(len(msgspec.json.encode(d)) for d in [delta, *expected]) > budget:
+            break
+        expected.insert(0, delta)
+    retained = sorted((d for env in envs for d in history_of(cache, env)), key=lambda d: d.sequence)
+    assert retained == expected
+    assert cache.history.held == sum(len(msgspec.json.encode(d)) for d in retained) <= budget
+    for env in envs:
+        mine, full = history_of(cache, env), history_of(everything, env)
+        for j, delta in enumerate(mine):  # replay from any retained point is exactly the suffix
+            assert cache.deltas_since(env, delta.previous) == mine[j:]
+        if len(mine) < len(full):  # an SDK older than what is held gets a snapshot
+            assert cache.deltas_since(env, full[0].previous) is None
+
+
+async def test_one_delta_larger_than_the_budget_is_not_kept() -> None:
+    world = World()
+    env = world.environment()
+    world.create_flag("f")
+    start = world.configure(env, "f", enabled=True).position
+    world.set_enabled(env, "f", enabled=False)
+    cache = DefinitionsCache(history_bytes=10)
+    await cache.catch_up(world.log)
+    assert cache.history.held == 0
+    assert cache.deltas_since(env, start) is None
+    assert cache.history.dropped >= 1
+
+
+async def test_deltas_dropped_by_the_count_limit_leave_no_bookkeeping_behind() -> None:
+    world = World()
+    env = world.environment()
+    world.create_flag("f")
+    for i in range(300):
+        world.set_enabled(env, "f", enabled=i % 2 == 0)
+    cache = DefinitionsCache(history_limit=2)
+    await cache.catch_up(world.log)
+    assert len(history_of(cache, env)) == 2
+    assert cache.history.held == sum(len(msgspec.json.encode(d)) for d in history_of(cache, env))
+    assert len(cache.history._order) <= 2 * 2 + 64 + 1
