@@ -198,6 +198,7 @@ async def test_deltas_dropped_by_the_count_limit_leave_no_bookkeeping_behind() -
     world = World()
     env = world.environment()
     world.create_flag("f")
+    world.configure(env, "f", enabled=True)
     for i in range(300):
         world.set_enabled(env, "f", enabled=i % 2 == 0)
     cache = DefinitionsCache(history_limit=2)
