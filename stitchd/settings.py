@@ -7,6 +7,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from domain.quotas import DEFAULT_QUOTAS as Q
+from gateway.exposure_buffer import DEFAULT_MAX_PENDING
+from readmodels.definitions_history import DEFAULT_HISTORY_BYTES
+
 
 class SettingsError(ValueError):
     """A setting is malformed; the message names it."""
@@ -16,14 +20,14 @@ class SettingsError(ValueError):
 class Limits:
     """Memory bounds and per-organisation quotas (issue 9 item 13); see docs/running.md."""
 
-    exposure_buffer_max: int = 10_000
-    definition_history_bytes: int = 64 << 20
-    projects_per_org: int = 100
-    environments_per_org: int = 1_000
-    flags_per_org: int = 10_000
-    segments_per_org: int = 10_000
-    sdk_keys_per_environment: int = 100
-    members_per_segment: int = 1_000_000
+    exposure_buffer_max: int = DEFAULT_MAX_PENDING
+    definition_history_bytes: int = DEFAULT_HISTORY_BYTES
+    projects_per_org: int = Q.projects_per_org
+    environments_per_org: int = Q.environments_per_org
+    flags_per_org: int = Q.flags_per_org
+    segments_per_org: int = Q.segments_per_org
+    sdk_keys_per_environment: int = Q.sdk_keys_per_environment
+    members_per_segment: int = Q.members_per_segment
 
     @staticmethod
     def from_env(env: Mapping[str, str]) -> Limits:
