@@ -11,11 +11,14 @@ from typing import Any, Protocol, runtime_checkable
 from psycopg_pool import AsyncConnectionPool
 
 from commands.eventstore import EventStore
+from domain.quotas import DEFAULT_QUOTAS, Quotas
 from gateway.auth.passwords import Passwords
 from gateway.auth.refresh import RefreshTokens
 from gateway.auth.throttle import LoginThrottle
 from gateway.auth.tokens import TokenSettings
+from gateway.exposure_buffer import DEFAULT_MAX_PENDING
 from readmodels.db import wait_for_position
+from readmodels.definitions_history import DEFAULT_HISTORY_BYTES
 from schemas.ingest import ExposureMsg, IngestMsg
 
 log = logging.getLogger(__name__)
@@ -52,6 +55,8 @@ class GatewaySettings:
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     write_wait_seconds: float = DEFAULT_WRITE_WAIT_SECONDS
     debug: bool = False
+    exposure_buffer_max: int = DEFAULT_MAX_PENDING  # server-side exposures queued for the sink
+    definition_history_bytes: int = DEFAULT_HISTORY_BYTES  # deltas kept for since_sequence, all envs
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -68,6 +73,7 @@ class GatewayDeps:
     throttle: LoginThrottle | None = None
     settings: GatewaySettings = field(default_factory=GatewaySettings)
     ingest: IngestPublisher | None = None  # helper-ingest: None = ingestion not configured (502)
+    quotas: Quotas = DEFAULT_QUOTAS  # what each organisation may create (settings: STITCHD_QUOTA_*)
 
     @property
     def exposures(self) -> IngestPublisher | None:

@@ -14,6 +14,7 @@ from commands.eventstore import ConcurrencyError
 from domain.errors import DomainError
 
 log = logging.getLogger(__name__)
+LOGGED_INPUT_CHARS = 256  # request paths and client-caused error texts, as they appear in log lines
 
 STATUS_OF_CODE: Mapping[str, int] = {
     "INVALID_ARGUMENT": 400,
@@ -154,22 +155,34 @@ def _http_exception(request: Request[Any, Any, Any], exc: HTTPException) -> Resp
     return envelope(message, code, status, headers)
 
 
+def clipped(text: object, limit: int = LOGGED_INPUT_CHARS) -> str:
+    """`text` for a log line: client input cut to `limit` characters, with its original length."""
+    value = str(text)
+    if len(value) <= limit:
+        return value
+    return f"{value[:limit]}… ({len(value)} chars)"
+
+
+def _where(request: Request[Any, Any, Any]) -> str:
+    return f"{clipped(request.method, 16)} {clipped(request.url.path)}"
+
+
 def _too_deep(request: Request[Any, Any, Any], exc: RecursionError) -> Response[Any]:
     # msgspec raises RecursionError (not DecodeError) on JSON nested thousands deep: the input's fault.
-    log.warning("recursion limit on %s %s: %s", request.method, request.url.path, exc)
+    log.warning("recursion limit on %s: %s", _where(request), clipped(exc))
     return envelope("request nested too deeply", "INVALID_ARGUMENT", 400)
 
 
 def _bad_value(request: Request[Any, Any, Any], exc: psycopg.DataError) -> Response[Any]:
     # SQLSTATE class 22 (or psycopg refusing to send one): a value from the request the database cannot
     # hold, e.g. a NUL character in a key or an email.
-    log.warning("data error on %s %s: %s", request.method, request.url.path, exc)
+    log.warning("data error on %s: %s", _where(request), clipped(exc))
     return envelope("a value in the request cannot be stored (e.g. a NUL character)", "INVALID_ARGUMENT", 400)
 
 
 def _internal(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     # Logged with the traceback for operators; the client learns nothing about internals.
-    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    log.exception("unhandled error on %s", _where(request), exc_info=exc)
     return envelope("internal error", "INTERNAL", 500)
 
 

@@ -28,7 +28,7 @@ from gateway.auth.principals import MAX_CREDENTIAL_LENGTH, SDK_KEY_HEADER, deps_
 from gateway.errors import InvalidArgument, NotFound, Unauthenticated, Unavailable
 from gateway.exposure_buffer import ExposureBuffer, ExposureSink, log_task_failure
 from gateway.positions import requested_position
-from readmodels.definitions import DefinitionsCache, EventLog
+from readmodels.definitions import DEFAULT_HISTORY_BYTES, DefinitionsCache, EventLog
 from readmodels.definitions_large import MemberFetch, read_model_fetch
 from readmodels.definitions_log import follow, start_following
 from schemas.http_sdk import (
@@ -58,8 +58,8 @@ AnyRequest = Request[Any, Any, Any]
 class _Definitions:
     """The lazily built cache of a gateway app and the follower keeping it current."""
 
-    def __init__(self, events: EventLog) -> None:
-        self.cache = DefinitionsCache()
+    def __init__(self, events: EventLog, *, history_bytes: int) -> None:
+        self.cache = DefinitionsCache(history_bytes=history_bytes)
         self.events = events
         self._follower: asyncio.Task[None] | None = None
         self._ready = asyncio.Event()
@@ -87,10 +87,12 @@ def install_definitions(
         app.state[EXPOSURES_STATE] = exposures
 
 
-async def start_definitions(app: Litestar, events: EventLog, *, nats_url: str | None) -> asyncio.Task[None]:
+async def start_definitions(
+    app: Litestar, events: EventLog, *, nats_url: str | None, history_bytes: int = DEFAULT_HISTORY_BYTES
+) -> asyncio.Task[None]:
     """For the gateway's composition root: install a JetStream-followed cache in `app` once it has caught
     up; returns the follower task (cancel it at shutdown)."""
-    cache = DefinitionsCache()
+    cache = DefinitionsCache(history_bytes=history_bytes)
     follower = await start_following(cache, events, nats_url=nats_url)
     install_definitions(app, cache)
     return follower
@@ -103,7 +105,8 @@ async def definitions_of(request: AnyRequest) -> DefinitionsCache:
     if isinstance(found, DefinitionsCache):
         return found
     if not isinstance(found, _Definitions):
-        found = _Definitions(deps_of(request).store)
+        deps = deps_of(request)
+        found = _Definitions(deps.store, history_bytes=deps.settings.definition_history_bytes)
         state[DEFINITIONS_STATE] = found
     return await found.current()
 
@@ -116,7 +119,9 @@ def _exposures(request: AnyRequest) -> ExposureBuffer | None:
     sink = state.get(EXPOSURES_STATE) or getattr(state.get("deps"), "exposures", None)
     if not isinstance(sink, ExposureSink):
         return None
-    state["exposure_buffer"] = buffer = ExposureBuffer(sink)
+    state["exposure_buffer"] = buffer = ExposureBuffer(
+        sink, max_pending=deps_of(request).settings.exposure_buffer_max
+    )
     return buffer
 
 

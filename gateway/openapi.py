@@ -33,7 +33,7 @@ _DESCRIPTIONS = {
     404: "NOT_FOUND: no such object in the caller's tenant",
     409: "ABORTED / ALREADY_EXISTS: concurrent change or duplicate",
     413: "RESOURCE_EXHAUSTED: request body too large",
-    429: "RESOURCE_EXHAUSTED: throttled, see Retry-After",
+    429: "RESOURCE_EXHAUSTED: throttled (see Retry-After), or an organisation quota reached",
     500: "INTERNAL: unexpected failure (no details are exposed)",
 }
 
@@ -59,8 +59,8 @@ def _statuses(method: str, op: Operation, path: str) -> list[int]:
         statuses.append(409)
     if op.request_body is not None:
         statuses.append(413)
-    if path.endswith("/login"):
-        statuses.append(429)
+    if path.endswith("/login") or (method in ("post", "put") and op.security):
+        statuses.append(429)  # the login throttle; creating past a quota
     return sorted(statuses)
 
 

@@ -59,8 +59,16 @@ def segment_deps(deps: GatewayDeps) -> handlers.SegmentDeps:
         others = [k for k, refs in (await graph(environment_id)).items() if key in refs and k != key]
         return frozenset([*(f"flag:{f}" for f in flags), *(f"segment:{s}" for s in others)])
 
+    async def member_count(environment_id: UUID, key: str) -> int:
+        return sum(await rm.member_counts(deps.db, environment_id=environment_id, key=key))
+
     return handlers.SegmentDeps(
-        store=deps.store, clock=deps.clock, segment_graph=graph, referenced_by=referenced_by
+        store=deps.store,
+        clock=deps.clock,
+        segment_graph=graph,
+        referenced_by=referenced_by,
+        member_count=member_count,
+        quotas=deps.quotas,
     )
 
 
@@ -218,8 +226,10 @@ class SegmentController(Controller):
         """Change details, a rule segment's condition or a list segment's lists, at `version`."""
         scope, sdeps = write_scope(env_scope), segment_deps(deps)
         current = await _live_segment(deps, scope, key, data.version)
-        position = 0
-        for cmd in _update_commands(data, current):
+        position, cmds = 0, _update_commands(data, current)
+        for cmd in cmds:  # a refused quota appends nothing at all
+            await handlers.check_member_quota(cmd, sdeps)
+        for cmd in cmds:
             position = max(position, (await handlers.change_segment(cmd, scope, sdeps)).position)
         written = Written(stream_id=current.id, position=position, version=0)
         return await answer(deps, scope, key, written)

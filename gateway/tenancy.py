@@ -102,7 +102,7 @@ class ProjectController(Controller):
             command_id=command_id, project_id=project_id, org_id=caller.org_id, name=data.name
         )
         written = await create_project(
-            cmd, store=deps.store, clock=deps.clock, actor=caller.actor, taken_names=taken
+            cmd, store=deps.store, clock=deps.clock, actor=caller.actor, taken_names=taken, quotas=deps.quotas
         )
         position = await deps.settle(written.position)
         row = await directory.get_project(deps.db, cmd.project_id)
@@ -146,7 +146,7 @@ class ProjectController(Controller):
             project_id=project_id, name=data.name,
         )  # fmt: skip
         written = await create_environment(
-            cmd, store=deps.store, clock=deps.clock, actor=caller.actor, taken_names=taken
+            cmd, store=deps.store, clock=deps.clock, actor=caller.actor, taken_names=taken, quotas=deps.quotas
         )
         position = await deps.settle(written.position)
         row = await directory.get_environment(deps.db, environment_id)
@@ -204,6 +204,7 @@ class SdkKeyController(Controller):
             store=deps.store,
             clock=deps.clock,
             actor=caller.actor,
+            quotas=deps.quotas,
         )
         return CreatedSdkKeyReply(
             sdk_key_id=issued.key_id,

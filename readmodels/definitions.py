@@ -21,6 +21,7 @@ from domain.event_definitions.events import MetricValueType
 from domain.flags.model import EvaluationResult
 from domain.tenancy.sdk_keys import hash_sdk_key
 from readmodels.definitions_fold import RELEVANT_PREFIXES, Folder
+from readmodels.definitions_history import DEFAULT_HISTORY, DEFAULT_HISTORY_BYTES, HistoryBudget
 from readmodels.definitions_large import (
     DEFAULT_ANSWER_LIMIT,
     DEFAULT_MEMBER_BUDGET,
@@ -30,9 +31,16 @@ from readmodels.definitions_large import (
 )
 from readmodels.definitions_state import Delta, EnvDefinitions, Snapshot
 
-DEFAULT_HISTORY = 1000  # deltas retained per environment for since_sequence replay
-
-__all__ = ["DEFAULT_HISTORY", "DefinitionsCache", "Delta", "EventLog", "LogRecord", "MemberFetch", "Snapshot"]
+__all__ = [
+    "DEFAULT_HISTORY",
+    "DEFAULT_HISTORY_BYTES",
+    "DefinitionsCache",
+    "Delta",
+    "EventLog",
+    "LogRecord",
+    "MemberFetch",
+    "Snapshot",
+]
 
 
 class LogRecord(Protocol):
@@ -67,14 +75,21 @@ class DefinitionsCache:
         history_limit: int = DEFAULT_HISTORY,
         member_budget: int = DEFAULT_MEMBER_BUDGET,
         answer_limit: int = DEFAULT_ANSWER_LIMIT,
+        history_bytes: int = DEFAULT_HISTORY_BYTES,
     ) -> None:
+        """`history_limit` deltas per environment and `history_bytes` in all are kept for replay."""
         self.answers = AnswerCache(answer_limit)
-        self._fold = Folder(history_limit, member_budget, self.answers)
+        self._fold = Folder(history_limit, member_budget, self.answers, history_bytes)
         self.position = 0
         self._lock = asyncio.Lock()
         self._changed: dict[UUID, asyncio.Future[None]] = {}
         self._advanced: asyncio.Future[None] | None = None
         self._listeners: list[Listener] = []
+
+    @property
+    def history(self) -> HistoryBudget:
+        """The byte budget of every environment's retained deltas (bytes held, deltas dropped)."""
+        return self._fold.history_budget
 
     # Writing
     def apply(self, record: LogRecord) -> list[Delta]:

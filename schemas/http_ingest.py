@@ -11,6 +11,8 @@ from typing import Annotated, Final
 
 import msgspec
 
+from schemas.http_context import ContextKey, ContextType
+
 MAX_BATCH: Final = 5000
 Key = Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
 EventId = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9._:\-]{1,128}$")]
@@ -26,8 +28,8 @@ class MetricEventBody(Body, frozen=True, kw_only=True):
     """The seed's Ingest Event; `value` None records an occurrence, `timestamp_ms` defaults to now."""
 
     metric_key: Key
-    context_key: Key
-    context_type: Key = "user"
+    context_key: ContextKey
+    context_type: ContextType = "user"
     value: MetricValue = None
     timestamp_ms: TimestampMs | None = None
     event_id: EventId | None = None
@@ -51,8 +53,8 @@ class ExposureBody(Body, frozen=True, kw_only=True):
 
     flag_key: Key
     variant_key: Key
-    context_key: Key
-    context_type: Key = "user"
+    context_key: ContextKey
+    context_type: ContextType = "user"
     sequence: Annotated[int, msgspec.Meta(ge=0)] = 0
     timestamp_ms: TimestampMs | None = None
     event_id: EventId | None = None

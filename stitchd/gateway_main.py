@@ -21,16 +21,29 @@ from psycopg_pool import AsyncConnectionPool
 
 from commands.postgres_store import open_postgres_store
 from commands.tenancy import ensure_system_org
+from domain.quotas import Quotas
 from gateway.app import SYSTEM_ORG_COMMAND_ID, create_app
 from gateway.auth.passwords import Passwords
 from gateway.auth.refresh import MemoryRefreshTokens, PostgresRefreshTokens
 from gateway.auth.tokens import TokenSettings, load_jwt_secret, utc_now
-from gateway.deps import GatewayDeps, PoolWaiter
+from gateway.deps import GatewayDeps, GatewaySettings, PoolWaiter
 from gateway.evaluate import start_definitions
 from gateway.exposures import jetstream_ingest
 from projections.registry import PROJECTIONS
 from stitchd.processes import Resources
-from stitchd.settings import Settings
+from stitchd.settings import Limits, Settings
+
+
+def quotas_of(limits: Limits) -> Quotas:
+    """The domain's quotas from the process settings."""
+    return Quotas(
+        projects_per_org=limits.projects_per_org,
+        environments_per_org=limits.environments_per_org,
+        flags_per_org=limits.flags_per_org,
+        segments_per_org=limits.segments_per_org,
+        sdk_keys_per_environment=limits.sdk_keys_per_environment,
+        members_per_segment=limits.members_per_segment,
+    )
 
 
 @asynccontextmanager
@@ -51,6 +64,11 @@ async def gateway_deps(settings: Settings, database_url: str) -> AsyncIterator[G
             tokens=TokenSettings(secret=secret),
             waiter=PoolWaiter(pool, [p.NAME for p in PROJECTIONS]),
             refresh_tokens=PostgresRefreshTokens(pool),
+            settings=GatewaySettings(
+                exposure_buffer_max=settings.limits.exposure_buffer_max,
+                definition_history_bytes=settings.limits.definition_history_bytes,
+            ),
+            quotas=quotas_of(settings.limits),
         )
     finally:
         await pool.close()
@@ -74,7 +92,12 @@ async def gateway_app(settings: Settings, resources: Resources) -> AsyncIterator
         jetstream_ingest(resources.nats_url) as ingest,  # helper-ingest: /events, /exposures, exposures
     ):
         app = create_app(dataclasses.replace(deps, ingest=ingest))
-        follower = await start_definitions(app, deps.store, nats_url=resources.nats_url)
+        follower = await start_definitions(
+            app,
+            deps.store,
+            nats_url=resources.nats_url,
+            history_bytes=settings.limits.definition_history_bytes,
+        )
         try:
             yield GatewayApp(app, follower)
         finally:

@@ -7,9 +7,46 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from domain.quotas import DEFAULT_QUOTAS as Q
+from gateway.exposure_buffer import DEFAULT_MAX_PENDING
+from readmodels.definitions_history import DEFAULT_HISTORY_BYTES
+
 
 class SettingsError(ValueError):
     """A setting is malformed; the message names it."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Memory bounds and per-organisation quotas (issue 9 item 13); see docs/running.md."""
+
+    exposure_buffer_max: int = DEFAULT_MAX_PENDING
+    definition_history_bytes: int = DEFAULT_HISTORY_BYTES
+    projects_per_org: int = Q.projects_per_org
+    environments_per_org: int = Q.environments_per_org
+    flags_per_org: int = Q.flags_per_org
+    segments_per_org: int = Q.segments_per_org
+    sdk_keys_per_environment: int = Q.sdk_keys_per_environment
+    members_per_segment: int = Q.members_per_segment
+
+    @staticmethod
+    def from_env(env: Mapping[str, str]) -> Limits:
+        """Each limit from its STITCHD_* variable, else its default."""
+        d = Limits()
+        return Limits(
+            exposure_buffer_max=_count(env, "STITCHD_EXPOSURE_BUFFER_MAX", d.exposure_buffer_max),
+            definition_history_bytes=_count(
+                env, "STITCHD_DEFINITION_HISTORY_BYTES", d.definition_history_bytes
+            ),
+            projects_per_org=_count(env, "STITCHD_QUOTA_PROJECTS_PER_ORG", d.projects_per_org),
+            environments_per_org=_count(env, "STITCHD_QUOTA_ENVIRONMENTS_PER_ORG", d.environments_per_org),
+            flags_per_org=_count(env, "STITCHD_QUOTA_FLAGS_PER_ORG", d.flags_per_org),
+            segments_per_org=_count(env, "STITCHD_QUOTA_SEGMENTS_PER_ORG", d.segments_per_org),
+            sdk_keys_per_environment=_count(
+                env, "STITCHD_QUOTA_SDK_KEYS_PER_ENVIRONMENT", d.sdk_keys_per_environment
+            ),
+            members_per_segment=_count(env, "STITCHD_QUOTA_MEMBERS_PER_SEGMENT", d.members_per_segment),
+        )
 
 
 @dataclass(frozen=True)
@@ -26,6 +63,7 @@ class Settings:
     app_env: str = "development"
     log_level: str = "INFO"
     data_dir: Path = Path(".stitchd")
+    limits: Limits = field(default_factory=Limits)
 
     @property
     def production(self) -> bool:
@@ -46,6 +84,7 @@ class Settings:
             app_env=e.get("APP_ENV", "development"),
             log_level=e.get("LOG_LEVEL", "INFO").upper(),
             data_dir=Path(e.get("STITCHD_DATA_DIR", ".stitchd")),
+            limits=Limits.from_env(e),
         )
 
 
@@ -60,3 +99,12 @@ def _port(env: Mapping[str, str], name: str, default: int) -> int:
     if not 0 <= port <= 65535:
         raise SettingsError(f"{name} must be between 0 and 65535, got {port}")
     return port
+
+
+def _count(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if not raw:
+        return default
+    if not (raw.isascii() and raw.isdigit()) or int(raw) < 1:
+        raise SettingsError(f"{name} must be a positive whole number, got {raw!r}")
+    return int(raw)

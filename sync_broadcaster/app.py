@@ -13,7 +13,7 @@ from typing import Any, Protocol
 from grpclib.server import Server
 from psycopg_pool import AsyncConnectionPool
 
-from readmodels.definitions import DEFAULT_HISTORY, DefinitionsCache, EventLog
+from readmodels.definitions import DEFAULT_HISTORY, DEFAULT_HISTORY_BYTES, DefinitionsCache, EventLog
 from readmodels.definitions_log import DEFAULT_POLL_INTERVAL, PostgresEventLog, start_following
 from sync_broadcaster.service import DEFAULT_HEARTBEAT_SECONDS, FlagSyncService
 from sync_broadcaster.wire import WireCodec
@@ -34,6 +34,7 @@ class BroadcasterSettings:
     port: int = 50050
     heartbeat_seconds: float = DEFAULT_HEARTBEAT_SECONDS
     history_limit: int = DEFAULT_HISTORY
+    history_bytes: int = DEFAULT_HISTORY_BYTES
     poll_interval: float = DEFAULT_POLL_INTERVAL
 
 
@@ -118,12 +119,21 @@ class Broadcaster:
 
 def build_broadcaster(settings: BroadcasterSettings, *, events: EventLog | None = None) -> Broadcaster:
     """The broadcaster process; `events` defaults to a read-only log over `settings.database_url`."""
-    return Broadcaster(settings, DefinitionsCache(history_limit=settings.history_limit), events)
+    cache = DefinitionsCache(history_limit=settings.history_limit, history_bytes=settings.history_bytes)
+    return Broadcaster(settings, cache, events)
+
+
+class ProcessLimits(Protocol):
+    @property
+    def definition_history_bytes(self) -> int: ...
 
 
 class ProcessSettings(Protocol):
     @property
     def grpc_port(self) -> int: ...
+
+    @property
+    def limits(self) -> ProcessLimits: ...
 
 
 class ProcessResources(Protocol):
@@ -141,6 +151,7 @@ async def run(settings: ProcessSettings, resources: ProcessResources) -> None:
         nats_url=resources.nats_url,
         host=os.environ.get("STITCHD_GRPC_HOST", "0.0.0.0"),
         port=settings.grpc_port,
+        history_bytes=settings.limits.definition_history_bytes,
     )
     async with build_broadcaster(config) as broadcaster:
         await broadcaster.serve()
