@@ -25,6 +25,7 @@ DLQ_SUBJECT_PREFIX: Final = "stitchd.dlq"
 DLQ_SUBJECTS: Final = "stitchd.dlq.>"
 MSG_ID_HEADER: Final = "Nats-Msg-Id"
 PREFIX: Final = "Stitchd-Dlq-"
+NATS_PREFIX: Final = "Nats-"  # JetStream's own (ids, expectations): never carried over
 REASON_HEADER: Final = "Stitchd-Dlq-Reason"
 SUBJECT_HEADER: Final = "Stitchd-Dlq-Subject"
 CONSUMER_HEADER: Final = "Stitchd-Dlq-Consumer"
@@ -118,9 +119,11 @@ def original_of(msg: JsMessage) -> Original:
 
 
 def dead_letter_headers(original: Original, *, consumer: str, reason: str, at_ms: int) -> dict[str, str]:
-    """The dead letter's headers: the original's (its `Nats-Msg-Id` moved aside) plus `Stitchd-Dlq-*`."""
-    headers = {k: v for k, v in (original.headers or {}).items() if not k.startswith(PREFIX)}
-    msg_id = headers.pop(MSG_ID_HEADER, None)
+    """The dead letter's headers: the original's (its `Nats-Msg-Id` moved aside, JetStream's other
+    `Nats-*` dropped) plus `Stitchd-Dlq-*`."""
+    kept = original.headers or {}
+    headers = {k: v for k, v in kept.items() if not k.startswith((PREFIX, NATS_PREFIX))}
+    msg_id = kept.get(MSG_ID_HEADER)
     if msg_id is not None:
         headers[ORIGINAL_MSG_ID_HEADER] = msg_id
     return headers | {
@@ -168,8 +171,9 @@ def from_stored(seq: int, data: bytes, headers: Mapping[str, str] | None) -> Dea
 
 def replay_headers(letter: DeadLetter) -> dict[str, str]:
     """The headers to republish a dead letter with: the original's, and a fresh `Nats-Msg-Id` (the
-    original id would be dropped by the stream's duplicate window; a replay of one letter stays one)."""
-    headers = {k: v for k, v in letter.headers.items() if not k.startswith(PREFIX) and k != MSG_ID_HEADER}
+    original id would be dropped by the stream's duplicate window; a replay of one letter stays one).
+    JetStream's `Nats-*` headers of the dead letter itself (`Nats-Expected-Stream`) are dropped."""
+    headers = {k: v for k, v in letter.headers.items() if not k.startswith((PREFIX, NATS_PREFIX))}
     original_id = letter.headers.get(ORIGINAL_MSG_ID_HEADER)
     base = f"{original_id}:" if original_id else ""
     return headers | {MSG_ID_HEADER: f"{base}replay:{letter.id}"}

@@ -84,7 +84,9 @@ async def test_out_of_range_numbers_are_refused_on_every_ingest_route(api: Api, 
         body = {"metric_key": "items", "context_key": "u1", "value": value}
         assert (await post(api, tenant, "events", body, position=position)).json()["accepted_count"] == 1
     exposure = {"flag_key": "f", "variant_key": "on", "context_key": "u1", "sequence": INT64_MAX}
-    assert (await post(api, tenant, "exposures/batch", {"exposures": [exposure]})).json() == {"accepted_count": 1}
+    assert (await post(api, tenant, "exposures/batch", {"exposures": [exposure]})).json() == {
+        "accepted_count": 1
+    }
 
 
 @given(st.integers(min_value=-(2**70), max_value=2**70))
