@@ -55,11 +55,11 @@ class JobRunner:
         return job
 
     async def _execute(self, job: pg.ClaimedJob) -> str | None:
-        """None on success, else the error text stored with the job."""
-        ref = await self._recomputer.latest(job.experiment_id)
-        if ref is None:
-            return "the experiment has no iteration yet (activate it first)"
+        """None on success, else the error text stored with the job (a claimed job always finishes)."""
         try:
+            ref = await self._recomputer.latest(job.experiment_id)
+            if ref is None:
+                return "the experiment has no iteration yet (activate it first)"
             await self._recomputer.run(ref, force=True)
         except Exception as exc:  # the job's outcome: stored as its error text, not swallowed
             return f"{type(exc).__name__}: {exc}"
