@@ -85,7 +85,7 @@ class _RefusingSink:
         self.stored: list[str] = []
 
     def insert(self, metrics: Sequence[MetricEventMsg], exposures: Sequence[ExposureMsg]) -> None:
-        rows = [*metrics, *exposures]
+        rows: list[MetricEventMsg | ExposureMsg] = [*metrics, *exposures]
         if any(r.context_key in self.poison for r in rows):
             raise SinkRejectedError("constraint violated")
         self.stored += [r.event_id for r in rows]
