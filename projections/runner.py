@@ -9,7 +9,8 @@ logs the failing position and retries with backoff one event per transaction (so
 failure is kept). The poison policy (projections/poison.py): an event that fails `max_attempts` times
 for a reason of its own is dead-lettered and the checkpoint moves past it in the same transaction;
 without `DeadLetters` (tests) the runner stops there instead, raising ProjectionError. PostgreSQL being
-unreachable is waited out forever. Nothing else ends the loop.
+unreachable is waited out forever. Nothing else ends the loop. When a fetch comes back empty the runner
+catches up with the store anyway, so a wake-up JetStream dropped (`max_deliver`) delays nothing for long.
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ from projections.store import (
 )
 from readmodels.db import wait_for_position
 
-__all__ = ["ProjectionError", "ProjectionRunner", "RunnerOptions", "run_projector", "wait_for_position"]
+__all__ = ["ProjectionError", "ProjectionRunner", "RunnerOptions", "wait_for_position"]
 
 EVENTS_STREAM = "STITCHD_EVENTS"  # == stitchd.jetstream.EVENTS_STREAM (projections may not import stitchd)
 EVENTS_SUBJECTS = "stitchd.events.>"
@@ -67,6 +68,7 @@ class RunnerOptions:
     max_ack_pending: int = 1000
     ack_wait: float = 60.0
     max_attempts: int = 5
+    max_deliver: int = 20  # wake-ups only: the store is read by position, so a dropped one loses nothing
     backoff_initial: float = 0.2
     backoff_max: float = 30.0
 
@@ -104,20 +106,26 @@ class ProjectionRunner:
         sub = await self._subscribe()
         try:
             # Messages a killed predecessor fetched stay unacked until ack_wait: start from the store.
-            await self._guarded(self._catch_up)
+            await self._guarded(self._start)
             while True:
                 msgs = await fetch(sub, self.options.batch, self.options.fetch_timeout, self.projection.NAME)
-                if msgs:
-                    await self._guarded(functools.partial(self._handle, msgs))
+                # Idle: catch up from the store anyway; a wake-up lost (max_deliver) costs one wait.
+                step = functools.partial(self._handle, msgs) if msgs else self._catch_up
+                await self._guarded(step)
         finally:
             await self._close()
             with contextlib.suppress(nats.errors.Error):  # the connection may already be gone
                 await sub.unsubscribe()
 
+    async def _start(self) -> None:
+        await ensure_checkpoint(await self._connection(), self._name)
+        await self._catch_up()
+
     async def _catch_up(self) -> None:
         conn = await self._connection()
-        await ensure_checkpoint(conn, self._name)
-        await self._apply_with_retry(await head_position(conn))
+        head = await head_position(conn)
+        if head > await read_checkpoint(conn, self._name):
+            await self._apply_with_retry(head)
 
     async def _guarded(self, step: Callable[[], Awaitable[None]]) -> None:
         """Run a step until it completes; an unexpected error is logged and the step retried after a
@@ -138,16 +146,18 @@ class ProjectionRunner:
         return await read_checkpoint(await self._connection(), self._name)
 
     async def _subscribe(self) -> JetStreamContext.PullSubscription:
+        durable = consumer_name(self.projection)
         config = ConsumerConfig(
+            durable_name=durable,
+            filter_subject=EVENTS_SUBJECTS,
             deliver_policy=DeliverPolicy.ALL,
             ack_policy=AckPolicy.EXPLICIT,
             max_ack_pending=self.options.max_ack_pending,
             ack_wait=self.options.ack_wait,
+            max_deliver=self.options.max_deliver,
         )
-        durable = consumer_name(self.projection)
-        return await self._js.pull_subscribe(
-            EVENTS_SUBJECTS, durable=durable, stream=self._stream, config=config
-        )
+        await self._js.add_consumer(self._stream, config)  # creates it, or updates an older definition
+        return await self._js.pull_subscribe(EVENTS_SUBJECTS, durable=durable, stream=self._stream)
 
     async def _handle(self, msgs: Sequence[Msg]) -> None:
         carried: list[tuple[Msg, int]] = []
@@ -273,25 +283,3 @@ class ProjectionRunner:
         if self._conn is not None:
             await self._conn.close()
             self._conn = None
-
-
-async def run_projector(
-    database_url: str,
-    nats_url: str,
-    projections: Sequence[Projection],
-    options: RunnerOptions | None = None,
-    dead_letters: Callable[[JetStreamContext], DeadLetters] | None = None,
-) -> None:
-    """Run every projection's runner concurrently until cancelled (the `stitchd projector` process)."""
-    nc = await nats.connect(nats_url)
-    try:
-        js = nc.jetstream()
-        letters = None if dead_letters is None else dead_letters(js)
-        async with asyncio.TaskGroup() as group:
-            for projection in projections:
-                runner = ProjectionRunner(
-                    projection, database_url=database_url, js=js, options=options, dead_letters=letters
-                )
-                group.create_task(runner.run(), name=f"projection:{projection.NAME}")
-    finally:
-        await nc.close()
