@@ -22,6 +22,7 @@ from nats.js import JetStreamContext
 from schemas import ingest
 from schemas.dead_letters import DeadLetter
 from schemas.ingest import ExposureMsg, MetricEventMsg
+from stats_worker import stranded
 from stats_worker.clickhouse_schema import ensure_schema
 from stats_worker.consumer import INGEST_STREAM, ConsumerSettings, IngestConsumer, consumer_config
 from stats_worker.sink import ClickHouseSink
@@ -246,3 +247,36 @@ def test_dead_letter_headers_are_json_safe() -> None:
     assert "\n" not in headers["Stitchd-Dlq-Reason"]
     assert len(headers["Stitchd-Dlq-Reason"]) <= 500
     json.dumps(headers)
+
+
+async def test_a_message_jetstream_gives_up_on_is_dead_lettered_not_dropped(
+    nats_js: JetStreamContext, nats_url: str
+) -> None:
+    """A worker that dies on a message every time: after max_deliver JetStream stops delivering it, and the
+    advisory it sends puts the message in STITCHD_DLQ."""
+    import nats
+
+    nc = await nats.connect(nats_url)
+    listening = await stranded.follow(nc, nc.jetstream(), stream=INGEST_STREAM, consumer="crashy")
+    try:
+        await nats_js.add_consumer(
+            INGEST_STREAM, consumer_config(durable="crashy", ack_wait=0.3, max_deliver=2)
+        )
+        await publish(nats_js, [metric(1)])
+        sub = await nats_js.pull_subscribe("stitchd.ingest.>", durable="crashy", stream=INGEST_STREAM)
+        taken = 0
+        for _ in range(ROUNDS):  # fetch and never ack: a worker crashing on it, again and again
+            with contextlib.suppress(TimeoutError):
+                taken += len(await sub.fetch(1, timeout=0.2))
+            if await letters(nats_js):
+                break
+        [letter] = await letters(nats_js)
+        assert taken == 2
+        assert letter.consumer == "crashy"
+        assert letter.subject == "stitchd.ingest.env-a.metric"
+        assert (letter.stream, letter.sequence, letter.deliveries) == (INGEST_STREAM, 1, 2)
+        assert letter.reason.startswith("JetStream gave up after 2 deliveries")
+        await sub.unsubscribe()
+    finally:
+        await listening.unsubscribe()
+        await nc.close()
