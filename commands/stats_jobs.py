@@ -20,10 +20,6 @@ from psycopg_pool import AsyncConnectionPool
 from domain.errors import VersionMismatch
 
 
-class RecomputeRaced(VersionMismatch):
-    """The experiment's pending job started each time this request tried to read it (409, retry)."""
-
-
 class StatsJob(msgspec.Struct, frozen=True, kw_only=True):
     """A recompute job: pending -> running -> succeeded | failed."""
 
@@ -87,4 +83,5 @@ async def _request(conn: psycopg.AsyncConnection[Any], params: dict[str, Any]) -
                 row = await cur.fetchone()
         if row is not None:
             return msgspec.convert(row, StatsJob)
-    raise RecomputeRaced("the experiment's pending job kept starting while this request read it; retry")
+    # ABORTED (409): the experiment's pending job kept starting as this request read it; the caller retries
+    raise VersionMismatch("the recompute request raced with the experiment's pending job; retry")

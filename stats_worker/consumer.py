@@ -110,6 +110,11 @@ class IngestConsumer:
         self.dead_lettered = 0
 
     @property
+    def name(self) -> str:
+        """The durable consumer's name, which its dead letters carry."""
+        return self._settings.config.durable_name or DURABLE
+
+    @property
     def max_deliver(self) -> int | None:
         limit = self._settings.config.max_deliver
         return limit if limit is not None and limit > 0 else None
@@ -194,7 +199,7 @@ class IngestConsumer:
         """To STITCHD_DLQ, then ack; if the dead letter cannot be stored the message stays unacked."""
         original = original_of(msg)
         try:
-            await dead_letter(self._js, original, msg.data, consumer=DURABLE, reason=reason, at_ms=now_ms())
+            await dead_letter(self._js, original, msg.data, consumer=self.name, reason=reason, at_ms=now_ms())
         except (nats.errors.Error, TimeoutError) as exc:
             log.error(
                 "could not dead-letter %s #%d (%s); it will be redelivered",

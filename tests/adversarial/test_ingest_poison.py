@@ -117,7 +117,7 @@ async def test_poison_published_around_the_gateway_is_dead_lettered_and_the_work
         await until(lambda: _holds(nats_js, chdb_client, ch_database, 11, len(POISON)))
     found = await letters(nats_js)
     assert [(x.subject, x.consumer) for x in found] == [
-        (f"stitchd.ingest.env-a.{k}", "stats-worker") for k, _ in POISON
+        (f"stitchd.ingest.env-a.{k}", "poison") for k, _ in POISON
     ]
     assert all(x.reason.startswith("undecodable: ") for x in found)
     assert [x.headers["Stitchd-Dlq-Msg-Id"] for x in found] == [f"poison-{n}" for n in range(len(POISON))]
@@ -150,11 +150,11 @@ async def test_a_row_clickhouse_refuses_fails_alone_and_is_replayed_once_fixed(
         code, out, _ = await stitchd("dlq", "list", nats_url=nats_url, data_dir=tmp_path)
         assert code == 0
         assert out.splitlines()[0].startswith(f"{letter.id}\t")
-        assert "stats-worker\tstitchd.ingest.env-a.metric" in out
+        assert "refused\tstitchd.ingest.env-a.metric" in out
         replay = ("dlq", "replay", "--id", str(letter.id))
         replayed = await stitchd(*replay, nats_url=nats_url, data_dir=tmp_path)
         assert replayed == (
-            0, f"stitchd: replayed dead letter {letter.id} (stats-worker stitchd.ingest.env-a.metric)\n"
+            0, f"stitchd: replayed dead letter {letter.id} (refused stitchd.ingest.env-a.metric)\n"
                "stitchd: 1 of 1 replayed\n", "",
         )  # fmt: skip
         await until(lambda: _holds(nats_js, chdb_client, ch_database, 20, 0))
