@@ -210,6 +210,7 @@ class ExperimentController(Controller):
             job_id=job_id,
             experiment_id=experiment_id,
             environment_id=env_scope.environment_id,
+            org_id=env_scope.org_id,
             now=deps.clock(),
         )
         return views.job_view(job)

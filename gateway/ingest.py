@@ -25,8 +25,9 @@ from gateway.errors import PermissionDenied, Unavailable
 from gateway.evaluate import definitions_of, sdk_environment
 from gateway.positions import requested_position
 from readmodels.definitions import DefinitionsCache
-from schemas.http_ingest import EventBatchBody, IngestResult, MetricEventBody, MetricValue
+from schemas.http_ingest import EventBatchBody, IngestResult, MetricEventBody
 from schemas.ingest import MetricEventMsg
+from schemas.numbers import MetricValue
 
 AnyRequest = Request[Any, Any, Any]
 TypeOf = Callable[[str], MetricValueType | None]
