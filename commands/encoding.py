@@ -20,6 +20,7 @@ STREAM_ID_HEADER = "Stitchd-Stream-Id"
 STREAM_TYPE_HEADER = "Stitchd-Stream-Type"
 VERSION_HEADER = "Stitchd-Version"
 ENVIRONMENT_HEADER = "Stitchd-Environment-Id"
+BODY_HEADER = "Stitchd-Body"  # "omitted" on a reference: the envelope's data is null, read the store
 
 
 class Envelope(msgspec.Struct, frozen=True, kw_only=True):
@@ -57,8 +58,8 @@ async def load_stream(
     return [decode_recorded(r) for r in await store.load(stream_id, up_to_position=up_to_position)]
 
 
-def encode_envelope(recorded: RecordedEvent) -> bytes:
-    """The JSON message body the relay publishes for `recorded`."""
+def encode_envelope(recorded: RecordedEvent, *, omit_data: bool = False) -> bytes:
+    """The JSON message body the relay publishes for `recorded` (`data` null when `omit_data`)."""
     envelope = Envelope(
         position=recorded.position,
         stream_id=recorded.stream_id,
@@ -68,7 +69,7 @@ def encode_envelope(recorded: RecordedEvent) -> bytes:
         type=recorded.type,
         recorded_at=recorded.recorded_at,
         metadata=recorded.metadata,
-        data=msgspec.Raw(recorded.data),
+        data=msgspec.Raw(b"null" if omit_data else recorded.data),
     )
     return _ENCODER.encode(envelope)
 
