@@ -1,0 +1,1 @@
+from tests.stack import stack  # noqa: F401
