@@ -37,6 +37,7 @@ from projections.store import (
     save_checkpoint,
 )
 from readmodels.db import wait_for_position
+from readmodels.positions import parse_position
 
 __all__ = ["ProjectionError", "ProjectionRunner", "RunnerOptions", "run_projector", "wait_for_position"]
 
@@ -227,9 +228,9 @@ async def _ack(msg: Msg) -> None:
 
 async def _position(msg: Msg) -> int | None:
     """The store position a message carries; a message without one is not a store event: terminate it."""
-    raw = (msg.headers or {}).get(POSITION_HEADER)
-    if raw is not None and raw.isdigit():
-        return int(raw)
+    position = parse_position((msg.headers or {}).get(POSITION_HEADER))
+    if position is not None:
+        return position
     log.error("message on %s has no %s header; terminated", msg.subject, POSITION_HEADER)
     await msg.term()
     return None
