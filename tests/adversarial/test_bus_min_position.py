@@ -75,7 +75,7 @@ async def test_waiting_requests_do_not_exhaust_the_read_pool(
             asyncio.ensure_future(client.get("/v1/management/projects", headers={**auth, HEADER: "1"}))
             for _ in range(10)
         ]
-        while lagging.waiters < 10:  # every one of them is waiting now
+        while lagging.waiters < 10:  # noqa: ASYNC110 -- every one of them is waiting now
             await asyncio.sleep(0.01)
         meanwhile = await client.get("/v1/management/projects", headers=auth)
         assert meanwhile.status_code == 200, meanwhile.text
