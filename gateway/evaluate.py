@@ -127,10 +127,7 @@ async def sdk_environment(request: AnyRequest, env_id: UUID, cache: DefinitionsC
         raise Unauthenticated("missing x-sdk-key header")
     if len(raw) > MAX_CREDENTIAL_LENGTH:
         raise Unauthenticated("sdk key not found")
-    owner = cache.key_owner(raw)
-    if owner is None:
-        await cache.catch_up(deps_of(request).store)  # a key issued a moment ago
-        owner = cache.key_owner(raw)
+    owner = await cache.resolve_key(raw, deps_of(request).store)  # rate-limited, misses remembered
     if owner is None:
         raise Unauthenticated("sdk key not found")
     if owner[0] != env_id:
