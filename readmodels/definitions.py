@@ -162,9 +162,19 @@ class DefinitionsCache:
         return owner
 
     async def reach(self, position: int, log: EventLog) -> None:
-        """Make sure everything up to `position` is folded (read-your-writes for a caller that knows it)."""
-        if position > self.position:
-            await self.catch_up(log)
+        """Make sure everything up to `position` is folded (read-your-writes for a caller that knows it).
+
+        Callers cap `position` at the store's head, and one waiting for a running catch-up checks again
+        before reading: concurrent callers share one read, so reads follow writes, not requests.
+        """
+        if position <= self.position:
+            return
+        if self._lock.locked():
+            async with self._lock:
+                pass
+            if position <= self.position:
+                return
+        await self.catch_up(log)
 
     def subscribe(self, listener: Listener) -> Callable[[], None]:
         """Call `listener` with every future delta (synchronously, in order); returns an unsubscribe."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 
 from hypothesis import given
@@ -91,3 +92,23 @@ def test_a_miss_expires_after_its_ttl() -> None:
     clock.now = 5.0
     assert "k" not in misses
     assert len(misses) == 0
+
+
+class SlowLog(CountingLog):
+    """Reads that take a moment, so concurrent callers overlap."""
+
+    async def read_all(self, after_position: int, limit: int = 1000) -> Sequence[StoredEvent]:
+        await asyncio.sleep(0.01)
+        return await super().read_all(after_position, limit)
+
+
+async def test_concurrent_reach_calls_share_one_catch_up() -> None:
+    world = World()
+    world.environment()
+    for key in "abc":
+        world.create_flag(key)
+    log = SlowLog(world.log)
+    cache = DefinitionsCache()
+    await asyncio.gather(*(cache.reach(4, log) for _ in range(50)))
+    assert cache.position == 4
+    assert log.reads <= 2  # one catch-up (a read, and none after the last page); not one per caller
