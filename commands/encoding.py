@@ -103,3 +103,9 @@ def envelope_headers(recorded: RecordedEvent) -> dict[str, str]:
     if recorded.metadata.environment_id is not None:
         headers[ENVIRONMENT_HEADER] = str(recorded.metadata.environment_id)
     return headers
+
+
+def reference_message(recorded: RecordedEvent) -> tuple[bytes, dict[str, str]]:
+    """The body and headers standing for an event too large to publish: `data` null, `Stitchd-Body:
+    omitted`; consumers read the event from the store by its position (docs/messaging.md)."""
+    return encode_envelope(recorded, omit_data=True), {**envelope_headers(recorded), BODY_HEADER: "omitted"}

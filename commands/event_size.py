@@ -60,3 +60,19 @@ def check_sizes(
         size = envelope_size(stream_id, stream_type, metadata, event, stored)
         if size > limit:
             raise EventTooLarge(size, limit)
+
+
+def fits(body_size: int, max_payload: int) -> bool:
+    """Whether a body of that size, with its headers, fits a server's max_payload."""
+    return body_size + HEADER_ROOM <= max_payload
+
+
+def max_payload_problem(max_payload: int) -> str | None:
+    """What is wrong with a server's max_payload for this event store, or None."""
+    if fits(MAX_EVENT_BYTES, max_payload):
+        return None
+    return (
+        f"NATS max_payload is {max_payload} bytes, below the event cap of {MAX_EVENT_BYTES} plus headers:"
+        " events that large will be published without their body; set max_payload"
+        " (deploy/nats/nats-server.conf)"
+    )

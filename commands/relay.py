@@ -24,10 +24,13 @@ from nats.aio.client import Client as NatsClient
 from nats.js import JetStreamContext
 
 from commands.db import configure_connection
-from commands.encoding import BODY_HEADER, MSG_ID_HEADER, POSITION_HEADER, encode_envelope, envelope_headers
-from commands.event_size import HEADER_ROOM, MAX_EVENT_BYTES
+from commands.encoding import MSG_ID_HEADER, POSITION_HEADER
+from commands.event_size import NATS_MAX_PAYLOAD, max_payload_problem
 from commands.eventstore import RecordedEvent
 from commands.postgres_store import NOTIFY_CHANNEL, select_events
+from commands.relay_publish import PublishAttempt, RelayStats
+
+__all__ = ["CHECKPOINT", "RELAY_LOCK_KEY", "OutboxRelay", "RelayConfig", "RelayStats", "default_subject"]
 
 log = logging.getLogger("stitchd.relay")
 
@@ -58,19 +61,6 @@ class RelayConfig:
     reconcile_on_lead: bool = True
     stream: str = EVENTS_STREAM
     subject_of: SubjectOf = default_subject
-
-
-@dataclass
-class RelayStats:
-    """What the relay has done so far (for logs, tests and health checks)."""
-
-    leader: bool = False
-    cursor: int = 0
-    published: int = 0
-    duplicates: int = 0
-    publish_failures: int = 0
-    lead_changes: int = 0
-    oversized: int = 0  # events too large for NATS, published as references without their body
 
 
 class OutboxRelay:
@@ -106,7 +96,8 @@ class OutboxRelay:
         if nc is None:
             return
         self._nc = nc
-        _check_max_payload(nc.max_payload)
+        if (problem := max_payload_problem(nc.max_payload)) is not None:
+            log.error("%s", problem)
         try:
             while not self._stopping.is_set():
                 try:
@@ -187,53 +178,18 @@ class OutboxRelay:
         return batch
 
     async def _publish(self, js: JetStreamContext, event: RecordedEvent) -> bool:
-        """Publish until acked (True) or stopping (False); never skips an event.
-
-        An event too large for the server's max_payload (one stored before the store capped events)
-        is published as a reference without its body, with an error log and `stats.oversized`:
-        consumers read bodies from the event store by position, so nothing is lost and the relay
-        neither stops nor retries it forever (docs/messaging.md).
-        """
+        """Publish until acked (True) or stopping (False); never skips an event (commands.relay_publish)."""
         env = event.metadata.environment_id
         subject = self.config.subject_of(event.stream_type, None if env is None else str(env))
-        body, headers = encode_envelope(event), envelope_headers(event)
-        if len(body) + HEADER_ROOM > self._max_payload():
-            body, headers = self._reference(event, len(body))
+        max_payload = NATS_MAX_PAYLOAD if self._nc is None else self._nc.max_payload
+        attempt = PublishAttempt(js, event, subject, self.config.stream, max_payload, self.stats)
         delay = 0.05
         while not self._stopping.is_set():
-            try:
-                ack = await js.publish(subject, body, stream=self.config.stream, headers=dict(headers))
-            except nats.errors.MaxPayloadError:
-                body, headers = self._reference(event, len(body))
-                continue
-            except (TimeoutError, nats.errors.Error) as exc:
-                self.stats.publish_failures += 1
-                log.warning(
-                    "publish of position %d failed (%r); retrying in %.2fs", event.position, exc, delay
-                )
-                await self._pause(delay)
-                delay = min(delay * 2, self.config.max_backoff)
-                continue
-            self.stats.published += 1
-            self.stats.duplicates += bool(ack.duplicate)
-            return True
+            if await attempt.once():
+                return True
+            await self._pause(delay)
+            delay = min(delay * 2, self.config.max_backoff)
         return False
-
-    def _max_payload(self) -> int:
-        return self._nc.max_payload if self._nc is not None else MAX_EVENT_BYTES + HEADER_ROOM
-
-    def _reference(self, event: RecordedEvent, size: int) -> tuple[bytes, dict[str, str]]:
-        """The body-less message standing for an unpublishable event (the alarm is raised here)."""
-        self.stats.oversized += 1
-        log.error(
-            "event at position %d (%s) is %d bytes, over NATS max_payload %d: published without its body;"
-            " consumers read it from the event store",
-            event.position,
-            event.type,
-            size,
-            self._max_payload(),
-        )
-        return encode_envelope(event, omit_data=True), {**envelope_headers(event), BODY_HEADER: "omitted"}
 
     async def _prepare(self, js: JetStreamContext) -> None:
         if self._prepare_streams is None:
@@ -289,17 +245,6 @@ async def _next_notify(conn: Conn, wait_at_most: float) -> None:
         pass
     async for _ in conn.notifies(timeout=0):
         pass  # drain the backlog: one read catches up with all of them
-
-
-def _check_max_payload(max_payload: int) -> None:
-    """Alarm when the server's max_payload is below what the event store lets through."""
-    if max_payload < MAX_EVENT_BYTES + HEADER_ROOM:
-        log.error(
-            "NATS max_payload is %d bytes, below the event cap of %d plus headers: events that large will"
-            " be published without their body; set max_payload (deploy/nats/nats-server.conf)",
-            max_payload,
-            MAX_EVENT_BYTES,
-        )
 
 
 def _position_and_id(headers: dict[str, Any]) -> tuple[int | None, str]:

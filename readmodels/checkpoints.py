@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import psycopg
-from psycopg_pool import AsyncConnectionPool
+from psycopg_pool import AsyncConnectionPool, PoolClosed
 
 from readmodels.db import CHECKPOINT_CHANNEL, lowest_checkpoint
 
@@ -76,6 +76,8 @@ class CheckpointWatcher:
             try:
                 async with self._pool.connection() as conn:
                     await self._listen(conn)
+            except PoolClosed:
+                return  # shutting down: the waiters time out
             except psycopg.Error as exc:
                 log.warning("checkpoint watcher: %s; retrying", exc)
                 await asyncio.sleep(RETRY_AFTER)

@@ -22,7 +22,7 @@ import psycopg
 from nats.aio.msg import Msg
 from nats.errors import TimeoutError as NatsTimeout
 from nats.js.api import DeliverPolicy
-from psycopg_pool import AsyncConnectionPool
+from psycopg_pool import AsyncConnectionPool, PoolClosed
 
 from readmodels.db import connection
 from readmodels.definitions import DefinitionsCache, EventLog
@@ -125,6 +125,8 @@ async def _catch_up(cache: DefinitionsCache, events: EventLog, stats: FollowerSt
     """Catch up from the log; a database error is the world's fault: logged, retried at the next wake."""
     try:
         await cache.catch_up(events)
+    except PoolClosed:
+        raise  # the process is shutting down (or its owner closed the pool): this follower is done
     except psycopg.OperationalError as exc:
         stats.errors += 1
         log.warning("definitions follower: cannot read the event log (%s); retrying", exc)
