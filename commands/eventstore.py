@@ -22,6 +22,18 @@ class ConcurrencyError(Exception):
         self.actual = actual
 
 
+class EventTooLarge(ValueError):  # noqa: N818 - named like ConcurrencyError's siblings in the gateway map
+    """An event would not fit one bus message once stored (surfaced as RESOURCE_EXHAUSTED / HTTP 413)."""
+
+    def __init__(self, size: int, limit: int) -> None:
+        super().__init__(
+            f"an event of this change would be {size} bytes on the bus; the limit is {limit} bytes per event"
+            " (max event size): send it in smaller parts"
+        )
+        self.size = size
+        self.limit = limit
+
+
 class Metadata(msgspec.Struct, frozen=True, kw_only=True):
     """Who and where: stored beside the event, never inside the fact."""
 
@@ -100,6 +112,8 @@ class EventStore(Protocol):
         """Append at `expected_version` (0 = new stream) or raise ConcurrencyError.
 
         `usage` changes quota counts in the same transaction (see Usage); QuotaExceeded refuses it all.
+        An event whose published envelope would exceed the store's event size cap
+        (commands.event_size.MAX_EVENT_BYTES) raises EventTooLarge and nothing is written.
 
         A repeated `command_id` appends nothing and returns the first call's result with `repeated=True`
         and its `response` as JSON builtins (convert with `msgspec.convert`). `response` must be

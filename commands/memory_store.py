@@ -10,6 +10,7 @@ from uuid import UUID
 
 import msgspec
 
+from commands.event_size import MAX_EVENT_BYTES, check_sizes, estimated_stored_size
 from commands.eventstore import (
     AppendResult,
     ConcurrencyError,
@@ -29,8 +30,11 @@ def _utc_now() -> datetime:
 class InMemoryEventStore:
     """Appends are serialised by one asyncio.Lock, so positions follow commit order as in Postgres."""
 
-    def __init__(self, clock: Callable[[], datetime] = _utc_now) -> None:
+    def __init__(
+        self, clock: Callable[[], datetime] = _utc_now, *, max_event_bytes: int = MAX_EVENT_BYTES
+    ) -> None:
         self._clock = clock
+        self._max_event_bytes = max_event_bytes
         self._lock = asyncio.Lock()
         self._events: list[RecordedEvent] = []
         self._streams: dict[UUID, list[RecordedEvent]] = {}
@@ -59,6 +63,8 @@ class InMemoryEventStore:
             if len(stream) != expected_version:
                 raise ConcurrencyError(stream_id, expected_version, len(stream))
             self._check_unique_ids(events)
+            sizes = [estimated_stored_size(e.data) for e in events]
+            check_sizes(stream_id, stream_type, metadata, events, sizes, self._max_event_bytes)
             if events:
                 self._count(usage)
             body = msgspec.json.encode(response)

@@ -26,6 +26,7 @@ from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
 from commands.db import open_pool, raw_jsonb
+from commands.event_size import MAX_EVENT_BYTES, check_sizes
 from commands.eventstore import (
     AppendResult,
     ConcurrencyError,
@@ -83,9 +84,14 @@ def _recorded(row: tuple[Any, ...]) -> RecordedEvent:
 class PostgresEventStore:
     """EventStore over the `events` and `command_results` tables (migration 0001)."""
 
-    def __init__(self, pool: AsyncConnectionPool, *, owns_pool: bool = False) -> None:
-        """Use `pool` (its connections need commands.db.configure_connection); close it on aclose if owned."""
+    def __init__(
+        self, pool: AsyncConnectionPool, *, owns_pool: bool = False, max_event_bytes: int = MAX_EVENT_BYTES
+    ) -> None:
+        """Use `pool` (its connections need commands.db.configure_connection); close it on aclose if owned.
+
+        `max_event_bytes` caps each event's published envelope (commands.event_size)."""
         self.pool = pool
+        self._max_event_bytes = max_event_bytes
         self._owns_pool = owns_pool
         # Appends are serialised anyway (the advisory lock); queueing them here first keeps waiters from
         # holding pool connections and from piling onto PostgreSQL's lock manager.
@@ -125,6 +131,9 @@ class PostgresEventStore:
                 if events:
                     await _count(conn, usage)  # QuotaExceeded rolls the whole transaction back
                 result = await _write(conn, stream_id, stream_type, state, events, meta, response)
+                if events:  # measured as stored: jsonb's text is what the relay will publish
+                    sizes = await _stored_sizes(conn, state.head)
+                    check_sizes(stream_id, stream_type, metadata, events, sizes, self._max_event_bytes)
                 if command_id is not None:
                     await conn.execute(_INSERT_RESULT, _result_row(command_id, result, body))
                 return result
@@ -261,6 +270,14 @@ async def _write(
         version=state.version + len(rows),
         response=response,
     )
+
+
+async def _stored_sizes(conn: psycopg.AsyncConnection[Any], after: int) -> list[int]:
+    """The jsonb text length of each event this transaction inserted after position `after`."""
+    cur = await conn.execute(
+        "SELECT octet_length(data::text) FROM events WHERE position > %s ORDER BY position", (after,)
+    )
+    return [int(size) for (size,) in await cur.fetchall()]
 
 
 def _result_row(command_id: UUID, result: AppendResult, body: bytes) -> tuple[Any, ...]:

@@ -21,7 +21,7 @@ from commands.tenancy import ensure_system_org
 from domain.tenancy.orgs import SYSTEM_ORG_ID
 from gateway.audit import AuditController
 from gateway.auth.guards import AUTH_DEPENDENCIES, NO_AUTH
-from gateway.auth.principals import deps_of
+from gateway.auth.principals import deps_of, is_authenticated
 from gateway.deps import GatewayDeps
 from gateway.errors import EXCEPTION_HANDLERS
 from gateway.evaluate import EvaluateController
@@ -32,7 +32,7 @@ from gateway.flags import FlagController
 from gateway.identity import AdminController, AuthController
 from gateway.ingest import IngestController
 from gateway.openapi import finalize_openapi
-from gateway.positions import requested_position
+from gateway.positions import parsed_position, requested_position
 from gateway.segments import SegmentController
 from gateway.tenancy import ProjectController, SdkKeyController
 from gateway.tenancy_users import UserController
@@ -87,7 +87,14 @@ def openapi_config() -> OpenAPIConfig:
 
 
 async def _wait_for_min_position(request: Request[Any, Any, Any]) -> None:
-    """Read-your-writes across requests: a client may send the position of its last write."""
+    """Read-your-writes across requests: a client may send the position of its last write.
+
+    Parsed for everyone (a malformed header is a 400), honoured only for a caller the route's guard
+    authenticated: an anonymous request never waits. SDK routes authenticate in the handler and honour
+    it there, against their in-memory cache.
+    """
+    if parsed_position(request) is None or not is_authenticated(request):
+        return
     position = await requested_position(request)
     if position is not None:
         await deps_of(request).settle(position)

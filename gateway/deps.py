@@ -17,7 +17,7 @@ from gateway.auth.refresh import RefreshTokens
 from gateway.auth.throttle import LoginThrottle
 from gateway.auth.tokens import TokenSettings
 from gateway.exposure_buffer import DEFAULT_MAX_PENDING
-from readmodels.db import wait_for_position
+from readmodels.checkpoints import CheckpointWatcher
 from readmodels.definitions_history import DEFAULT_HISTORY_BYTES
 from schemas.ingest import ExposureMsg, IngestMsg
 
@@ -96,13 +96,10 @@ class GatewayDeps:
         return self.throttle
 
 
-class PoolWaiter:
-    """PositionWaiter over the read pool's projection checkpoints (LISTEN/NOTIFY with a polling fallback)."""
+class PoolWaiter(CheckpointWatcher):
+    """PositionWaiter over the projection checkpoints: every waiter of the process shares one borrowed
+    connection (LISTEN/NOTIFY with a polling fallback) and an in-process notification, so waiting
+    requests never hold a pooled connection each (readmodels.checkpoints).
 
-    def __init__(self, pool: AsyncConnectionPool[Any], names: Sequence[str] | None = None) -> None:
-        """`names`: every projection NAME the gateway reads (None: whichever have a checkpoint row yet)."""
-        self._pool = pool
-        self._names = list(names) if names is not None else None
-
-    async def __call__(self, position: int, within: float) -> bool:
-        return await wait_for_position(self._pool, position, within, names=self._names)
+    `names`: every projection NAME the gateway reads (None: whichever have a checkpoint row yet).
+    """

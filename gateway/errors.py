@@ -10,7 +10,7 @@ import psycopg
 from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 
-from commands.eventstore import ConcurrencyError
+from commands.eventstore import ConcurrencyError, EventTooLarge
 from domain.errors import DomainError
 
 log = logging.getLogger(__name__)
@@ -122,6 +122,11 @@ def _concurrency(_: Request[Any, Any, Any], exc: ConcurrencyError) -> Response[A
     return envelope(f"concurrent modification, retry: {exc}", "ABORTED", 409)
 
 
+def _too_large(_: Request[Any, Any, Any], exc: EventTooLarge) -> Response[Any]:
+    # Nothing was written; the message names the limit (an event must fit one NATS message).
+    return envelope(str(exc), "RESOURCE_EXHAUSTED", 413)
+
+
 def validation_message(exc: ValidationException) -> str:
     """A readable message from Litestar's validation details, naming each offending field."""
     extra = exc.extra if isinstance(exc.extra, list) else []
@@ -192,6 +197,7 @@ EXCEPTION_HANDLERS: dict[type[Exception] | int, Handler] = {
     ApiError: _api_error,
     DomainError: _domain_error,
     ConcurrencyError: _concurrency,
+    EventTooLarge: _too_large,
     HTTPException: _http_exception,
     RecursionError: _too_deep,
     psycopg.DataError: _bad_value,

@@ -20,6 +20,7 @@ from uuid import UUID, uuid4
 
 from litestar import Controller, Litestar, Request, post
 from litestar.params import FromPath, JSONBody
+from psycopg_pool import AsyncConnectionPool
 
 from domain.context import ContextSet
 from domain.flags.model import EvaluationResult, Reason
@@ -28,8 +29,9 @@ from gateway.auth.principals import MAX_CREDENTIAL_LENGTH, SDK_KEY_HEADER, deps_
 from gateway.errors import InvalidArgument, NotFound, Unauthenticated, Unavailable
 from gateway.exposure_buffer import ExposureBuffer, ExposureSink, log_task_failure
 from gateway.positions import requested_position
+from readmodels.checkpoints import CheckpointWatcher
 from readmodels.definitions import DEFAULT_HISTORY_BYTES, DefinitionsCache, EventLog
-from readmodels.definitions_large import MemberFetch, read_model_fetch
+from readmodels.definitions_large import SEGMENTS_PROJECTION, MemberFetch, read_model_fetch
 from readmodels.definitions_log import follow, start_following
 from schemas.http_sdk import (
     MAX_BATCH_CHECKS,
@@ -50,6 +52,7 @@ log = logging.getLogger("stitchd.gateway.evaluate")
 
 DEFINITIONS_STATE = "definitions"
 EXPOSURES_STATE = "exposure_sink"
+SEGMENTS_WATCHER_STATE = "segments_checkpoint_watcher"
 POLL_SECONDS = 0.25
 LARGE_LIST_WAIT = 5.0  # bound on waiting for rm_segment_members to reach the cache's position
 AnyRequest = Request[Any, Any, Any]
@@ -132,10 +135,7 @@ async def sdk_environment(request: AnyRequest, env_id: UUID, cache: DefinitionsC
         raise Unauthenticated("missing x-sdk-key header")
     if len(raw) > MAX_CREDENTIAL_LENGTH:
         raise Unauthenticated("sdk key not found")
-    owner = cache.key_owner(raw)
-    if owner is None:
-        await cache.catch_up(deps_of(request).store)  # a key issued a moment ago
-        owner = cache.key_owner(raw)
+    owner = await cache.resolve_key(raw, deps_of(request).store)  # rate-limited, misses remembered
     if owner is None:
         raise Unauthenticated("sdk key not found")
     if owner[0] != env_id:
@@ -163,10 +163,20 @@ def _member_fetch(request: AnyRequest) -> MemberFetch:
         environment_id: UUID, position: int, pairs: Sequence[tuple[str, str]]
     ) -> dict[tuple[str, str], bool]:
         lagging = Unavailable("list memberships are not caught up yet; retry")
-        read = read_model_fetch(deps_of(request).db, LARGE_LIST_WAIT, lagging)
+        db = deps_of(request).db
+        read = read_model_fetch(db, LARGE_LIST_WAIT, lagging, _segments_watcher(request, db))
         return await read(environment_id, position, pairs)
 
     return fetch
+
+
+def _segments_watcher(request: AnyRequest, db: AsyncConnectionPool[Any]) -> CheckpointWatcher:
+    """The app's one waiter on the segments projection: waiting evaluations share one connection."""
+    state = request.app.state
+    watcher = state.get(SEGMENTS_WATCHER_STATE)
+    if not isinstance(watcher, CheckpointWatcher):
+        watcher = state[SEGMENTS_WATCHER_STATE] = CheckpointWatcher(db, [SEGMENTS_PROJECTION])
+    return watcher
 
 
 def _contexts(body: ContextsBody) -> ContextSet:

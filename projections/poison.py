@@ -34,11 +34,3 @@ class DeadLetters(Protocol):
 def caused_by_the_world(exc: BaseException) -> bool:
     """PostgreSQL could not be reached or the connection broke: retry, never blame the event."""
     return isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError | OSError)
-
-
-def parse_position(raw: str | None) -> int | None:
-    """A `Stitchd-Position` header's value: ASCII digits only (`str.isdigit` also accepts '²')."""
-    if raw is None or not raw.isascii() or not raw.isdigit() or len(raw) > 19:
-        return None
-    position = int(raw)
-    return position if 0 < position < 2**63 else None

@@ -30,7 +30,7 @@ from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
-from projections.poison import DeadLetters, caused_by_the_world, parse_position
+from projections.poison import DeadLetters, caused_by_the_world
 from projections.pull import ack as _ack
 from projections.pull import fetch
 from projections.recorded import Projection
@@ -45,6 +45,7 @@ from projections.store import (
     save_checkpoint,
 )
 from readmodels.db import wait_for_position
+from readmodels.positions import parse_event_position
 
 __all__ = ["ProjectionError", "ProjectionRunner", "RunnerOptions", "wait_for_position"]
 
@@ -162,7 +163,7 @@ class ProjectionRunner:
     async def _handle(self, msgs: Sequence[Msg]) -> None:
         carried: list[tuple[Msg, int]] = []
         for msg in msgs:
-            position = parse_position((msg.headers or {}).get(POSITION_HEADER))
+            position = parse_event_position((msg.headers or {}).get(POSITION_HEADER))
             if position is None:
                 await self._reject(msg, f"no valid {POSITION_HEADER} header: not a store event")
             else:

@@ -64,6 +64,11 @@ class Settings:
     log_level: str = "INFO"
     data_dir: Path = Path(".stitchd")
     limits: Limits = field(default_factory=Limits)
+    # TLS certificate pairs (PEM files): the embedded nats-server's and the broadcaster's gRPC listener's
+    nats_tls_cert: Path | None = None
+    nats_tls_key: Path | None = None
+    grpc_tls_cert: Path | None = None
+    grpc_tls_key: Path | None = None
 
     @property
     def production(self) -> bool:
@@ -85,7 +90,20 @@ class Settings:
             log_level=e.get("LOG_LEVEL", "INFO").upper(),
             data_dir=Path(e.get("STITCHD_DATA_DIR", ".stitchd")),
             limits=Limits.from_env(e),
+            **_pair(e, "STITCHD_NATS_TLS", "nats_tls"),
+            **_pair(e, "STITCHD_GRPC_TLS", "grpc_tls"),
         )
+
+
+def _pair(env: Mapping[str, str], prefix: str, field_prefix: str) -> dict[str, Path | None]:
+    """`<prefix>_CERT` and `<prefix>_KEY`: both or neither."""
+    cert, key = env.get(f"{prefix}_CERT") or None, env.get(f"{prefix}_KEY") or None
+    if (cert is None) != (key is None):
+        raise SettingsError(f"{prefix}_CERT and {prefix}_KEY must be set together")
+    return {
+        f"{field_prefix}_cert": None if cert is None else Path(cert),
+        f"{field_prefix}_key": None if key is None else Path(key),
+    }
 
 
 def _port(env: Mapping[str, str], name: str, default: int) -> int:

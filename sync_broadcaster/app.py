@@ -6,7 +6,9 @@ import asyncio
 import logging
 import os
 import socket
+import ssl
 from dataclasses import dataclass
+from pathlib import Path
 from types import TracebackType
 from typing import Any, Protocol
 
@@ -36,6 +38,17 @@ class BroadcasterSettings:
     history_limit: int = DEFAULT_HISTORY
     history_bytes: int = DEFAULT_HISTORY_BYTES
     poll_interval: float = DEFAULT_POLL_INTERVAL
+    tls_cert: Path | None = None  # PEM certificate chain; with tls_key, the listener speaks TLS only
+    tls_key: Path | None = None
+
+
+def server_tls(cert: Path, key: Path) -> ssl.SSLContext:
+    """A TLS context for the gRPC listener (HTTP/2 over TLS 1.2+)."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.load_cert_chain(cert, key)
+    context.set_alpn_protocols(["h2"])
+    return context
 
 
 class Broadcaster:
@@ -72,8 +85,13 @@ class Broadcaster:
         sock = socket.create_server((self.settings.host, self.settings.port))
         self.port = sock.getsockname()[1]
         self._server = Server([self.service], codec=WireCodec())
-        await self._server.start(sock=sock)
-        log.info("broadcaster listening", extra={"port": self.port, "position": self.cache.position})
+        cert, key = self.settings.tls_cert, self.settings.tls_key
+        context = None if cert is None or key is None else server_tls(cert, key)
+        await self._server.start(sock=sock, ssl=context)
+        log.info(
+            "broadcaster listening",
+            extra={"port": self.port, "position": self.cache.position, "tls": context is not None},
+        )
 
     async def _open_log(self) -> EventLog:
         self._pool = AsyncConnectionPool(
@@ -135,6 +153,12 @@ class ProcessSettings(Protocol):
     @property
     def limits(self) -> ProcessLimits: ...
 
+    @property
+    def grpc_tls_cert(self) -> Path | None: ...
+
+    @property
+    def grpc_tls_key(self) -> Path | None: ...
+
 
 class ProcessResources(Protocol):
     @property
@@ -152,6 +176,8 @@ async def run(settings: ProcessSettings, resources: ProcessResources) -> None:
         host=os.environ.get("STITCHD_GRPC_HOST", "0.0.0.0"),
         port=settings.grpc_port,
         history_bytes=settings.limits.definition_history_bytes,
+        tls_cert=settings.grpc_tls_cert,
+        tls_key=settings.grpc_tls_key,
     )
     async with build_broadcaster(config) as broadcaster:
         await broadcaster.serve()

@@ -121,3 +121,9 @@ async def authenticate_sdk_key(connection: ASGIConnection[Any, Any, Any, Any]) -
     )
     connection.scope.setdefault("state", {})[_SDK] = caller
     return caller
+
+
+def is_authenticated(connection: ASGIConnection[Any, Any, Any, Any]) -> bool:
+    """Whether this request already proved a bearer token or an SDK key (cached by a guard)."""
+    state = connection.scope.get("state", {})
+    return isinstance(state.get(_CALLER), Caller) or isinstance(state.get(_SDK), SdkCaller)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import ssl
 import time
 from collections.abc import AsyncGenerator, Callable
 from typing import cast
@@ -37,6 +38,17 @@ def parse_grpc_url(url: str) -> tuple[str, int, bool]:
     if not parts.hostname:
         raise ValueError(f"no host in gRPC address {url!r}")
     return parts.hostname, parts.port or (443 if tls else 50050), tls
+
+
+def grpc_tls(options: SdkOptions, url_says_tls: bool) -> ssl.SSLContext | bool | None:
+    """The channel's TLS: the options' context or CA file, else the system trust store for a TLS URL."""
+    context = options.grpc_ssl_context
+    if context is None and options.grpc_ca_file is not None:
+        context = ssl.create_default_context(cafile=options.grpc_ca_file)
+    if context is not None:
+        context.set_alpn_protocols(["h2"])
+        return context
+    return True if url_says_tls else None
 
 
 def backoff_delay(attempt: int, initial: float, maximum: float) -> float:
@@ -106,7 +118,7 @@ class SyncLoop:
         """One stream until it ends; whether any message arrived on it."""
         since = 0 if self._want_snapshot else self._store.sequence
         request = flags_pb.SyncRequest(environment_id=self._options.environment_id, since_sequence=since)
-        channel = Channel(self._host, self._port, ssl=self._tls or None)
+        channel = Channel(self._host, self._port, ssl=grpc_tls(self._options, self._tls))
         received = False
         try:
             stub = flags_pb.FlagSyncServiceStub(channel, metadata=self._metadata)
