@@ -9,10 +9,8 @@ from litestar import Controller, Request, get, post, put
 from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody
 
-from commands.identity import set_membership
 from commands.tenancy import create_org
-from domain.tenancy.commands import CreateOrg, SetMembership
-from domain.tenancy.events import OrgRole
+from domain.tenancy.commands import CreateOrg
 from domain.tenancy.orgs import SYSTEM_ORG_ID
 from gateway.auth.guards import BEARER, NO_AUTH, require_system_admin, system_admin
 from gateway.auth.principals import Caller, authenticate, bearer_token, caller_from_token
@@ -170,17 +168,11 @@ class AdminController(Controller):
         deps: NamedDependency[GatewayDeps],
         idempotency_key: IdempotencyKey = None,
     ) -> OrgReply:
-        """A new organisation; its creator joins it as org admin (then switch-org to manage it)."""
+        """A new organisation. Its creator does not join it: give it its first admin with
+        POST /v1/admin/orgs/{org_id}/users (system admins are strangers to every tenant)."""
         command_id, org_id = command_ids(caller.user_id, "org", idempotency_key)
         cmd = CreateOrg(command_id=command_id, org_id=org_id, name=data.name)
-        await create_org(cmd, store=deps.store, clock=deps.clock, actor=caller.actor)
-        join = SetMembership(
-            command_id=uuid5(command_id, "join"),
-            user_id=caller.user_id,
-            org_id=org_id,
-            role=OrgRole.ORG_ADMIN,
-        )
-        written = await set_membership(join, store=deps.store, clock=deps.clock, actor=caller.actor)
+        written = await create_org(cmd, store=deps.store, clock=deps.clock, actor=caller.actor)
         position = await deps.settle(written.position)
         row = await directory.get_org(deps.db, org_id)
         created_at = row.created_at if row is not None else None

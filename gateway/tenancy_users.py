@@ -11,6 +11,7 @@ from litestar.params import FromPath, JSONBody
 from commands.identity import change_password, register_user, remove_membership, remove_user
 from domain.tenancy.commands import ChangePassword, RegisterUser, RemoveMembership, RemoveUser
 from domain.tenancy.events import OrgRole
+from gateway.auth.authority import Action, managed_member
 from gateway.auth.guards import BEARER, org_admin, tenant_reader
 from gateway.auth.passwords import password_problem
 from gateway.auth.principals import Caller
@@ -64,14 +65,6 @@ async def create_user(
     )
 
 
-async def _member(deps: GatewayDeps, caller: Caller, user_id: UUID) -> identity.UserCredentials:
-    """A live user of the caller's organisation; any other answers 404."""
-    user = await identity.user_by_id(deps.db, user_id)
-    if user is None or await identity.role_in_org(deps.db, user_id, caller.org_id) is None:
-        raise NotFound(f"user {user_id} not found")
-    return user
-
-
 class UserController(Controller):
     path = "/v1/management/users"
     tags = ["management"]
@@ -109,16 +102,20 @@ class UserController(Controller):
     async def remove(
         self, user_id: FromPath[UUID], caller: NamedDependency[Caller], deps: NamedDependency[GatewayDeps]
     ) -> PositionReply:
-        """Remove the user from the organisation (the account too when it was the last one); tokens die."""
-        await _member(deps, caller, user_id)
+        """Remove the user from the organisation (the account too when it was the last one); tokens die.
+
+        Ending the membership in the caller's own organisation is an org admin's call; deleting the
+        account needs the right to manage its credentials (`gateway.auth.authority`).
+        """
         if user_id == caller.user_id:
             raise InvalidArgument("you cannot remove yourself")
+        target = await managed_member(deps, caller, user_id, Action.END_MEMBERSHIP)
         cmd = RemoveMembership(command_id=uuid4(), user_id=user_id, org_id=caller.org_id)
         written = await remove_membership(cmd, store=deps.store, clock=deps.clock, actor=caller.actor)
-        if len(await identity.memberships(deps.db, user_id)) <= 1:
+        if target.orgs == {caller.org_id}:  # its last organisation: the account goes too
             gone = RemoveUser(command_id=uuid4(), user_id=user_id)
             written = await remove_user(gone, store=deps.store, clock=deps.clock, actor=caller.actor)
-        await deps.refresh_tokens.revoke_user(user_id, now=deps.clock())
+            await deps.refresh_tokens.revoke_user(user_id, now=deps.clock())
         return PositionReply(position=await deps.settle(written.position))
 
     @put("/{user_id:uuid}/password", guards=[tenant_reader])
@@ -129,11 +126,15 @@ class UserController(Controller):
         caller: NamedDependency[Caller],
         deps: NamedDependency[GatewayDeps],
     ) -> PositionReply:
-        """Change a password: your own with the current one, or any member's as org admin; old tokens die."""
-        user = await _member(deps, caller, user_id)
-        if user_id != caller.user_id and not caller.is_admin:
-            raise PermissionDenied("organisation admin role required")
-        return await set_password(deps, user, data, actor=caller.actor, own=user_id == caller.user_id)
+        """Change a password: your own with the current one, or, as org admin, that of a member whose
+        every organisation you administer (`gateway.auth.authority`); old tokens die."""
+        if user_id == caller.user_id:
+            own = await identity.user_by_id(deps.db, user_id)
+            if own is None:
+                raise NotFound(f"user {user_id} not found")
+            return await set_password(deps, own, data, actor=caller.actor, own=True)
+        target = await managed_member(deps, caller, user_id, Action.SET_CREDENTIALS)
+        return await set_password(deps, target.user, data, actor=caller.actor, own=False)
 
 
 async def set_password(
