@@ -11,6 +11,7 @@ from typing import Any, Protocol, runtime_checkable
 from psycopg_pool import AsyncConnectionPool
 
 from commands.eventstore import EventStore
+from gateway.auth.addresses import TrustedProxies
 from gateway.auth.passwords import Passwords
 from gateway.auth.refresh import RefreshTokens
 from gateway.auth.throttle import LoginThrottle
@@ -52,6 +53,8 @@ class GatewaySettings:
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     write_wait_seconds: float = DEFAULT_WRITE_WAIT_SECONDS
     debug: bool = False
+    # whose X-Forwarded-For the login throttle believes
+    trusted_proxies: TrustedProxies = field(default_factory=TrustedProxies)
 
 
 @dataclass(frozen=True, kw_only=True)

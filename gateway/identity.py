@@ -12,7 +12,9 @@ from litestar.params import FromPath, JSONBody
 from commands.tenancy import create_org
 from domain.tenancy.commands import CreateOrg
 from domain.tenancy.orgs import SYSTEM_ORG_ID
+from gateway.auth.addresses import client_address
 from gateway.auth.guards import BEARER, NO_AUTH, require_system_admin, system_admin
+from gateway.auth.passwords import PasswordChecksBusy
 from gateway.auth.principals import Caller, authenticate, bearer_token, caller_from_token
 from gateway.auth.refresh import RefreshGrant, new_family
 from gateway.auth.tokens import issue_access_token
@@ -65,8 +67,29 @@ async def issue_tokens(
     )
 
 
-def _client_address(request: Request[Any, Any, Any]) -> str:
-    return request.client.host if request.client else "unknown"
+def _client_address(request: Request[Any, Any, Any], deps: GatewayDeps) -> str:
+    peer = request.client.host if request.client else None
+    return client_address(peer, request.headers.get("x-forwarded-for"), deps.settings.trusted_proxies)
+
+
+async def _checked_login(deps: GatewayDeps, data: LoginBody, address: str) -> identity.UserCredentials:
+    """The account if the password is right; every attempt reserves its throttle tokens first."""
+    throttle = deps.login_throttle()
+    wait = throttle.reserve(data.email, address)
+    if wait > 0:
+        raise ResourceExhausted(
+            "too many failed logins, retry later", headers={"Retry-After": str(int(wait) + 1)}
+        )
+    try:
+        user = await identity.user_by_email(deps.db, data.email)
+        right = await deps.passwords.verify(user.password_hash if user else None, data.password)
+    except PasswordChecksBusy:
+        throttle.cancel(data.email, address)  # no password was tried: not a failure
+        raise
+    if not right or user is None:
+        raise Unauthenticated("invalid email or password")
+    throttle.succeeded(data.email, address)
+    return user
 
 
 class AuthController(Controller):
@@ -78,20 +101,7 @@ class AuthController(Controller):
         self, request: Request[Any, Any, Any], data: JSONBody[LoginBody], deps: NamedDependency[GatewayDeps]
     ) -> TokenReply:
         """Email + password for a JWT (24 h default) and a refresh token; failures are throttled."""
-        throttle, address = deps.login_throttle(), _client_address(request)
-        wait = throttle.retry_after(data.email, address)
-        if wait > 0:
-            raise ResourceExhausted(
-                "too many failed logins, retry later", headers={"Retry-After": str(int(wait) + 1)}
-            )
-        user = await identity.user_by_email(deps.db, data.email)
-        if (
-            not await deps.passwords.verify(user.password_hash if user else None, data.password)
-            or user is None
-        ):
-            throttle.failed(data.email, address)
-            raise Unauthenticated("invalid email or password")
-        throttle.succeeded(data.email)
+        user = await _checked_login(deps, data, _client_address(request, deps))
         orgs = await identity.memberships(deps.db, user.user_id)
         org_id = data.org_id or (orgs[0].org_id if orgs else None)
         if org_id is None or all(m.org_id != org_id for m in orgs):

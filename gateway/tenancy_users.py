@@ -13,10 +13,10 @@ from domain.tenancy.commands import ChangePassword, RegisterUser, RemoveMembersh
 from domain.tenancy.events import OrgRole
 from gateway.auth.authority import Action, managed_member
 from gateway.auth.guards import BEARER, org_admin, tenant_reader
-from gateway.auth.passwords import password_problem
+from gateway.auth.passwords import PasswordChecksBusy, password_problem
 from gateway.auth.principals import Caller
 from gateway.deps import GatewayDeps
-from gateway.errors import InvalidArgument, NotFound, PermissionDenied
+from gateway.errors import InvalidArgument, NotFound, PermissionDenied, ResourceExhausted
 from gateway.tenancy import command_ids, own_org
 from gateway.writes import IdempotencyKey
 from readmodels import identity
@@ -137,12 +137,32 @@ class UserController(Controller):
         return await set_password(deps, target.user, data, actor=caller.actor, own=False)
 
 
+async def _check_current(deps: GatewayDeps, user: identity.UserCredentials, password: str) -> None:
+    throttle, lane = deps.login_throttle(), f"user:{user.user_id}"
+    wait = throttle.reserve(user.email, lane)
+    if wait > 0:
+        raise ResourceExhausted(
+            "too many wrong passwords, retry later", headers={"Retry-After": str(int(wait) + 1)}
+        )
+    try:
+        right = await deps.passwords.verify(user.password_hash, password)
+    except PasswordChecksBusy:
+        throttle.cancel(user.email, lane)
+        raise
+    if not right:
+        raise PermissionDenied("current_password is wrong")
+    throttle.succeeded(user.email, lane)
+
+
 async def set_password(
     deps: GatewayDeps, user: identity.UserCredentials, data: ChangePasswordBody, *, actor: str, own: bool
 ) -> PositionReply:
-    """Store a new password hash (your own needs the current password); every older token dies."""
-    if own and not await deps.passwords.verify(user.password_hash, data.current_password or ""):
-        raise PermissionDenied("current_password is wrong")
+    """Store a new password hash (your own needs the current password); every older token dies.
+
+    Checking the current password is throttled like a login (a stolen token must not become an oracle).
+    """
+    if own:
+        await _check_current(deps, user, data.current_password or "")
     problem = password_problem(data.new_password)
     if problem:
         raise InvalidArgument(problem)

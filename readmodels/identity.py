@@ -7,6 +7,7 @@ from uuid import UUID
 
 import msgspec
 
+from domain.ids import canonical_email
 from readmodels.db import ReadDb, fetch_all, fetch_one
 
 
@@ -55,7 +56,7 @@ _KEY = (
 
 async def user_by_email(db: ReadDb, email: str) -> UserCredentials | None:
     """The live user holding the (lower-cased) email."""
-    return await fetch_one(db, _USER + " AND email = %s", (email.strip().lower(),), UserCredentials)
+    return await fetch_one(db, _USER + " AND email = %s", (canonical_email(email),), UserCredentials)
 
 
 async def user_by_id(db: ReadDb, user_id: UUID) -> UserCredentials | None:

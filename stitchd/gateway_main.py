@@ -22,10 +22,11 @@ from psycopg_pool import AsyncConnectionPool
 from commands.postgres_store import open_postgres_store
 from commands.tenancy import ensure_system_org
 from gateway.app import SYSTEM_ORG_COMMAND_ID, create_app
+from gateway.auth.addresses import parse_networks
 from gateway.auth.passwords import Passwords
 from gateway.auth.refresh import MemoryRefreshTokens, PostgresRefreshTokens
 from gateway.auth.tokens import TokenSettings, load_jwt_secret, utc_now
-from gateway.deps import GatewayDeps, PoolWaiter
+from gateway.deps import GatewayDeps, GatewaySettings, PoolWaiter
 from gateway.evaluate import start_definitions
 from gateway.exposures import jetstream_ingest
 from projections.registry import PROJECTIONS
@@ -51,6 +52,8 @@ async def gateway_deps(settings: Settings, database_url: str) -> AsyncIterator[G
             tokens=TokenSettings(secret=secret),
             waiter=PoolWaiter(pool, [p.NAME for p in PROJECTIONS]),
             refresh_tokens=PostgresRefreshTokens(pool),
+            passwords=Passwords(max_concurrent=settings.password_hash_concurrency),
+            settings=GatewaySettings(trusted_proxies=parse_networks(settings.trusted_proxies)),
         )
     finally:
         await pool.close()

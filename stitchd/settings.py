@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -26,6 +27,10 @@ class Settings:
     app_env: str = "development"
     log_level: str = "INFO"
     data_dir: Path = Path(".stitchd")
+    # --- identity/auth (issue 9) ---
+    trusted_proxies: str = ""  # STITCHD_TRUSTED_PROXIES: IPs/CIDRs whose X-Forwarded-For counts
+    password_hash_concurrency: int = 4  # STITCHD_PASSWORD_HASH_CONCURRENCY: argon2 hashings at once
+    session_max_age_hours: int = 720  # STITCHD_SESSION_MAX_AGE_HOURS: absolute lifetime of a login session
 
     @property
     def production(self) -> bool:
@@ -46,6 +51,9 @@ class Settings:
             app_env=e.get("APP_ENV", "development"),
             log_level=e.get("LOG_LEVEL", "INFO").upper(),
             data_dir=Path(e.get("STITCHD_DATA_DIR", ".stitchd")),
+            trusted_proxies=_networks(e, "STITCHD_TRUSTED_PROXIES"),
+            password_hash_concurrency=_positive(e, "STITCHD_PASSWORD_HASH_CONCURRENCY", 4),
+            session_max_age_hours=_positive(e, "STITCHD_SESSION_MAX_AGE_HOURS", 720),
         )
 
 
@@ -60,3 +68,24 @@ def _port(env: Mapping[str, str], name: str, default: int) -> int:
     if not 0 <= port <= 65535:
         raise SettingsError(f"{name} must be between 0 and 65535, got {port}")
     return port
+
+
+def _positive(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if not raw:
+        return default
+    if not raw.isascii() or not raw.isdigit() or int(raw) < 1:
+        raise SettingsError(f"{name} must be a positive whole number, got {raw!r}")
+    return int(raw)
+
+
+def _networks(env: Mapping[str, str], name: str) -> str:
+    """Checked here (a typo must stop the start), parsed again by the gateway."""
+    raw = env.get(name, "")
+    for part in (p.strip() for p in raw.split(",")):
+        if part:
+            try:
+                ipaddress.ip_network(part, strict=False)
+            except ValueError:
+                raise SettingsError(f"{name}: not an IP address or network: {part!r}") from None
+    return raw
