@@ -11,12 +11,14 @@ from typing import Any, Protocol, runtime_checkable
 from psycopg_pool import AsyncConnectionPool
 
 from commands.eventstore import EventStore
+from commands.vault import IdentityVault
 from gateway.auth.addresses import TrustedProxies
 from gateway.auth.passwords import Passwords
 from gateway.auth.refresh import RefreshTokens
 from gateway.auth.throttle import LoginThrottle
 from gateway.auth.tokens import TokenSettings
 from readmodels.db import wait_for_position
+from readmodels.vault import PostgresVault
 from schemas.ingest import ExposureMsg, IngestMsg
 
 log = logging.getLogger(__name__)
@@ -71,6 +73,7 @@ class GatewayDeps:
     throttle: LoginThrottle | None = None
     settings: GatewaySettings = field(default_factory=GatewaySettings)
     ingest: IngestPublisher | None = None  # helper-ingest: None = ingestion not configured (502)
+    vault: IdentityVault | None = None  # helper-auth: None = the vault tables behind `db`
 
     @property
     def exposures(self) -> IngestPublisher | None:
@@ -84,6 +87,13 @@ class GatewayDeps:
             # Still correct, only not yet visible: the client can retry with X-Stitchd-Min-Position.
             log.warning("read models did not reach position %d within %.1f s", position, within)
         return position
+
+    def identity_vault(self) -> IdentityVault:
+        """Password hashes and personal-data keys (readmodels.vault): the one given, else over `db`."""
+        if self.vault is None:
+            object.__setattr__(self, "vault", PostgresVault(self.db))
+        assert self.vault is not None
+        return self.vault
 
     def login_throttle(self) -> LoginThrottle:
         """The throttle given, else one per deps object (one gateway process = one set of buckets)."""

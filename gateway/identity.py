@@ -17,6 +17,7 @@ from gateway.auth.guards import BEARER, NO_AUTH, require_system_admin, system_ad
 from gateway.auth.passwords import PasswordChecksBusy
 from gateway.auth.principals import Caller, authenticate, bearer_token, caller_from_token
 from gateway.auth.refresh import RefreshGrant, new_family
+from gateway.auth.sessions import session_end, start_session
 from gateway.auth.tokens import issue_access_token
 from gateway.deps import GatewayDeps
 from gateway.errors import NotFound, PermissionDenied, ResourceExhausted, Unauthenticated
@@ -48,13 +49,18 @@ FIRST_ADMIN_COMMAND_ID = uuid5(SYSTEM_ORG_ID, "seed-first-admin")
 async def issue_tokens(
     deps: GatewayDeps, user_id: UUID, org_id: UUID, generation: int, family: UUID
 ) -> TokenReply:
-    """A fresh access token and a rotated refresh token of `family`."""
+    """A fresh access token and a rotated refresh token of the session `family`, neither outliving it."""
     now = deps.clock()
+    ends = await session_end(deps.db, family, now=now)
+    if ends is None:
+        raise Unauthenticated("session ended: log in again")
     access = issue_access_token(
-        deps.tokens, user_id=user_id, org_id=org_id, credentials_version=generation, now=now
-    )
+        deps.tokens, user_id=user_id, org_id=org_id, credentials_version=generation, session_id=family,
+        now=now, session_ends=ends,
+    )  # fmt: skip
     grant = RefreshGrant(user_id=user_id, org_id=org_id, credentials_version=generation, family_id=family)
-    refresh = await deps.refresh_tokens.issue(grant, now=now, expires_at=now + deps.tokens.refresh_ttl)
+    expires_at = min(now + deps.tokens.refresh_ttl, ends)
+    refresh = await deps.refresh_tokens.issue(grant, now=now, expires_at=expires_at)
     return TokenReply(
         token=access.token,
         expires_at=access.expires_at,
@@ -106,7 +112,10 @@ class AuthController(Controller):
         org_id = data.org_id or (orgs[0].org_id if orgs else None)
         if org_id is None or all(m.org_id != org_id for m in orgs):
             raise PermissionDenied("not a member of that organisation")
-        return await issue_tokens(deps, user.user_id, org_id, user.token_generation, new_family())
+        family, now = new_family(), deps.clock()
+        ends = now + deps.tokens.session_max_age
+        await start_session(deps.db, family_id=family, user_id=user.user_id, now=now, ends_at=ends)
+        return await issue_tokens(deps, user.user_id, org_id, user.token_generation, family)
 
     @post("/refresh", security=NO_AUTH, status_code=200)
     async def refresh(self, data: JSONBody[RefreshBody], deps: NamedDependency[GatewayDeps]) -> TokenReply:
@@ -126,7 +135,8 @@ class AuthController(Controller):
         data: JSONBody[SwitchOrgBody],
         deps: NamedDependency[GatewayDeps],
     ) -> TokenReply:
-        """New tokens for another organisation the caller belongs to (404 for any other)."""
+        """New tokens for another organisation the caller belongs to (404 for any other), in the same
+        session: switching never extends its absolute lifetime."""
         if bearer_token(request) is None and data.current_token:
             caller = await caller_from_token(deps, data.current_token)  # the proto's current_token field
         else:
@@ -136,7 +146,10 @@ class AuthController(Controller):
         user = await identity.user_by_id(deps.db, caller.user_id)
         if user is None:
             raise Unauthenticated("token revoked")
-        return await issue_tokens(deps, user.user_id, data.target_org_id, user.token_generation, new_family())
+        assert caller.session_id is not None  # every verified access token names its session
+        return await issue_tokens(
+            deps, user.user_id, data.target_org_id, user.token_generation, caller.session_id
+        )
 
     @put("/password", security=BEARER)
     async def change_own_password(

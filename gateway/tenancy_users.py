@@ -10,6 +10,7 @@ from litestar.params import FromPath, JSONBody
 
 from commands.identity import change_password, register_user, remove_membership, remove_user
 from domain.tenancy.commands import ChangePassword, RegisterUser, RemoveMembership, RemoveUser
+from domain.ids import canonical_email
 from domain.tenancy.events import OrgRole
 from gateway.auth.authority import Action, managed_member
 from gateway.auth.guards import BEARER, org_admin, tenant_reader
@@ -42,7 +43,7 @@ async def create_user(
     problem = password_problem(data.password)
     if problem:
         raise InvalidArgument(problem)
-    email = data.email.strip().lower()
+    email = canonical_email(data.email)
     display_name = data.display_name or email.partition("@")[0]
     cmd = RegisterUser(
         command_id=command_id,
@@ -53,11 +54,13 @@ async def create_user(
         org_id=org_id,
         role=_ROLES[data.org_role],
     )
-    written = await register_user(cmd, store=deps.store, clock=deps.clock, actor=actor)
+    written = await register_user(
+        cmd, store=deps.store, clock=deps.clock, actor=actor, vault=deps.identity_vault()
+    )
     if written.repeated and repeat_message is not None:
         raise PermissionDenied(repeat_message)
     return UserReply(
-        user_id=cmd.user_id,
+        user_id=written.stream_id,  # an existing account's id when the address was invited
         email=email,
         display_name=display_name.strip(),
         org_role=data.org_role,
@@ -114,7 +117,9 @@ class UserController(Controller):
         written = await remove_membership(cmd, store=deps.store, clock=deps.clock, actor=caller.actor)
         if target.orgs == {caller.org_id}:  # its last organisation: the account goes too
             gone = RemoveUser(command_id=uuid4(), user_id=user_id)
-            written = await remove_user(gone, store=deps.store, clock=deps.clock, actor=caller.actor)
+            written = await remove_user(
+                gone, store=deps.store, clock=deps.clock, actor=caller.actor, vault=deps.identity_vault()
+            )
             await deps.refresh_tokens.revoke_user(user_id, now=deps.clock())
         return PositionReply(position=await deps.settle(written.position))
 
@@ -168,6 +173,8 @@ async def set_password(
         raise InvalidArgument(problem)
     digest = await deps.passwords.hash(data.new_password)
     cmd = ChangePassword(command_id=uuid4(), user_id=user.user_id, password_hash=digest)
-    written = await change_password(cmd, store=deps.store, clock=deps.clock, actor=actor)
+    written = await change_password(
+        cmd, store=deps.store, clock=deps.clock, actor=actor, vault=deps.identity_vault()
+    )
     await deps.refresh_tokens.revoke_user(user.user_id, now=deps.clock())
     return PositionReply(position=await deps.settle(written.position))

@@ -19,6 +19,7 @@ from domain.tenancy.events import (
     UserRemoved,
 )
 from projections.recorded import Recorded
+from readmodels.vault import ERASED, open_sealed
 
 NAME = "identity"
 TABLES = ("rm_users", "rm_memberships", "rm_sdk_keys")
@@ -40,29 +41,31 @@ async def apply(tx: Tx, event: Event, recorded: Recorded) -> None:
 
 
 async def _user(tx: Tx, event: Event, recorded: Recorded) -> None:
+    """Personal data is opened with its owner's key inside the transaction; once the key is shredded
+    (or on a replay after it was) the row holds the erased placeholder instead."""
     at, pos, uid = event.occurred_at, recorded.position, event.stream_id
     match event:
-        case UserRegistered(email=email, display_name=name, password_hash=digest):
+        case UserRegistered(email=email, display_name=name):
             await tx.execute(
-                "INSERT INTO rm_users (user_id, email, display_name, password_hash, created_at, updated_at,"
-                " position) VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (user_id) DO NOTHING",
-                (uid, email, name, digest, at, at, pos),
+                "INSERT INTO rm_users (user_id, email, display_name, created_at, updated_at, position)"
+                " VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (user_id) DO NOTHING",
+                (uid, await open_sealed(tx, uid, email), await open_sealed(tx, uid, name), at, at, pos),
             )
-        case UserPasswordChanged(password_hash=digest, token_generation=generation):
+        case UserPasswordChanged(token_generation=generation):
             await tx.execute(
-                "UPDATE rm_users SET password_hash = %s, token_generation = %s, updated_at = %s,"
-                " position = %s WHERE user_id = %s",
-                (digest, generation, at, pos, uid),
+                "UPDATE rm_users SET token_generation = %s, updated_at = %s, position = %s WHERE user_id = %s",
+                (generation, at, pos, uid),
             )
         case UserDisplayNameChanged(display_name=name):
             await tx.execute(
                 "UPDATE rm_users SET display_name = %s, updated_at = %s, position = %s WHERE user_id = %s",
-                (name, at, pos, uid),
+                (await open_sealed(tx, uid, name), at, pos, uid),
             )
         case UserRemoved():
             await tx.execute(
-                "UPDATE rm_users SET removed = true, updated_at = %s, position = %s WHERE user_id = %s",
-                (at, pos, uid),
+                "UPDATE rm_users SET removed = true, email = %s, display_name = %s, updated_at = %s,"
+                " position = %s WHERE user_id = %s",
+                (ERASED, ERASED, at, pos, uid),
             )
             await tx.execute("DELETE FROM rm_memberships WHERE user_id = %s", (uid,))
 

@@ -184,6 +184,7 @@ async def seed_user(database_url: str, email: str, password: str, display_name: 
     from domain.tenancy.events import OrgRole
     from domain.tenancy.orgs import SYSTEM_ORG_ID
     from gateway.auth.passwords import password_problem
+    from readmodels.vault import PostgresVault
 
     problem = password_problem(password)
     if problem:
@@ -200,7 +201,7 @@ async def seed_user(database_url: str, email: str, password: str, display_name: 
             org_id=SYSTEM_ORG_ID,
             role=OrgRole.ORG_ADMIN,
         )
-        await register_user(cmd, store=store, clock=utc_now, actor="cli")
+        await register_user(cmd, store=store, clock=utc_now, actor="cli", vault=PostgresVault(store.pool))
         return str(cmd.user_id)
     finally:
         await store.aclose()

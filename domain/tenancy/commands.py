@@ -43,8 +43,11 @@ class RegisterUser(Command, frozen=True, kw_only=True, tag="user.register"):
 
 
 class ChangePassword(Command, frozen=True, kw_only=True, tag="user.change_password"):
+    """`password_hash` goes to the vault, never into an event; `token_generation` is the vault's."""
+
     user_id: UUID
     password_hash: str
+    token_generation: int = 0
 
 
 class RenameUser(Command, frozen=True, kw_only=True, tag="user.rename"):

@@ -42,9 +42,8 @@ class User(msgspec.Struct, frozen=True, kw_only=True):
 
     id: UUID
     version: int
-    email: str
-    display_name: str
-    password_hash: str
+    email: str  # as stored: sealed
+    display_name: str  # as stored: sealed
     token_generation: int = 0
     memberships: dict[UUID, OrgRole] = msgspec.field(default_factory=dict)
     removed: bool = False
@@ -63,16 +62,19 @@ def _hash(password_hash: str) -> str:
 
 
 def register_user(user: User | None, cmd: RegisterUser, now: datetime) -> list[UserEvent]:
-    """A new account, joining `cmd.org_id` too when given; the id must be fresh."""
+    """A new account, joining `cmd.org_id` too when given; the id must be fresh.
+
+    The events carry the plain email and name: the handler seals them before they are appended.
+    """
     if user is not None:
         raise UserAlreadyExists(f"user {cmd.user_id} already exists")
+    _hash(cmd.password_hash)
     registered = UserRegistered(
         stream_id=cmd.user_id,
         version=1,
         occurred_at=now,
         email=normalize_email(cmd.email),
         display_name=check_name(cmd.display_name, what="display name"),
-        password_hash=_hash(cmd.password_hash),
     )
     if cmd.org_id is None:
         return [registered]
@@ -83,15 +85,15 @@ def register_user(user: User | None, cmd: RegisterUser, now: datetime) -> list[U
 
 
 def change_password(user: User | None, cmd: ChangePassword, now: datetime) -> list[UserEvent]:
-    """Store the new hash and bump the token generation (always: a reset must kill old tokens)."""
+    """Record the change and the new token generation (always: a reset must kill old tokens)."""
     current = _live(user, cmd.user_id)
+    _hash(cmd.password_hash)
     return [
         UserPasswordChanged(
             stream_id=current.id,
             version=current.version + 1,
             occurred_at=now,
-            password_hash=_hash(cmd.password_hash),
-            token_generation=current.token_generation + 1,
+            token_generation=max(cmd.token_generation, current.token_generation + 1),
         )
     ]
 
@@ -140,11 +142,9 @@ def remove_membership(user: User | None, cmd: RemoveMembership, now: datetime) -
 
 
 def remove_user(user: User | None, cmd: RemoveUser, now: datetime) -> list[UserEvent]:
-    """Remove the account (the handler then releases the email claim)."""
+    """Remove the account (the handler then releases the email claim and shreds the person's key)."""
     current = _live(user, cmd.user_id)
-    return [
-        UserRemoved(stream_id=current.id, version=current.version + 1, occurred_at=now, email=current.email)
-    ]
+    return [UserRemoved(stream_id=current.id, version=current.version + 1, occurred_at=now)]
 
 
 def _with_role(state: User, version: int, org_id: UUID, role: OrgRole | None) -> User:
@@ -159,11 +159,11 @@ def _with_role(state: User, version: int, org_id: UUID, role: OrgRole | None) ->
 def evolve(state: User | None, event: UserEvent) -> User:
     """Fold one fact; never refuses."""
     match event:
-        case UserRegistered(stream_id=id_, version=v, email=email, display_name=name, password_hash=pw):
-            return User(id=id_, version=v, email=email, display_name=name, password_hash=pw)
-        case UserPasswordChanged(version=v, password_hash=pw, token_generation=gen):
+        case UserRegistered(stream_id=id_, version=v, email=email, display_name=name):
+            return User(id=id_, version=v, email=email, display_name=name)
+        case UserPasswordChanged(version=v, token_generation=gen):
             assert state is not None
-            return msgspec.structs.replace(state, version=v, password_hash=pw, token_generation=gen)
+            return msgspec.structs.replace(state, version=v, token_generation=gen)
         case UserDisplayNameChanged(version=v, display_name=name):
             assert state is not None
             return msgspec.structs.replace(state, version=v, display_name=name)

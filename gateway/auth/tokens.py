@@ -32,6 +32,7 @@ class TokenSettings:
     audience: str = "stitchd-api"
     ttl: timedelta = timedelta(hours=24)
     refresh_ttl: timedelta = timedelta(days=30)
+    session_max_age: timedelta = timedelta(days=30)  # absolute: a session never outlives its login by more
 
     def __post_init__(self) -> None:
         if len(self.secret.encode()) < MIN_SECRET_BYTES:
@@ -39,11 +40,12 @@ class TokenSettings:
 
 
 class Claims(msgspec.Struct, frozen=True, kw_only=True):
-    """What a verified access token says: user, org, credentials version, token id and lifetime."""
+    """What a verified access token says: user, org, credentials version, session, token id, lifetime."""
 
     sub: UUID
     org: UUID
     cv: int
+    sid: UUID  # the login session (refresh-token family); the token dies with it
     jti: UUID
     iat: int
     exp: int
@@ -56,22 +58,30 @@ class IssuedToken(msgspec.Struct, frozen=True, kw_only=True):
 
 
 def issue_access_token(
-    settings: TokenSettings, *, user_id: UUID, org_id: UUID, credentials_version: int, now: datetime
+    settings: TokenSettings,
+    *,
+    user_id: UUID,
+    org_id: UUID,
+    credentials_version: int,
+    session_id: UUID,
+    now: datetime,
+    session_ends: datetime | None = None,
 ) -> IssuedToken:
-    """A signed access token for the user acting in the org."""
-    exp = now + settings.ttl
+    """A signed access token for the user acting in the org, expiring no later than its session."""
+    exp = now + settings.ttl if session_ends is None else min(now + settings.ttl, session_ends)
     payload = {
         "iss": settings.issuer,
         "aud": settings.audience,
         "sub": str(user_id),
         "org": str(org_id),
         "cv": credentials_version,
+        "sid": str(session_id),
         "jti": str(uuid4()),
         "iat": int(now.timestamp()),
         "exp": int(exp.timestamp()),
     }
     token = jwt.encode(payload, settings.secret, algorithm=ALGORITHM)
-    return IssuedToken(token=token, expires_at=exp, expires_in=int(settings.ttl.total_seconds()))
+    return IssuedToken(token=token, expires_at=exp, expires_in=max(0, int((exp - now).total_seconds())))
 
 
 def decode_access_token(settings: TokenSettings, token: str, *, now: datetime) -> Claims:
@@ -85,7 +95,7 @@ def decode_access_token(settings: TokenSettings, token: str, *, now: datetime) -
             issuer=settings.issuer,
             # Expiry is checked below against the injected clock, so tests need no sleeping.
             options={
-                "require": ["iss", "aud", "sub", "exp", "iat", "jti"],
+                "require": ["iss", "aud", "sub", "exp", "iat", "jti", "sid"],
                 "verify_exp": False,
                 "verify_iat": False,
             },
