@@ -9,8 +9,8 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody
 
 from commands.identity import change_password, register_user, remove_membership, remove_user
-from domain.tenancy.commands import ChangePassword, RegisterUser, RemoveMembership, RemoveUser
 from domain.ids import canonical_email
+from domain.tenancy.commands import ChangePassword, RegisterUser, RemoveMembership, RemoveUser
 from domain.tenancy.events import OrgRole
 from gateway.auth.authority import Action, managed_member
 from gateway.auth.guards import BEARER, org_admin, tenant_reader

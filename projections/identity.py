@@ -53,7 +53,8 @@ async def _user(tx: Tx, event: Event, recorded: Recorded) -> None:
             )
         case UserPasswordChanged(token_generation=generation):
             await tx.execute(
-                "UPDATE rm_users SET token_generation = %s, updated_at = %s, position = %s WHERE user_id = %s",
+                "UPDATE rm_users SET token_generation = %s, updated_at = %s, position = %s"
+                " WHERE user_id = %s",
                 (generation, at, pos, uid),
             )
         case UserDisplayNameChanged(display_name=name):

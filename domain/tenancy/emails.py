@@ -14,7 +14,6 @@ from domain.ids import normalize_email, stream_id
 from domain.tenancy.commands import ClaimEmail, ReleaseEmail
 from domain.tenancy.events import EmailClaimed, EmailEvent, EmailReleased
 
-
 # A claim whose user never registered is abandoned (a crash between the two appends) once it is older
 # than this; then anyone may claim the address again.
 ABANDONED_AFTER = timedelta(minutes=10)

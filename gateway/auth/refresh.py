@@ -89,14 +89,12 @@ class PostgresRefreshTokens:
             )
             reused = await cur.fetchone()
             if reused is not None:  # a used token again: someone holds a copy; end the whole session
-                await conn.execute(
-                    "UPDATE auth_refresh_tokens SET revoked_at = %s WHERE revoked_at IS NULL AND family_id = %s",
-                    (now, reused[0]),
-                )
-                await conn.execute(
-                    "UPDATE auth_sessions SET revoked_at = %s WHERE revoked_at IS NULL AND family_id = %s",
-                    (now, reused[0]),
-                )
+                for table in ("auth_refresh_tokens", "auth_sessions"):  # fixed names, never data
+                    await conn.execute(
+                        f"UPDATE {table} SET revoked_at = %s WHERE revoked_at IS NULL"
+                        " AND family_id = %s".encode(),
+                        (now, reused[0]),
+                    )
         return None
 
     async def revoke_user(self, user_id: UUID, *, now: datetime) -> None:

@@ -6,6 +6,7 @@ import asyncio
 import dataclasses
 import threading
 from collections.abc import AsyncIterator
+from typing import Literal
 
 import httpx
 import pytest
@@ -53,7 +54,7 @@ class CountingHasher(PasswordHasher):
         finally:
             self._leave()
 
-    def verify(self, hash: str | bytes, password: str | bytes) -> bool:
+    def verify(self, hash: str | bytes, password: str | bytes) -> Literal[True]:
         self._enter()
         try:
             return super().verify(hash, password)

@@ -7,9 +7,9 @@ from uuid import UUID, uuid4
 
 import pytest
 
-from commands.identity import change_password, register_user, remove_user
 from commands.encoding import load_stream, to_new_events
 from commands.eventstore import Metadata
+from commands.identity import change_password, register_user, remove_user
 from commands.memory_store import InMemoryEventStore
 from commands.tenancy import (
     create_environment,
@@ -105,7 +105,9 @@ async def test_password_change_appends_a_new_token_generation_and_no_hash() -> N
     assert written.position == await store.head_position()
     assert vault.passwords[user.user_id] == ("$argon2id$y", 1)
     logged = b"".join(r.data for r in await store.read_all(0))
-    assert b"argon2" not in logged and b"bob@" not in logged and b"example.test" not in logged
+    assert b"argon2" not in logged
+    assert b"bob@" not in logged
+    assert b"example.test" not in logged
 
 
 async def test_an_address_of_another_orgs_account_is_invited_not_refused() -> None:
@@ -118,7 +120,8 @@ async def test_an_address_of_another_orgs_account_is_invited_not_refused() -> No
     )
     assert written.stream_id == first.user_id
     state = users.replay(await load_stream(store, first.user_id))  # type: ignore[arg-type]
-    assert state is not None and set(state.memberships) == {mine, theirs}
+    assert state is not None
+    assert set(state.memberships) == {mine, theirs}
     assert vault.passwords[first.user_id][0] == "$argon2id$x"  # the inviter's password is not applied
     with pytest.raises(EmailAlreadyClaimed):  # already a member here: as visible as the member list
         await register_user(_user("ann@example.test", mine), store=store, clock=clock, actor="t", vault=vault)
@@ -141,7 +144,8 @@ async def test_a_claim_whose_user_never_registered_is_free_again_once_abandoned(
     again = _user("cat@example.test")
     await register_user(again, store=store, clock=late, actor="t", vault=vault)
     holder = emails.replay(await load_stream(store, stream))  # type: ignore[arg-type]
-    assert holder is not None and holder.user_id == again.user_id
+    assert holder is not None
+    assert holder.user_id == again.user_id
     # the crashed request retried with its own command id is refused now, not a second owner
     with pytest.raises(EmailAlreadyClaimed):
         await register_user(crashed, store=store, clock=late, actor="t", vault=vault)
@@ -152,10 +156,12 @@ async def test_shredding_the_key_erases_the_person_but_the_stream_still_replays(
     user = _user("dan@example.test")
     await register_user(user, store=store, clock=clock, actor="t", vault=vault)
     state = users.replay(await load_stream(store, user.user_id))  # type: ignore[arg-type]
-    assert state is not None and await vault.open(user.user_id, state.email) == "dan@example.test"
+    assert state is not None
+    assert await vault.open(user.user_id, state.email) == "dan@example.test"
     await vault.erase(user.user_id)
     again = users.replay(await load_stream(store, user.user_id))  # type: ignore[arg-type]
-    assert again is not None and again.id == user.user_id
+    assert again is not None
+    assert again.id == user.user_id
     assert await vault.open(user.user_id, again.email) == ERASED
     assert await vault.open(user.user_id, again.display_name) == ERASED
 

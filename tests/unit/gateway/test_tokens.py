@@ -25,10 +25,12 @@ SETTINGS = TokenSettings(secret="s" * 64)
 
 
 def _token(now: datetime = NOW, cfg: TokenSettings = SETTINGS) -> str:
-    return issue_access_token(cfg, user_id=USER, org_id=ORG, credentials_version=3, now=now).token
+    return issue_access_token(
+        cfg, user_id=USER, org_id=ORG, credentials_version=3, session_id=SESSION, now=now
+    ).token
 
 
-USER, ORG = uuid4(), uuid4()
+USER, ORG, SESSION = uuid4(), uuid4(), uuid4()
 
 
 def test_issued_token_decodes_to_its_claims() -> None:
@@ -38,7 +40,9 @@ def test_issued_token_decodes_to_its_claims() -> None:
 
 
 def test_default_lifetime_is_24_hours() -> None:
-    issued = issue_access_token(SETTINGS, user_id=USER, org_id=ORG, credentials_version=0, now=NOW)
+    issued = issue_access_token(
+        SETTINGS, user_id=USER, org_id=ORG, credentials_version=0, session_id=SESSION, now=NOW
+    )
     assert issued.expires_in == 86400
     assert issued.expires_at == NOW + timedelta(hours=24)
 
