@@ -12,6 +12,7 @@ import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from uuid import uuid4
@@ -49,7 +50,9 @@ async def gateway_deps(settings: Settings, database_url: str) -> AsyncIterator[G
             store=store,
             db=pool,
             clock=utc_now,
-            tokens=TokenSettings(secret=secret),
+            tokens=TokenSettings(
+                secret=secret, session_max_age=timedelta(hours=settings.session_max_age_hours)
+            ),
             waiter=PoolWaiter(pool, [p.NAME for p in PROJECTIONS]),
             refresh_tokens=PostgresRefreshTokens(pool),
             passwords=Passwords(max_concurrent=settings.password_hash_concurrency),

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
+import os
 import secrets
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -120,19 +122,34 @@ def hash_secret(raw: str) -> str:
 
 
 def load_jwt_secret(configured: str | None, *, data_dir: Path, production: bool) -> str:
-    """The configured secret; in development, one generated once and kept (mode 0600) under the data dir."""
+    """The signing secret every process of one deployment shares.
+
+    Production: `STITCHD_JWT_SECRET` is required (replicas on other machines could not agree on a
+    generated one). Development: the configured one, else the one kept (mode 0600) in the data
+    directory that every local process shares; generated under a file lock, so processes starting
+    together agree, and regenerated when the file is empty or too short (a crash while writing it, a
+    file truncated by hand) instead of blocking the start.
+    """
     if configured:
         return configured
     if production:
         raise JwtSecretError("STITCHD_JWT_SECRET must be set when APP_ENV=production")
-    path = data_dir / SECRET_FILE
-    if path.exists():
-        return path.read_text().strip()
     data_dir.mkdir(parents=True, exist_ok=True)
-    secret = secrets.token_urlsafe(48)
-    path.touch(mode=0o600)
-    path.write_text(secret)
-    return secret
+    path = data_dir / SECRET_FILE
+    with open(data_dir / f"{SECRET_FILE}.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        kept = path.read_text().strip() if path.exists() else ""
+        if len(kept.encode()) >= MIN_SECRET_BYTES:
+            return kept
+        secret = secrets.token_urlsafe(48)
+        fresh = data_dir / f".{SECRET_FILE}.{secrets.token_hex(4)}"
+        fd = os.open(fresh, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(secret)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(fresh, path)  # atomic: readers see the old file or the whole new one
+        return secret
 
 
 def utc_now() -> datetime:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from uuid import uuid4
 
@@ -107,3 +108,18 @@ def test_production_requires_a_configured_secret(tmp_path: Path) -> None:
     with pytest.raises(JwtSecretError):
         load_jwt_secret(None, data_dir=tmp_path, production=True)
     assert load_jwt_secret("c" * 40, data_dir=tmp_path, production=True) == "c" * 40
+
+
+@pytest.mark.parametrize("kept", ["", "\n", "short"])
+def test_an_empty_or_short_development_secret_file_is_replaced_not_fatal(tmp_path: Path, kept: str) -> None:
+    (tmp_path / "jwt_secret").write_text(kept)
+    secret = load_jwt_secret(None, data_dir=tmp_path, production=False)
+    assert len(secret.encode()) >= 32
+    TokenSettings(secret=secret)  # usable
+    assert load_jwt_secret(None, data_dir=tmp_path, production=False) == secret
+
+
+def test_local_processes_starting_together_agree_on_one_secret(tmp_path: Path) -> None:
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        found = set(pool.map(lambda _: load_jwt_secret(None, data_dir=tmp_path, production=False), range(16)))
+    assert len(found) == 1
