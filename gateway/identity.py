@@ -193,7 +193,7 @@ class AdminController(Controller):
     ) -> OrgReply:
         """A new organisation. Its creator does not join it: give it its first admin with
         POST /v1/admin/orgs/{org_id}/users (system admins are strangers to every tenant)."""
-        command_id, org_id = command_ids(caller.user_id, "org", idempotency_key)
+        command_id, org_id = await command_ids(caller.user_id, "org", idempotency_key, body=data, db=deps.db)
         cmd = CreateOrg(command_id=command_id, org_id=org_id, name=data.name)
         written = await create_org(cmd, store=deps.store, clock=deps.clock, actor=caller.actor)
         position = await deps.settle(written.position)
@@ -221,7 +221,7 @@ class AdminController(Controller):
         """A user in any organisation (how a new organisation gets its first admin)."""
         if await directory.get_org(deps.db, org_id) is None:
             raise NotFound(f"organisation {org_id} not found")
-        command_id, user_id = command_ids(org_id, "user", idempotency_key)
+        command_id, user_id = await command_ids(org_id, "user", idempotency_key, body=data, db=deps.db)
         return await create_user(
             deps, data, org_id=org_id, actor=caller.actor, command_id=command_id, user_id=user_id
         )

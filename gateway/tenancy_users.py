@@ -83,7 +83,7 @@ class UserController(Controller):
     ) -> UserReply:
         """A user account in the caller's organisation (`org_role`: org_admin, org_member or viewer)."""
         own_org(caller, data.org_id)
-        command_id, user_id = command_ids(caller.org_id, "user", idempotency_key)
+        command_id, user_id = await command_ids(caller.org_id, "user", idempotency_key, body=data, db=deps.db)
         return await create_user(
             deps, data, org_id=caller.org_id, actor=caller.actor, command_id=command_id, user_id=user_id
         )
