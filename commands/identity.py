@@ -13,13 +13,15 @@ from commands.encoding import load_stream
 from commands.eventstore import EventStore, Metadata
 from commands.tenancy import Clock, Written, decide_and_append, load_org
 from commands.vault import IdentityVault
-from domain.errors import EmailAlreadyClaimed, UserNotFound
+from domain.errors import AlreadyMember, EmailAlreadyClaimed, UserNotFound
 from domain.events import Event
 from domain.ids import check_name, normalize_email, stream_id
 from domain.tenancy import emails, users
 from domain.tenancy.commands import (
+    AcceptInvitation,
     ChangePassword,
     ClaimEmail,
+    InviteToOrg,
     RegisterUser,
     ReleaseEmail,
     RemoveMembership,
@@ -85,9 +87,10 @@ async def register_user(
     """Claim the email and register the user (joining `cmd.org_id` when given); `written.stream_id` is
     the account's id.
 
-    When the address belongs to another live account, that account joins `cmd.org_id` instead (an
-    invitation; the password in the command is not applied): the answer looks the same either way, so
-    creating a user never tells an org admin that the address exists elsewhere. A crash between the
+    When the address belongs to another live account, that account is invited into `cmd.org_id`
+    instead (it joins only if its owner accepts; the password in the command is not applied): the
+    answer looks the same either way, so creating a user never tells an org admin that the address
+    exists elsewhere, and no organisation can pull a stranger's account in. A crash between the
     claim and the registration leaves a claim the same command completes on retry, and which anyone
     may take over once it is abandoned (`emails.ABANDONED_AFTER`).
     """
@@ -95,7 +98,7 @@ async def register_user(
         await load_org(store, cmd.org_id)
     holder, gone = await _holder(store, cmd.email, cmd.user_id, clock())
     if holder is not None:
-        return await _invite(holder, cmd, store=store, clock=clock, actor=actor)
+        return await _invite(holder, cmd, store=store, clock=clock, actor=actor, vault=vault)
     email, name = normalize_email(cmd.email), check_name(cmd.display_name, what="display name")
     sealed = {email: await vault.seal(cmd.user_id, email), name: await vault.seal(cmd.user_id, name)}
     await vault.add_password(cmd.user_id, cmd.password_hash, now=clock())
@@ -152,14 +155,37 @@ async def _holder(
 
 
 async def _invite(
-    holder: users.User, cmd: RegisterUser, *, store: EventStore, clock: Clock, actor: str
+    holder: users.User,
+    cmd: RegisterUser,
+    *,
+    store: EventStore,
+    clock: Clock,
+    actor: str,
+    vault: IdentityVault,
 ) -> Written:
-    if cmd.org_id is None or cmd.org_id in holder.memberships:
-        raise EmailAlreadyClaimed("a user with this email is already a member of this organisation")
-    join = SetMembership(
-        command_id=_derived(cmd.command_id, "join"), user_id=holder.id, org_id=cmd.org_id, role=cmd.role
+    """Invite the holder of the address into `cmd.org_id` under the name the inviter typed (sealed)."""
+    if cmd.org_id is None:  # no organisation to invite into (an operator's seeding)
+        raise EmailAlreadyClaimed("email is already in use")
+    if cmd.org_id in holder.memberships:
+        raise AlreadyMember("a user with this email is already a member of this organisation")
+    name = await vault.seal(holder.id, check_name(cmd.display_name, what="display name"))
+    invite = InviteToOrg(
+        command_id=_derived(cmd.command_id, "invite"), user_id=holder.id, org_id=cmd.org_id, role=cmd.role,
+        display_name=name,
+    )  # fmt: skip
+    _, written = await _on_user(
+        store, invite, lambda s: users.invite_to_org(s, invite, clock()), actor=actor, org_id=cmd.org_id
     )
-    return await set_membership(join, store=store, clock=clock, actor=actor)
+    return written
+
+
+async def accept_invitation(cmd: AcceptInvitation, *, store: EventStore, clock: Clock, actor: str) -> Written:
+    """The account's owner accepts: it becomes a member with the invited role."""
+    await load_org(store, cmd.org_id)
+    _, written = await _on_user(
+        store, cmd, lambda s: users.accept_invitation(s, cmd, clock()), actor=actor, org_id=cmd.org_id
+    )
+    return written
 
 
 async def load_user(store: EventStore, user_id: UUID) -> users.User:

@@ -106,12 +106,19 @@ class UserController(Controller):
         self, user_id: FromPath[UUID], caller: NamedDependency[Caller], deps: NamedDependency[GatewayDeps]
     ) -> PositionReply:
         """Remove the user from the organisation (the account too when it was the last one); tokens die.
+        An account the organisation only invited has its invitation withdrawn.
 
         Ending the membership in the caller's own organisation is an org admin's call; deleting the
         account needs the right to manage its credentials (`gateway.auth.authority`).
         """
         if user_id == caller.user_id:
             raise InvalidArgument("you cannot remove yourself")
+        if await identity.is_invited(deps.db, user_id, caller.org_id):
+            withdraw = RemoveMembership(command_id=uuid4(), user_id=user_id, org_id=caller.org_id)
+            written = await remove_membership(
+                withdraw, store=deps.store, clock=deps.clock, actor=caller.actor
+            )
+            return PositionReply(position=await deps.settle(written.position))
         target = await managed_member(deps, caller, user_id, Action.END_MEMBERSHIP)
         cmd = RemoveMembership(command_id=uuid4(), user_id=user_id, org_id=caller.org_id)
         written = await remove_membership(cmd, store=deps.store, clock=deps.clock, actor=caller.actor)

@@ -11,6 +11,7 @@ from domain.tenancy.events import (
     SdkKeyIssued,
     SdkKeyRevoked,
     UserDisplayNameChanged,
+    UserInvitedToOrg,
     UserJoinedOrg,
     UserLeftOrg,
     UserOrgRoleChanged,
@@ -22,7 +23,7 @@ from projections.recorded import Recorded
 from readmodels.vault import ERASED, open_sealed
 
 NAME = "identity"
-TABLES = ("rm_users", "rm_memberships", "rm_sdk_keys")
+TABLES = ("rm_users", "rm_memberships", "rm_invitations", "rm_sdk_keys")
 
 Tx = psycopg.AsyncConnection[Any]
 
@@ -32,7 +33,7 @@ async def apply(tx: Tx, event: Event, recorded: Recorded) -> None:
     match event:
         case UserRegistered() | UserPasswordChanged() | UserDisplayNameChanged() | UserRemoved():
             await _user(tx, event, recorded)
-        case UserJoinedOrg() | UserOrgRoleChanged() | UserLeftOrg():
+        case UserJoinedOrg() | UserOrgRoleChanged() | UserLeftOrg() | UserInvitedToOrg():
             await _membership(tx, event)
         case SdkKeyIssued() | SdkKeyRevoked():
             await _sdk_key(tx, event, recorded)
@@ -69,10 +70,23 @@ async def _user(tx: Tx, event: Event, recorded: Recorded) -> None:
                 (ERASED, ERASED, at, pos, uid),
             )
             await tx.execute("DELETE FROM rm_memberships WHERE user_id = %s", (uid,))
+            await tx.execute("DELETE FROM rm_invitations WHERE user_id = %s", (uid,))
 
 
 async def _membership(tx: Tx, event: Event) -> None:
+    """Memberships, and invitations, which joining or leaving that organisation ends."""
+    if isinstance(event, UserJoinedOrg | UserLeftOrg):
+        await tx.execute(
+            "DELETE FROM rm_invitations WHERE user_id = %s AND org_id = %s", (event.stream_id, event.org_id)
+        )
     match event:
+        case UserInvitedToOrg(org_id=org, role=role, display_name=name):
+            shown = await open_sealed(tx, event.stream_id, name)
+            await tx.execute(
+                "INSERT INTO rm_invitations (user_id, org_id, role, display_name, invited_at)"
+                " VALUES (%s, %s, %s, %s, %s) ON CONFLICT (user_id, org_id) DO NOTHING",
+                (event.stream_id, org, str(role), shown, event.occurred_at),
+            )
         case UserJoinedOrg(org_id=org, role=role) | UserOrgRoleChanged(org_id=org, role=role):
             await tx.execute(
                 "INSERT INTO rm_memberships (user_id, org_id, role, joined_at) VALUES (%s, %s, %s, %s)"

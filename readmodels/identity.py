@@ -96,14 +96,41 @@ async def role_in_org(db: ReadDb, user_id: UUID, org_id: UUID) -> str | None:
 
 
 async def org_members(db: ReadDb, org_id: UUID) -> list[MemberRow]:
-    """Live members of the org, by email."""
+    """Live members of the org and the accounts it invited, by email. An invited account shows the name
+    the organisation typed, never the one its owner chose (nothing leaks from the account's other orgs)."""
     return await fetch_all(
         db,
         "SELECT u.user_id, u.email, u.display_name, m.role FROM rm_memberships m"
-        " JOIN rm_users u ON u.user_id = m.user_id WHERE m.org_id = %s AND NOT u.removed ORDER BY u.email",
-        (org_id,),
+        " JOIN rm_users u ON u.user_id = m.user_id WHERE m.org_id = %s AND NOT u.removed"
+        " UNION ALL SELECT u.user_id, u.email, i.display_name, i.role FROM rm_invitations i"
+        " JOIN rm_users u ON u.user_id = i.user_id WHERE i.org_id = %s AND NOT u.removed"
+        " ORDER BY email",
+        (org_id, org_id),
         MemberRow,
     )
+
+
+class InvitationRow(msgspec.Struct, frozen=True, kw_only=True):
+    org_id: UUID
+    org_name: str
+    role: str
+    invited_at: datetime
+
+
+async def invitations(db: ReadDb, user_id: UUID) -> list[InvitationRow]:
+    """The organisations that invited the account and wait for its answer, oldest first."""
+    return await fetch_all(
+        db,
+        "SELECT i.org_id, o.name AS org_name, i.role, i.invited_at FROM rm_invitations i"
+        " JOIN rm_orgs o ON o.id = i.org_id WHERE i.user_id = %s ORDER BY i.invited_at, i.org_id",
+        (user_id,),
+        InvitationRow,
+    )
+
+
+async def is_invited(db: ReadDb, user_id: UUID, org_id: UUID) -> bool:
+    """True while the org's invitation of the account is pending."""
+    return any(i.org_id == org_id for i in await invitations(db, user_id))
 
 
 async def sdk_key_by_hash(db: ReadDb, key_hash: str) -> SdkKeyRow | None:

@@ -63,7 +63,23 @@ class SetMembership(Command, frozen=True, kw_only=True, tag="user.set_membership
     role: OrgRole
 
 
+class InviteToOrg(Command, frozen=True, kw_only=True, tag="user.invite_to_org"):
+    """Invite an existing account into `org_id`; it joins only when its owner accepts."""
+
+    user_id: UUID
+    org_id: UUID
+    role: OrgRole
+    display_name: str = ""
+
+
+class AcceptInvitation(Command, frozen=True, kw_only=True, tag="user.accept_invitation"):
+    user_id: UUID
+    org_id: UUID
+
+
 class RemoveMembership(Command, frozen=True, kw_only=True, tag="user.remove_membership"):
+    """Leave the organisation, or withdraw its pending invitation."""
+
     user_id: UUID
     org_id: UUID
 
@@ -119,6 +135,8 @@ TenancyCommand = (
     | ChangePassword
     | RenameUser
     | SetMembership
+    | InviteToOrg
+    | AcceptInvitation
     | RemoveMembership
     | RemoveUser
     | CreateProject

@@ -65,6 +65,14 @@ class UserJoinedOrg(Event, frozen=True, kw_only=True, tag="user.joined_org"):
     role: OrgRole
 
 
+class UserInvitedToOrg(Event, frozen=True, kw_only=True, tag="user.invited_to_org"):
+    """An organisation invited this existing account; it joins (UserJoinedOrg) only when its owner accepts."""
+
+    org_id: UUID
+    role: OrgRole
+    display_name: str = ""  # sealed: the name the inviting organisation typed, shown only to it
+
+
 class UserOrgRoleChanged(Event, frozen=True, kw_only=True, tag="user.org_role_changed"):
     org_id: UUID
     role: OrgRole
@@ -119,6 +127,7 @@ UserEvent = (
     | UserPasswordChanged
     | UserDisplayNameChanged
     | UserJoinedOrg
+    | UserInvitedToOrg
     | UserOrgRoleChanged
     | UserLeftOrg
     | UserRemoved

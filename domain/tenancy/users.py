@@ -14,10 +14,18 @@ from uuid import UUID
 
 import msgspec
 
-from domain.errors import MembershipNotFound, MissingPasswordHash, UserAlreadyExists, UserNotFound
+from domain.errors import (
+    AlreadyMember,
+    MembershipNotFound,
+    MissingPasswordHash,
+    UserAlreadyExists,
+    UserNotFound,
+)
 from domain.ids import check_name, normalize_email
 from domain.tenancy.commands import (
+    AcceptInvitation,
     ChangePassword,
+    InviteToOrg,
     RegisterUser,
     RemoveMembership,
     RemoveUser,
@@ -28,6 +36,7 @@ from domain.tenancy.events import (
     OrgRole,
     UserDisplayNameChanged,
     UserEvent,
+    UserInvitedToOrg,
     UserJoinedOrg,
     UserLeftOrg,
     UserOrgRoleChanged,
@@ -46,6 +55,7 @@ class User(msgspec.Struct, frozen=True, kw_only=True):
     display_name: str  # as stored: sealed
     token_generation: int = 0
     memberships: dict[UUID, OrgRole] = msgspec.field(default_factory=dict)
+    invitations: dict[UUID, OrgRole] = msgspec.field(default_factory=dict)  # pending, not memberships
     removed: bool = False
 
 
@@ -131,10 +141,38 @@ def set_membership(user: User | None, cmd: SetMembership, now: datetime) -> list
     ]
 
 
-def remove_membership(user: User | None, cmd: RemoveMembership, now: datetime) -> list[UserEvent]:
-    """Leave the organisation; refused when not a member."""
+def invite_to_org(user: User | None, cmd: InviteToOrg, now: datetime) -> list[UserEvent]:
+    """Invite the account into an organisation; a repeat is a no-op, a member is refused."""
     current = _live(user, cmd.user_id)
-    if cmd.org_id not in current.memberships:
+    if cmd.org_id in current.memberships:
+        raise AlreadyMember("a user with this email is already a member of this organisation")
+    if cmd.org_id in current.invitations:
+        return []
+    return [
+        UserInvitedToOrg(
+            stream_id=current.id, version=current.version + 1, occurred_at=now, org_id=cmd.org_id,
+            role=cmd.role, display_name=cmd.display_name,
+        )
+    ]  # fmt: skip
+
+
+def accept_invitation(user: User | None, cmd: AcceptInvitation, now: datetime) -> list[UserEvent]:
+    """Join the organisation that invited the account, with the invited role."""
+    current = _live(user, cmd.user_id)
+    role = current.invitations.get(cmd.org_id)
+    if role is None:
+        raise MembershipNotFound(f"no invitation from organisation {cmd.org_id}")
+    return [
+        UserJoinedOrg(
+            stream_id=current.id, version=current.version + 1, occurred_at=now, org_id=cmd.org_id, role=role
+        )
+    ]
+
+
+def remove_membership(user: User | None, cmd: RemoveMembership, now: datetime) -> list[UserEvent]:
+    """Leave the organisation (or withdraw its invitation); refused when neither."""
+    current = _live(user, cmd.user_id)
+    if cmd.org_id not in current.memberships and cmd.org_id not in current.invitations:
         raise MembershipNotFound(f"user {cmd.user_id} is not a member of organisation {cmd.org_id}")
     return [
         UserLeftOrg(stream_id=current.id, version=current.version + 1, occurred_at=now, org_id=cmd.org_id)
@@ -148,12 +186,14 @@ def remove_user(user: User | None, cmd: RemoveUser, now: datetime) -> list[UserE
 
 
 def _with_role(state: User, version: int, org_id: UUID, role: OrgRole | None) -> User:
+    """Joining or leaving ends a pending invitation of that organisation too."""
     memberships = dict(state.memberships)
     if role is None:
         memberships.pop(org_id, None)
     else:
         memberships[org_id] = role
-    return msgspec.structs.replace(state, version=version, memberships=memberships)
+    invitations = {o: r for o, r in state.invitations.items() if o != org_id}
+    return msgspec.structs.replace(state, version=version, memberships=memberships, invitations=invitations)
 
 
 def evolve(state: User | None, event: UserEvent) -> User:
@@ -173,13 +213,22 @@ def evolve(state: User | None, event: UserEvent) -> User:
         ):
             assert state is not None
             return _with_role(state, v, org_id, role)
+        case UserInvitedToOrg(version=v, org_id=org_id, role=role):
+            assert state is not None
+            invited = {**state.invitations, org_id: role}
+            return msgspec.structs.replace(state, version=v, invitations=invited)
         case UserLeftOrg(version=v, org_id=org_id):
             assert state is not None
             return _with_role(state, v, org_id, None)
         case UserRemoved(version=v):
             assert state is not None
             return msgspec.structs.replace(
-                state, version=v, removed=True, memberships={}, token_generation=state.token_generation + 1
+                state,
+                version=v,
+                removed=True,
+                memberships={},
+                invitations={},
+                token_generation=state.token_generation + 1,
             )
 
 

@@ -36,3 +36,14 @@ CREATE TABLE IF NOT EXISTS idempotency_keys (
     fingerprint text        NOT NULL,
     created_at  timestamptz NOT NULL DEFAULT now()
 );
+
+-- Pending invitations of existing accounts (projection "identity"): not memberships until accepted.
+CREATE TABLE IF NOT EXISTS rm_invitations (
+    user_id      uuid        NOT NULL,
+    org_id       uuid        NOT NULL,
+    role         text        NOT NULL,
+    display_name text        NOT NULL,
+    invited_at   timestamptz NOT NULL,
+    PRIMARY KEY (user_id, org_id)
+);
+CREATE INDEX IF NOT EXISTS rm_invitations_org_idx ON rm_invitations (org_id);

@@ -132,6 +132,9 @@ async def test_org_listing_and_switch(api: Api) -> None:
             json={"email": "both@x.test", "password": PASSWORD, "org_role": "org_admin"},
         )  # fmt: skip
     token = (await api.login("both@x.test"))["access_token"]
+    invited = await api.ok("GET", "/v1/auth/invitations", token=token)
+    assert [(i["org_name"], i["role"]) for i in invited["invitations"]] == [("Two", "org_admin")]
+    await api.ok("POST", f"/v1/auth/invitations/{created[1]['org_id']}/accept", token=token)
     listed = await api.ok("GET", "/v1/auth/orgs", token=token)
     assert [(o["org_name"], o["role"]) for o in listed["orgs"]] == [
         ("One", "org_admin"),

@@ -9,7 +9,7 @@ import pytest
 
 from commands.encoding import load_stream, to_new_events
 from commands.eventstore import Metadata
-from commands.identity import change_password, register_user, remove_user
+from commands.identity import accept_invitation, change_password, register_user, remove_user
 from commands.memory_store import InMemoryEventStore
 from commands.tenancy import (
     create_environment,
@@ -19,9 +19,16 @@ from commands.tenancy import (
     issue_sdk_key,
     revoke_sdk_key,
 )
-from domain.errors import EmailAlreadyClaimed, EnvironmentNotFound, LastActiveSdkKey, ProjectNotFound
+from domain.errors import (
+    AlreadyMember,
+    EmailAlreadyClaimed,
+    EnvironmentNotFound,
+    LastActiveSdkKey,
+    ProjectNotFound,
+)
 from domain.tenancy import emails, users
 from domain.tenancy.commands import (
+    AcceptInvitation,
     ChangePassword,
     ClaimEmail,
     CreateEnvironment,
@@ -121,9 +128,16 @@ async def test_an_address_of_another_orgs_account_is_invited_not_refused() -> No
     assert written.stream_id == first.user_id
     state = users.replay(await load_stream(store, first.user_id))  # type: ignore[arg-type]
     assert state is not None
-    assert set(state.memberships) == {mine, theirs}
+    assert set(state.memberships) == {theirs}  # invited, not pulled in: its owner decides
+    assert set(state.invitations) == {mine}
     assert vault.passwords[first.user_id][0] == "$argon2id$x"  # the inviter's password is not applied
-    with pytest.raises(EmailAlreadyClaimed):  # already a member here: as visible as the member list
+    await accept_invitation(
+        AcceptInvitation(command_id=uuid4(), user_id=first.user_id, org_id=mine),
+        store=store,
+        clock=clock,
+        actor="t",
+    )
+    with pytest.raises(AlreadyMember):  # already a member here: as visible as the member list
         await register_user(_user("ann@example.test", mine), store=store, clock=clock, actor="t", vault=vault)
 
 
