@@ -199,6 +199,10 @@ class UserAlreadyExists(AlreadyExists):
     """A user with that id exists."""
 
 
+class AlreadyMember(AlreadyExists):
+    """The account already belongs to that organisation."""
+
+
 class EmailAlreadyClaimed(AlreadyExists):
     """Another user already holds that email address."""
 

@@ -31,6 +31,7 @@ from gateway.exposures import ExposureController
 from gateway.flags import FlagController
 from gateway.identity import AdminController, AuthController
 from gateway.ingest import IngestController
+from gateway.invitations import InvitationController
 from gateway.openapi import finalize_openapi
 from gateway.positions import parsed_position, requested_position
 from gateway.segments import SegmentController
@@ -54,6 +55,7 @@ def route_handlers() -> list[ControllerRouterHandler]:
         healthz,
         AuthController,
         AdminController,
+        InvitationController,  # helper-auth
         ProjectController,
         SdkKeyController,
         UserController,

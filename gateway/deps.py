@@ -11,7 +11,9 @@ from typing import Any, Protocol, runtime_checkable
 from psycopg_pool import AsyncConnectionPool
 
 from commands.eventstore import EventStore
+from commands.vault import IdentityVault
 from domain.quotas import DEFAULT_QUOTAS, Quotas
+from gateway.auth.addresses import TrustedProxies
 from gateway.auth.passwords import Passwords
 from gateway.auth.refresh import RefreshTokens
 from gateway.auth.throttle import LoginThrottle
@@ -19,6 +21,7 @@ from gateway.auth.tokens import TokenSettings
 from gateway.exposure_buffer import DEFAULT_MAX_PENDING
 from readmodels.checkpoints import CheckpointWatcher
 from readmodels.definitions_history import DEFAULT_HISTORY_BYTES
+from readmodels.vault import PostgresVault
 from schemas.ingest import ExposureMsg, IngestMsg
 
 log = logging.getLogger(__name__)
@@ -57,6 +60,8 @@ class GatewaySettings:
     debug: bool = False
     exposure_buffer_max: int = DEFAULT_MAX_PENDING  # server-side exposures queued for the sink
     definition_history_bytes: int = DEFAULT_HISTORY_BYTES  # deltas kept for since_sequence, all envs
+    # whose X-Forwarded-For the login throttle believes
+    trusted_proxies: TrustedProxies = field(default_factory=TrustedProxies)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -74,6 +79,7 @@ class GatewayDeps:
     settings: GatewaySettings = field(default_factory=GatewaySettings)
     ingest: IngestPublisher | None = None  # helper-ingest: None = ingestion not configured (502)
     quotas: Quotas = DEFAULT_QUOTAS  # what each organisation may create (settings: STITCHD_QUOTA_*)
+    vault: IdentityVault | None = None  # helper-auth: None = the vault tables behind `db`
 
     @property
     def exposures(self) -> IngestPublisher | None:
@@ -87,6 +93,13 @@ class GatewayDeps:
             # Still correct, only not yet visible: the client can retry with X-Stitchd-Min-Position.
             log.warning("read models did not reach position %d within %.1f s", position, within)
         return position
+
+    def identity_vault(self) -> IdentityVault:
+        """Password hashes and personal-data keys (readmodels.vault): the one given, else over `db`."""
+        if self.vault is None:
+            object.__setattr__(self, "vault", PostgresVault(self.db))
+        assert self.vault is not None
+        return self.vault
 
     def login_throttle(self) -> LoginThrottle:
         """The throttle given, else one per deps object (one gateway process = one set of buckets)."""

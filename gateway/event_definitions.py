@@ -100,7 +100,9 @@ class EventDefinitionController(Controller):
         """Register a metric key with its value type (bool, int or double)."""
         scope = write_scope(env_scope)
         cmd = CreateEventDefinition(
-            command_id=command_id(env_scope, "event_definition.create", idempotency_key),
+            command_id=await command_id(
+                env_scope, "event_definition.create", idempotency_key, body=data, db=deps.db
+            ),
             environment_id=scope.environment_id,
             key=data.key,
             value_type=MetricValueType(data.value_type),

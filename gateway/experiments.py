@@ -78,7 +78,7 @@ class ExperimentController(Controller):
     ) -> ExperimentView:
         """A DRAFT experiment on one of the project's flags (Idempotency-Key: a repeat returns the first)."""
         scope = write_scope(env_scope)
-        cid = command_id(env_scope, "experiment.create", idempotency_key)
+        cid = await command_id(env_scope, "experiment.create", idempotency_key, body=data, db=deps.db)
         experiment_id = uuid5(cid, "experiment") if idempotency_key is not None else uuid4()
         control = data.control_variant or (data.variant_keys[0] if data.variant_keys else "")
         cmd = CreateExperiment(
@@ -205,7 +205,9 @@ class ExperimentController(Controller):
     ) -> StatsJobView:
         """Queue an out-of-band recompute; poll GET /stats-jobs/{job_id}."""
         await _row(deps, env_scope, experiment_id)
-        job_id = command_id(env_scope, "stats.recompute", idempotency_key)
+        job_id = await command_id(
+            env_scope, "stats.recompute", idempotency_key, body=experiment_id, db=deps.db
+        )
         job = await PostgresStatsJobs(deps.db).request(
             job_id=job_id,
             experiment_id=experiment_id,

@@ -110,7 +110,7 @@ class FlagController(Controller):
         """Create the project flag and its config here (Idempotency-Key makes a repeat return the first)."""
         scope = write_scope(env_scope)
         cmd = CreateFlag(
-            command_id=command_id(env_scope, "flag.create", idempotency_key),
+            command_id=await command_id(env_scope, "flag.create", idempotency_key, body=data, db=deps.db),
             project_id=scope.project_id,
             key=data.key,
             value_type=views.value_type(data.value_type),

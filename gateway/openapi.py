@@ -33,6 +33,7 @@ _DESCRIPTIONS = {
     404: "NOT_FOUND: no such object in the caller's tenant",
     409: "ABORTED / ALREADY_EXISTS: concurrent change or duplicate",
     413: "RESOURCE_EXHAUSTED: request body too large",
+    422: "INVALID_ARGUMENT: the Idempotency-Key was already used with a different request",
     429: "RESOURCE_EXHAUSTED: throttled (see Retry-After), or an organisation quota reached",
     500: "INTERNAL: unexpected failure (no details are exposed)",
 }
@@ -59,9 +60,15 @@ def _statuses(method: str, op: Operation, path: str) -> list[int]:
         statuses.append(409)
     if op.request_body is not None:
         statuses.append(413)
-    if path.endswith("/login") or (method in ("post", "put") and op.security):
-        statuses.append(429)  # the login throttle; creating past a quota
+    if path.endswith(_HASHING_PATHS) or (method in ("post", "put") and op.security):
+        statuses.append(429)  # login throttle, every password-hashing slot busy, or a quota reached
+    if any(getattr(p, "name", "").lower() == "idempotency-key" for p in op.parameters or ()):
+        statuses.append(422)
     return sorted(statuses)
+
+
+# Routes that run argon2 (gateway.auth.passwords caps them, answering 429 when every slot is busy).
+_HASHING_PATHS = ("/login", "/password", "/users", "/seed-user")
 
 
 def _envelope_response(status: int) -> OpenAPIResponse:

@@ -189,7 +189,7 @@ class SegmentController(Controller):
         """A rule segment (condition) or a list segment (optional initial members)."""
         scope = write_scope(env_scope)
         cmd = CreateSegment(
-            command_id=command_id(env_scope, "segment.create", idempotency_key),
+            command_id=await command_id(env_scope, "segment.create", idempotency_key, body=data, db=deps.db),
             environment_id=scope.environment_id,
             key=data.key,
             kind=SegmentKind(data.kind),

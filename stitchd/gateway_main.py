@@ -12,6 +12,7 @@ import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from uuid import uuid4
@@ -23,6 +24,7 @@ from commands.postgres_store import open_postgres_store
 from commands.tenancy import ensure_system_org
 from domain.quotas import Quotas
 from gateway.app import SYSTEM_ORG_COMMAND_ID, create_app
+from gateway.auth.addresses import parse_networks
 from gateway.auth.passwords import Passwords
 from gateway.auth.refresh import MemoryRefreshTokens, PostgresRefreshTokens
 from gateway.auth.tokens import TokenSettings, load_jwt_secret, utc_now
@@ -61,12 +63,16 @@ async def gateway_deps(settings: Settings, database_url: str) -> AsyncIterator[G
             store=store,
             db=pool,
             clock=utc_now,
-            tokens=TokenSettings(secret=secret),
+            tokens=TokenSettings(
+                secret=secret, session_max_age=timedelta(hours=settings.session_max_age_hours)
+            ),
             waiter=PoolWaiter(pool, [p.NAME for p in PROJECTIONS]),
             refresh_tokens=PostgresRefreshTokens(pool),
+            passwords=Passwords(max_concurrent=settings.password_hash_concurrency),
             settings=GatewaySettings(
                 exposure_buffer_max=settings.limits.exposure_buffer_max,
                 definition_history_bytes=settings.limits.definition_history_bytes,
+                trusted_proxies=parse_networks(settings.trusted_proxies),
             ),
             quotas=quotas_of(settings.limits),
         )
@@ -204,6 +210,7 @@ async def seed_user(database_url: str, email: str, password: str, display_name: 
     from domain.tenancy.events import OrgRole
     from domain.tenancy.orgs import SYSTEM_ORG_ID
     from gateway.auth.passwords import password_problem
+    from readmodels.vault import PostgresVault
 
     problem = password_problem(password)
     if problem:
@@ -220,7 +227,7 @@ async def seed_user(database_url: str, email: str, password: str, display_name: 
             org_id=SYSTEM_ORG_ID,
             role=OrgRole.ORG_ADMIN,
         )
-        await register_user(cmd, store=store, clock=utc_now, actor="cli")
+        await register_user(cmd, store=store, clock=utc_now, actor="cli", vault=PostgresVault(store.pool))
         return str(cmd.user_id)
     finally:
         await store.aclose()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -69,6 +70,10 @@ class Settings:
     nats_tls_key: Path | None = None
     grpc_tls_cert: Path | None = None
     grpc_tls_key: Path | None = None
+    # --- identity/auth (issue 9) ---
+    trusted_proxies: str = ""  # STITCHD_TRUSTED_PROXIES: IPs/CIDRs whose X-Forwarded-For counts
+    password_hash_concurrency: int = 4  # STITCHD_PASSWORD_HASH_CONCURRENCY: argon2 hashings at once
+    session_max_age_hours: int = 720  # STITCHD_SESSION_MAX_AGE_HOURS: absolute lifetime of a login session
 
     @property
     def production(self) -> bool:
@@ -92,6 +97,9 @@ class Settings:
             limits=Limits.from_env(e),
             **_pair(e, "STITCHD_NATS_TLS", "nats_tls"),
             **_pair(e, "STITCHD_GRPC_TLS", "grpc_tls"),
+            trusted_proxies=_networks(e, "STITCHD_TRUSTED_PROXIES"),
+            password_hash_concurrency=_count(e, "STITCHD_PASSWORD_HASH_CONCURRENCY", 4),
+            session_max_age_hours=_count(e, "STITCHD_SESSION_MAX_AGE_HOURS", 720),
         )
 
 
@@ -126,3 +134,15 @@ def _count(env: Mapping[str, str], name: str, default: int) -> int:
     if not (raw.isascii() and raw.isdigit()) or int(raw) < 1:
         raise SettingsError(f"{name} must be a positive whole number, got {raw!r}")
     return int(raw)
+
+
+def _networks(env: Mapping[str, str], name: str) -> str:
+    """Checked here (a typo must stop the start), parsed again by the gateway."""
+    raw = env.get(name, "")
+    for part in (p.strip() for p in raw.split(",")):
+        if part:
+            try:
+                ipaddress.ip_network(part, strict=False)
+            except ValueError:
+                raise SettingsError(f"{name}: not an IP address or network: {part!r}") from None
+    return raw

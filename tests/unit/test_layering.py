@@ -43,6 +43,7 @@ SERVER_ONLY = {
     "chdb",
     "uvicorn",
     "pgserver",
+    "cryptography",
 }
 
 

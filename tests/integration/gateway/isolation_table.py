@@ -127,6 +127,9 @@ MATRIX: dict[str, Entry] = {
     ),
     "GET /v1/auth/orgs": own_route({200}),
     "POST /v1/auth/switch-org": own_route({404}, lambda w: {"target_org_id": str(w.tenant.org_id)}),
+    "GET /v1/auth/invitations": own_route({200}),
+    "POST /v1/auth/invitations/{org_id}/accept": own_route({404}),  # B never invited A's admin
+    "DELETE /v1/auth/invitations/{org_id}": own_route({404}),
     "GET /v1/admin/orgs": admin_route(),
     "POST /v1/admin/orgs": admin_route(lambda w: {"name": "Sneaky"}),
     "POST /v1/admin/orgs/{org_id}/users": admin_route(lambda w: {"email": "s@x.test", "password": PASSWORD}),
