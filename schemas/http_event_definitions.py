@@ -8,6 +8,8 @@ from uuid import UUID
 
 import msgspec
 
+from schemas.http_types import Version
+
 MetricType = Literal["bool", "int", "double"]
 
 
@@ -24,7 +26,7 @@ class CreateEventDefinitionBody(Body, frozen=True, kw_only=True):
 class UpdateEventDefinitionBody(Body, frozen=True, kw_only=True):
     """Only the description changes; a value type is permanent."""
 
-    version: int
+    version: Version
     description: str | None = None
     value_type: MetricType | None = None
 

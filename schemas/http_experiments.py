@@ -18,6 +18,7 @@ from domain.experiments.schedule import (
     MAX_STATS_INTERVAL_MINUTES,
     MIN_STATS_INTERVAL_MINUTES,
 )
+from schemas.http_types import Version, WeightMilli
 
 StatsInterval = Annotated[
     int,
@@ -35,7 +36,7 @@ class Body(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True
 
 class WeightBody(Body, frozen=True, kw_only=True):
     variant_key: str
-    weight_milli: int
+    weight_milli: WeightMilli
 
 
 class CreateExperimentBody(Body, frozen=True, kw_only=True):
@@ -55,7 +56,7 @@ class CreateExperimentBody(Body, frozen=True, kw_only=True):
 class UpdateExperimentBody(Body, frozen=True, kw_only=True):
     """Fields left out keep their value; what may change depends on the status."""
 
-    version: int
+    version: Version
     name: str | None = None
     description: str | None = None
     variant_keys: list[str] | None = None
@@ -69,7 +70,7 @@ class UpdateExperimentBody(Body, frozen=True, kw_only=True):
 class TransitionBody(Body, frozen=True, kw_only=True):
     new_status: str
     reason: str = ""
-    version: int | None = None
+    version: Version
 
 
 class WeightView(msgspec.Struct, frozen=True, kw_only=True):

@@ -13,6 +13,7 @@ from uuid import UUID
 import msgspec
 
 from domain.conditions.ast import Condition
+from schemas.http_types import Version
 
 SegmentKind = Literal["rule", "list"]
 
@@ -38,7 +39,7 @@ class UpdateSegmentBody(Body, frozen=True, kw_only=True):
     """Fields left out keep their value; `condition` only for rule segments; `included_keys` /
     `excluded_keys` (list segments) replace both lists wholesale when either is sent."""
 
-    version: int
+    version: Version
     name: str | None = None
     description: str | None = None
     context_type: str | None = None
@@ -49,13 +50,13 @@ class UpdateSegmentBody(Body, frozen=True, kw_only=True):
 
 class MembersBody(Body, frozen=True, kw_only=True):
     """One batch of list-membership changes: `add` / `remove` on the included list, `add_excluded` /
-    `remove_excluded` on the excluded list (exclusion wins); `version` optional."""
+    `remove_excluded` on the excluded list (exclusion wins); `version` is the segment's version read."""
 
     add: list[str] = []
     remove: list[str] = []
     add_excluded: list[str] = []
     remove_excluded: list[str] = []
-    version: int | None = None
+    version: Version
 
 
 class SegmentView(msgspec.Struct, frozen=True, kw_only=True):
