@@ -19,7 +19,7 @@ from typing import Annotated, Any
 import msgspec
 from litestar import Request
 from litestar.handlers.base import BaseRouteHandler
-from litestar.params import ParameterKwarg, QueryParameter
+from litestar.params import QueryParameter
 from litestar.typing import FieldDefinition
 
 from gateway.errors import InvalidArgument
@@ -51,7 +51,7 @@ class QueryParam:
 
 def _query_param(field: FieldDefinition) -> QueryParam | None:
     kwarg = field.kwarg_definition
-    if not isinstance(kwarg, ParameterKwarg) or kwarg.param_type is None or kwarg.param_type.value != "query":
+    if not isinstance(kwarg, QueryParameter):
         return None
     inner = [t for t in field.inner_types if not t.is_none_type] if field.is_union else [field]
     base = inner[0].annotation if len(inner) == 1 else str
@@ -62,12 +62,18 @@ def _query_param(field: FieldDefinition) -> QueryParam | None:
 
 @cache
 def declared_query(handler: BaseRouteHandler) -> tuple[QueryParam, ...]:
-    """Every query parameter of the handler and of the dependencies it resolves."""
-    signatures = [
-        handler.parsed_fn_signature,
-        *(p.parsed_fn_signature for p in handler.resolve_dependencies().values()),
-    ]
-    found = {p.name: p for s in signatures for f in s.parameters.values() if (p := _query_param(f))}
+    """Every query parameter of the handler and of the dependencies it resolves (transitively)."""
+    provided = handler.resolve_dependencies()
+    fields: list[FieldDefinition] = []
+    pending, seen = [handler.parsed_fn_signature], set()
+    while pending:
+        for name, field in pending.pop().parameters.items():
+            if name not in provided:
+                fields.append(field)
+            elif name not in seen:
+                seen.add(name)
+                pending.append(provided[name].parsed_fn_signature)
+    found = {p.name: p for f in fields if (p := _query_param(f))}
     return tuple(found.values())
 
 

@@ -21,6 +21,7 @@ class Settings:
     clickhouse_url: str | None = None
     http_port: int = 8080
     grpc_port: int = 50050
+    grpc_max_concurrent_streams: int = 100  # HTTP/2 streams per gRPC connection (STITCHD_GRPC_MAX_STREAMS)
     nats_port: int = 4222  # the embedded nats-server's (STITCHD_NATS_PORT), unused with NATS_URL
     jwt_secret: str | None = field(default=None, repr=False)
     app_env: str = "development"
@@ -41,6 +42,7 @@ class Settings:
             clickhouse_url=e.get("CLICKHOUSE_URL") or None,
             http_port=_port(e, "HTTP_PORT", 8080),
             grpc_port=_port(e, "GRPC_PORT", 50050),
+            grpc_max_concurrent_streams=_positive(e, "STITCHD_GRPC_MAX_STREAMS", 100),
             nats_port=_port(e, "STITCHD_NATS_PORT", 4222),
             jwt_secret=e.get("STITCHD_JWT_SECRET") or None,
             app_env=e.get("APP_ENV", "development"),
@@ -60,3 +62,12 @@ def _port(env: Mapping[str, str], name: str, default: int) -> int:
     if not 0 <= port <= 65535:
         raise SettingsError(f"{name} must be between 0 and 65535, got {port}")
     return port
+
+
+def _positive(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if not raw:
+        return default
+    if not (raw.isascii() and raw.isdigit()) or int(raw) < 1:
+        raise SettingsError(f"{name} must be a positive integer, got {raw!r}")
+    return int(raw)

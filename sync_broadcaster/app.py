@@ -10,11 +10,11 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Protocol
 
-from grpclib.server import Server
 from psycopg_pool import AsyncConnectionPool
 
 from readmodels.definitions import DEFAULT_HISTORY, DefinitionsCache, EventLog
 from readmodels.definitions_log import DEFAULT_POLL_INTERVAL, PostgresEventLog, start_following
+from sync_broadcaster.server import DEFAULT_MAX_CONCURRENT_STREAMS, SyncServer
 from sync_broadcaster.service import DEFAULT_HEARTBEAT_SECONDS, FlagSyncService
 from sync_broadcaster.wire import WireCodec
 
@@ -35,6 +35,7 @@ class BroadcasterSettings:
     heartbeat_seconds: float = DEFAULT_HEARTBEAT_SECONDS
     history_limit: int = DEFAULT_HISTORY
     poll_interval: float = DEFAULT_POLL_INTERVAL
+    max_concurrent_streams: int = DEFAULT_MAX_CONCURRENT_STREAMS  # HTTP/2 streams per connection
 
 
 class Broadcaster:
@@ -48,7 +49,7 @@ class Broadcaster:
         self._events = events
         self._pool: AsyncConnectionPool[Any] | None = None
         self._tasks: list[asyncio.Task[None]] = []
-        self._server: Server | None = None
+        self._server: SyncServer | None = None
         self.service: FlagSyncService | None = None
         self.port = settings.port
 
@@ -70,7 +71,9 @@ class Broadcaster:
         self._tasks.append(asyncio.create_task(self.service.run_heartbeats(), name="sync-heartbeats"))
         sock = socket.create_server((self.settings.host, self.settings.port))
         self.port = sock.getsockname()[1]
-        self._server = Server([self.service], codec=WireCodec())
+        self._server = SyncServer(
+            [self.service], codec=WireCodec(), max_concurrent_streams=self.settings.max_concurrent_streams
+        )
         await self._server.start(sock=sock)
         log.info("broadcaster listening", extra={"port": self.port, "position": self.cache.position})
 
@@ -125,6 +128,9 @@ class ProcessSettings(Protocol):
     @property
     def grpc_port(self) -> int: ...
 
+    @property
+    def grpc_max_concurrent_streams(self) -> int: ...
+
 
 class ProcessResources(Protocol):
     @property
@@ -141,6 +147,7 @@ async def run(settings: ProcessSettings, resources: ProcessResources) -> None:
         nats_url=resources.nats_url,
         host=os.environ.get("STITCHD_GRPC_HOST", "0.0.0.0"),
         port=settings.grpc_port,
+        max_concurrent_streams=settings.grpc_max_concurrent_streams,
     )
     async with build_broadcaster(config) as broadcaster:
         await broadcaster.serve()

@@ -30,7 +30,12 @@ from tests.integration.gateway.test_input_fuzz import Fuzz, fuzz  # noqa: F401
 
 pytestmark = pytest.mark.integration
 
-MAX_EXAMPLES = 6  # per operation and phase: bounded so the run stays short on a loaded machine
+import json as _json
+import os as _os
+import time as _time
+
+MAX_EXAMPLES = int(_os.environ.get("ST_N", "6"))  # per operation and phase: bounded so the run stays short
+PHASES = _json.loads(_os.environ.get("ST_PHASES", '{"stateful": {"enabled": false}}'))
 CHECKS = (
     "not_a_server_error",
     "status_code_conformance",
@@ -103,7 +108,7 @@ def config(served: Served, *, bearer: str | None, sdk_key: str | None, ops: list
             "base-url": served.base_url,
             "seed": 17,
             "generation": {"max-examples": MAX_EXAMPLES, "mode": "all", "database": "none"},
-            "phases": {"stateful": {"enabled": False}},
+            "phases": PHASES,
             "checks": {"enabled": False, **{name: {"enabled": True} for name in CHECKS}},
             "auth": {"openapi": auth},
             "operations": ops,
@@ -133,7 +138,10 @@ def failures_of(stream: Iterator[events.EngineEvent]) -> list[str]:
 
 def run(served: Served, cfg: Any, select: dict[str, Any]) -> list[str]:
     schema = schemathesis.openapi.from_dict(served.spec, config=cfg).include(**select)
-    return failures_of(iter(from_schema(schema).execute()))
+    t0 = _time.monotonic()
+    found = failures_of(iter(from_schema(schema).execute()))
+    print("RUN", select, _time.monotonic() - t0, flush=True)
+    return found
 
 
 async def test_the_openapi_document_is_a_true_contract(served: Served, fuzz: Fuzz) -> None:  # noqa: F811
