@@ -21,21 +21,31 @@ _UNSET: Any = object()
 
 
 @cache
-def _decoder(handler: BaseRouteHandler) -> msgspec.json.Decoder[Any] | None:
-    """The strict decoder of a handler's `data` parameter (None when it takes no body)."""
+def _body_type(handler: BaseRouteHandler) -> Any:
+    """The type of a handler's `data` parameter (None when it takes no body)."""
     field = handler.parsed_fn_signature.parameters.get("data")
-    if field is None:
-        return None
-    return msgspec.json.Decoder(field.annotation, strict=True)
+    return None if field is None else field.annotation
+
+
+def integral_floats_as_ints(value: Any) -> Any:
+    """JSON Schema's `integer` includes `2.0`: integral floats become ints before the strict conversion."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, list):
+        return [integral_floats_as_ints(item) for item in value]
+    if isinstance(value, dict):
+        return {key: integral_floats_as_ints(item) for key, item in value.items()}
+    return value
 
 
 def decode_body(handler: BaseRouteHandler, raw: bytes) -> Any:
     """The body as the handler's declared type, or INVALID_ARGUMENT naming what is wrong and where."""
-    decoder = _decoder(handler)
-    if decoder is None:
-        return msgspec.json.decode(raw)
+    target = _body_type(handler)
     try:
-        return decoder.decode(raw)
+        value = msgspec.json.decode(raw)
+        if target is None:
+            return value
+        return msgspec.convert(integral_floats_as_ints(value), target, strict=True)
     except msgspec.ValidationError as exc:
         raise InvalidArgument(f"invalid body: {body_message(exc)}") from None
     except msgspec.DecodeError as exc:

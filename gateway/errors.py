@@ -17,7 +17,7 @@ log = logging.getLogger(__name__)
 
 STATUS_OF_CODE: Mapping[str, int] = {
     "INVALID_ARGUMENT": 400,
-    "FAILED_PRECONDITION": 400,
+    "FAILED_PRECONDITION": 409,  # the current state forbids it: a conflict, not a malformed request
     "OUT_OF_RANGE": 400,
     "UNAUTHENTICATED": 401,
     "PERMISSION_DENIED": 403,

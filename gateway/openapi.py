@@ -38,11 +38,11 @@ _ENVELOPE_SCHEMA = Schema(
     required=["error", "code"],
 )
 _DESCRIPTIONS = {
-    400: "INVALID_ARGUMENT / FAILED_PRECONDITION: malformed JSON, wrong types, unknown fields, bad values",
+    400: "INVALID_ARGUMENT: malformed JSON, wrong types, unknown fields, values out of their bounds",
     401: "UNAUTHENTICATED: missing, invalid, expired or revoked credentials",
     403: "PERMISSION_DENIED: authenticated but not allowed",
     404: "NOT_FOUND: no such object in the caller's tenant",
-    409: "ABORTED / ALREADY_EXISTS: concurrent change or duplicate",
+    409: "ABORTED / ALREADY_EXISTS / FAILED_PRECONDITION: stale version, duplicate, or the state forbids it",
     413: "RESOURCE_EXHAUSTED: request body too large",
     429: "RESOURCE_EXHAUSTED: throttled, see Retry-After",
     500: "INTERNAL: unexpected failure (no details are exposed)",

@@ -8,7 +8,7 @@ from uuid import UUID
 
 import msgspec
 
-from schemas.http_types import Version
+from schemas.http_types import Key, Version
 
 MetricType = Literal["bool", "int", "double"]
 
@@ -18,7 +18,7 @@ class Body(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True
 
 
 class CreateEventDefinitionBody(Body, frozen=True, kw_only=True):
-    key: str
+    key: Key
     value_type: MetricType
     description: str = ""
 

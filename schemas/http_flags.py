@@ -14,7 +14,7 @@ from uuid import UUID
 import msgspec
 
 from domain.conditions.ast import Condition
-from schemas.http_types import Int64, Position, Rfc3339, Version, WeightMilli
+from schemas.http_types import Int64, Key, OptionalKey, Position, Rfc3339, ValueTypeName, Version, WeightMilli
 
 
 class Body(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -22,7 +22,7 @@ class Body(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True
 
 
 class VariantBody(Body, frozen=True, kw_only=True):
-    key: str
+    key: Key
     value: Any
     name: str = ""
     description: str = ""
@@ -58,13 +58,13 @@ class RuleBody(Body, frozen=True, kw_only=True):
 
     condition: Condition
     serve: ServeBody
-    id: str = ""
+    id: OptionalKey = ""
     description: str = ""
 
 
 class CreateFlagBody(Body, frozen=True, kw_only=True):
-    key: str
-    value_type: str
+    key: Key
+    value_type: ValueTypeName
     variants: list[VariantBody]
     name: str = ""
     description: str = ""
@@ -86,7 +86,7 @@ class UpdateFlagBody(Body, frozen=True, kw_only=True):
 
 
 class AddVariantBody(Body, frozen=True, kw_only=True):
-    key: str
+    key: Key
     value: Any
     name: str = ""
     description: str = ""

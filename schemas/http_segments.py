@@ -13,7 +13,7 @@ from uuid import UUID
 import msgspec
 
 from domain.conditions.ast import Condition
-from schemas.http_types import Version
+from schemas.http_types import Key, Version
 
 SegmentKind = Literal["rule", "list"]
 
@@ -25,7 +25,7 @@ class Body(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True
 class CreateSegmentBody(Body, frozen=True, kw_only=True):
     """A rule segment needs `condition`; a list segment may start with included / excluded keys."""
 
-    key: str
+    key: Key
     kind: SegmentKind
     context_type: str = "user"
     name: str = ""
@@ -62,7 +62,7 @@ class MembersBody(Body, frozen=True, kw_only=True):
 class SegmentView(msgspec.Struct, frozen=True, kw_only=True):
     id: UUID
     environment_id: UUID
-    key: str
+    key: Key
     kind: SegmentKind
     context_type: str
     name: str

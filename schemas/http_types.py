@@ -8,7 +8,7 @@ for booleans, no numbers for times, no strings for numbers.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
 import msgspec
 
@@ -27,3 +27,11 @@ Version = Annotated[
 Position = Annotated[int, msgspec.Meta(ge=0, le=INT64_MAX, description="An event-store position.")]
 WeightMilli = Annotated[int, msgspec.Meta(ge=0, le=1000, description="Weight in 0.1 % units.")]
 Rfc3339 = Annotated[datetime, msgspec.Meta(tz=True, description="An RFC 3339 time with a UTC offset.")]
+
+# domain.ids.KEY_PATTERN, anchored for JSON Schema: flag, segment, event, variant keys and rule ids.
+KEY_REGEX = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"
+Key = Annotated[str, msgspec.Meta(pattern=KEY_REGEX, description="A key: letters, digits, `._:-`.")]
+OptionalKey = Annotated[
+    str, msgspec.Meta(pattern=rf"^$|{KEY_REGEX}", description="A key, or blank to have one generated.")
+]
+ValueTypeName = Literal["bool", "int", "double", "string", "json"]
