@@ -84,6 +84,8 @@ def query_type(param: QueryParam) -> Any:
         bounds = {"ge": INT64_MIN, "le": INT64_MAX, **bounds}
     elif param.base is datetime:
         bounds["tz"] = True
+    elif param.base is str:
+        bounds.setdefault("pattern", "^[^\x00]*$")  # PostgreSQL text cannot hold NUL
     return Annotated[param.base, msgspec.Meta(**bounds)] if bounds else param.base
 
 
