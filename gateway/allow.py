@@ -12,6 +12,7 @@ from functools import cache
 from typing import Any
 
 from litestar import Litestar
+from litestar.enums import ScopeType
 from litestar.routes import HTTPRoute
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -29,7 +30,7 @@ def allow_header_middleware(app: ASGIApp) -> ASGIApp:
     """Rewrite `Allow` of OPTIONS responses from the app's full route table."""
 
     async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope.get("method") != "OPTIONS":
+        if scope["type"] != ScopeType.HTTP or scope.get("method") != "OPTIONS":
             await app(scope, receive, send)
             return
         allow = _methods_by_path(scope["litestar_app"]).get(str(scope.get("path_template", "")))

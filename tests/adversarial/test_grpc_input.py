@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import replace
-from typing import Any
+from typing import Any, cast
 
 import h2.config
 import h2.connection
@@ -46,7 +46,7 @@ async def first_answer(port: int, key: str, request: bytes) -> SyncResponse:
         async with channel.request(
             METHOD, Cardinality.UNARY_STREAM, SyncRequest, SyncResponse, metadata={"x-sdk-key": key}
         ) as stream:
-            await stream.send_message(request, end=True)
+            await stream.send_message(cast(SyncRequest, request), end=True)  # raw bytes, see RawCodec
             answer = await asyncio.wait_for(stream.recv_message(), WAIT)
             await stream.cancel()  # a server stream never ends by itself
             assert answer is not None

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from litestar.enums import HttpMethod
 from litestar.routes import HTTPRoute
 
 from gateway.app import create_app
@@ -171,7 +172,7 @@ NOT_TIMES = st.one_of(
 @given(value=NOT_BOOLEANS)
 def test_only_true_and_false_are_booleans(module_api: Api, value: Any) -> None:
     """Property, in-process: the strict body decoder refuses every non-boolean JSON value for a boolean."""
-    handler = _handler(module_api, "/v1/environments/{env_id}/flags/{key}/toggle", "POST")
+    handler = _handler(module_api, "/v1/environments/{env_id}/flags/{key}/toggle", HttpMethod.POST)
     with pytest.raises(InvalidArgument):
         decode_body(handler, json.dumps({"version": 1, "enabled": value}).encode())
 
@@ -179,12 +180,12 @@ def test_only_true_and_false_are_booleans(module_api: Api, value: Any) -> None:
 @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck), database=None)
 @given(value=NOT_TIMES)
 def test_only_rfc3339_strings_with_an_offset_are_times(module_api: Api, value: Any) -> None:
-    handler = _handler(module_api, "/v1/environments/{env_id}/flags/{key}/revert", "POST")
+    handler = _handler(module_api, "/v1/environments/{env_id}/flags/{key}/revert", HttpMethod.POST)
     with pytest.raises(InvalidArgument):
         decode_body(handler, json.dumps({"version": 1, "at": value}).encode())
 
 
-def _handler(api: Api, path: str, method: str) -> Any:
+def _handler(api: Api, path: str, method: HttpMethod) -> Any:
     """The route handler (its strict decoder only; nothing is called)."""
     app = create_app(api.deps, bootstrap=False)
     for route in app.routes:
