@@ -100,9 +100,36 @@ def _body_types(app: Litestar) -> list[Any]:
 
 def request_components(app: Litestar) -> dict[str, Any]:
     """msgspec's own JSON schema of every request body type: exactly what the strict decoder accepts
-    (closed objects, exact integer bounds, `anyOf` unions, tags), under the names Litestar refers to."""
-    _, components = msgspec.json.schema_components(_body_types(app), ref_template=REF_TEMPLATE)
+    (closed objects, exact integer bounds, `anyOf` unions, tags), under the names Litestar refers to,
+    plus the cross-field rules a body class states in `__json_schema_extra__`."""
+    types = _body_types(app)
+    _, components = msgspec.json.schema_components(types, ref_template=REF_TEMPLATE)
+    for cls in _struct_classes(types):
+        extra = getattr(cls, "__json_schema_extra__", None)
+        if extra and cls.__name__ in components:
+            components[cls.__name__] = {**components[cls.__name__], **extra}
     return components
+
+
+def _struct_classes(types: list[Any]) -> list[type[msgspec.Struct]]:
+    found: dict[int, type[msgspec.Struct]] = {}
+    pending: list[Any] = list(msgspec.inspect.multi_type_info(types))
+    seen: set[int] = set()
+    while pending:
+        info = pending.pop()
+        if id(info) in seen:
+            continue
+        seen.add(id(info))
+        if isinstance(info, msgspec.inspect.StructType):
+            found[id(info.cls)] = info.cls
+        for name in info.__struct_fields__:
+            value = getattr(info, name)
+            for item in value if isinstance(value, tuple) else (value,):
+                if isinstance(item, msgspec.inspect.Field):
+                    pending.append(item.type)
+                elif isinstance(item, msgspec.inspect.Type):
+                    pending.append(item)
+    return list(found.values())
 
 
 def _query_schemas(app: Litestar, paths: dict[str, PathItem]) -> None:

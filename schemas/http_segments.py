@@ -7,7 +7,7 @@ resolved by list-check). `version` is the segment stream's version.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Any, ClassVar, Literal
 from uuid import UUID
 
 import msgspec
@@ -22,8 +22,24 @@ class Body(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True
     """Base of every request body: unknown fields are refused (400)."""
 
 
+_RULE_OR_LIST: dict[str, Any] = {
+    "if": {"properties": {"kind": {"const": "rule"}}},
+    "then": {
+        "required": ["condition"],
+        "properties": {
+            "condition": {"not": {"type": "null"}},
+            "included_keys": {"maxItems": 0},
+            "excluded_keys": {"maxItems": 0},
+        },
+    },
+    "else": {"properties": {"condition": {"type": "null"}}},
+}
+
+
 class CreateSegmentBody(Body, frozen=True, kw_only=True):
     """A rule segment needs `condition`; a list segment may start with included / excluded keys."""
+
+    __json_schema_extra__: ClassVar[dict[str, Any]] = _RULE_OR_LIST
 
     key: Key
     kind: SegmentKind
