@@ -170,28 +170,31 @@ NOT_TIMES = st.one_of(
 
 @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck), database=None)
 @given(value=NOT_BOOLEANS)
-def test_only_true_and_false_are_booleans(module_api: Api, value: Any) -> None:
+def test_only_true_and_false_are_booleans(handlers: dict[str, Any], value: Any) -> None:
     """Property, in-process: the strict body decoder refuses every non-boolean JSON value for a boolean."""
-    handler = _handler(module_api, "/v1/environments/{env_id}/flags/{key}/toggle", HttpMethod.POST)
+    handler = handlers["toggle"]
     with pytest.raises(InvalidArgument):
         decode_body(handler, json.dumps({"version": 1, "enabled": value}).encode())
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck), database=None)
 @given(value=NOT_TIMES)
-def test_only_rfc3339_strings_with_an_offset_are_times(module_api: Api, value: Any) -> None:
-    handler = _handler(module_api, "/v1/environments/{env_id}/flags/{key}/revert", HttpMethod.POST)
+def test_only_rfc3339_strings_with_an_offset_are_times(handlers: dict[str, Any], value: Any) -> None:
+    handler = handlers["revert"]
     with pytest.raises(InvalidArgument):
         decode_body(handler, json.dumps({"version": 1, "at": value}).encode())
 
 
-def _handler(api: Api, path: str, method: HttpMethod) -> Any:
-    """The route handler (its strict decoder only; nothing is called)."""
-    app = create_app(api.deps, bootstrap=False)
-    for route in app.routes:
-        if isinstance(route, HTTPRoute) and route.path_format == path:
-            return route.route_handler_map[method][0]
-    raise LookupError(path)
+@pytest.fixture(scope="module")
+def handlers(module_api: Api) -> dict[str, Any]:
+    """Route handlers by last path segment, for their strict decoders (nothing is called)."""
+    app = create_app(module_api.deps, bootstrap=False)
+    prefix = "/v1/environments/{env_id}/flags/{key}/"
+    return {
+        route.path_format.removeprefix(prefix): route.route_handler_map[HttpMethod.POST][0]
+        for route in app.routes
+        if isinstance(route, HTTPRoute) and route.path_format in (f"{prefix}toggle", f"{prefix}revert")
+    }
 
 
 @pytest.mark.parametrize(
