@@ -19,9 +19,11 @@ from psycopg_pool import AsyncConnectionPool
 from commands.eventstore import EventStore
 from commands.tenancy import ensure_system_org
 from domain.tenancy.orgs import SYSTEM_ORG_ID
+from gateway.allow import allow_header_middleware
 from gateway.audit import AuditController
 from gateway.auth.guards import AUTH_DEPENDENCIES, NO_AUTH
 from gateway.auth.principals import deps_of, is_authenticated
+from gateway.bodies import StrictRequest
 from gateway.deps import GatewayDeps
 from gateway.errors import EXCEPTION_HANDLERS
 from gateway.evaluate import EvaluateController
@@ -34,6 +36,7 @@ from gateway.ingest import IngestController
 from gateway.invitations import InvitationController
 from gateway.openapi import finalize_openapi
 from gateway.positions import parsed_position, requested_position
+from gateway.query import check_query
 from gateway.segments import SegmentController
 from gateway.tenancy import ProjectController, SdkKeyController
 from gateway.tenancy_users import UserController
@@ -88,6 +91,12 @@ def openapi_config() -> OpenAPIConfig:
     )
 
 
+async def _before_request(request: Request[Any, Any, Any]) -> None:
+    """After the guards, before any body, dependency or pooled connection: strict query, then position."""
+    check_query(request)
+    await _wait_for_min_position(request)
+
+
 async def _wait_for_min_position(request: Request[Any, Any, Any]) -> None:
     """Read-your-writes across requests: a client may send the position of its last write.
 
@@ -132,7 +141,9 @@ def create_app(
         route_handlers=[*route_handlers(), *extra_route_handlers],
         dependencies=dependencies,
         exception_handlers=EXCEPTION_HANDLERS,
-        before_request=_wait_for_min_position,
+        request_class=StrictRequest,
+        before_request=_before_request,
+        middleware=[allow_header_middleware],
         on_startup=[on_startup],
         openapi_config=openapi_config(),
         request_max_body_size=deps.settings.max_body_bytes,

@@ -18,7 +18,7 @@ LOGGED_INPUT_CHARS = 256  # request paths and client-caused error texts, as they
 
 STATUS_OF_CODE: Mapping[str, int] = {
     "INVALID_ARGUMENT": 400,
-    "FAILED_PRECONDITION": 400,
+    "FAILED_PRECONDITION": 409,  # the current state forbids it: a conflict, not a malformed request
     "OUT_OF_RANGE": 400,
     "UNAUTHENTICATED": 401,
     "PERMISSION_DENIED": 403,

@@ -11,7 +11,7 @@ from uuid import UUID, uuid4, uuid5
 
 from litestar import Controller, delete, get, post, put
 from litestar.di import NamedDependency
-from litestar.params import FromPath, FromQuery, JSONBody
+from litestar.params import FromPath, JSONBody
 
 from commands.experiments import ExperimentCommand, handle_experiment, load_experiment
 from commands.stats_jobs import PostgresStatsJobs
@@ -26,6 +26,7 @@ from gateway import experiment_views as views
 from gateway.auth.guards import BEARER, EnvironmentScope, tenant_reader, tenant_writer
 from gateway.deps import GatewayDeps
 from gateway.errors import NotFound
+from gateway.query import VersionQuery
 from gateway.writes import IdempotencyKey, command_id, write_scope
 from readmodels import experiments as rm
 from schemas.http_experiments import (
@@ -143,7 +144,7 @@ class ExperimentController(Controller):
         experiment_id: FromPath[UUID],
         env_scope: NamedDependency[EnvironmentScope],
         deps: NamedDependency[GatewayDeps],
-        version: FromQuery[int | None] = None,
+        version: VersionQuery,
     ) -> DeletedExperiment:
         """Delete a DRAFT or CONCLUDED experiment."""
         scope = write_scope(env_scope)

@@ -11,7 +11,7 @@ from uuid import UUID, uuid4
 import msgspec
 from litestar import Controller, delete, get, post, put
 from litestar.di import NamedDependency
-from litestar.params import FromPath, FromQuery, JSONBody
+from litestar.params import FromPath, JSONBody
 
 from commands import segments as handlers
 from commands.streams import Scope, Written
@@ -30,6 +30,7 @@ from domain.segments.events import (
 from gateway.auth.guards import BEARER, EnvironmentScope, tenant_reader, tenant_writer
 from gateway.deps import GatewayDeps
 from gateway.errors import ApiError, NotFound
+from gateway.query import VersionQuery
 from gateway.writes import IdempotencyKey, command_id, with_stamps, write_scope
 from readmodels import flags as rm_flags
 from readmodels import segments as rm
@@ -240,7 +241,7 @@ class SegmentController(Controller):
         key: FromPath[str],
         env_scope: NamedDependency[EnvironmentScope],
         deps: NamedDependency[GatewayDeps],
-        version: FromQuery[int | None] = None,
+        version: VersionQuery,
     ) -> DeletedSegment:
         """Delete; 409 FAILED_PRECONDITION while referenced by a flag rule or another segment."""
         scope = write_scope(env_scope)

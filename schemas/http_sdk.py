@@ -6,7 +6,7 @@ A request names one context (`context_type`, `context_key`, `attributes`, as in 
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar
 
 import msgspec
 
@@ -43,8 +43,25 @@ class ContextBody(Body, frozen=True, kw_only=True):
         )
 
 
+_ONE_CONTEXT_OR_SEVERAL: dict[str, Any] = {
+    "anyOf": [
+        {
+            "required": ["context_key"],
+            "properties": {"context_key": {"type": "string"}, "contexts": {"type": "null"}},
+        },
+        {
+            "required": ["contexts"],
+            "properties": {"contexts": {"type": "array", "minItems": 1}, "context_key": {"type": "null"}},
+        },
+    ],
+    "description": "Either `context_key` (one context) or a non-empty `contexts`, one per context_type.",
+}
+
+
 class ContextsBody(Body, frozen=True, kw_only=True):
     """Either the seed's single context fields or `contexts`; not both."""
+
+    __json_schema_extra__: ClassVar[dict[str, Any]] = _ONE_CONTEXT_OR_SEVERAL
 
     context_type: ContextType = "user"
     context_key: ContextKey | None = None

@@ -59,6 +59,7 @@ class Settings:
     clickhouse_url: str | None = None
     http_port: int = 8080
     grpc_port: int = 50050
+    grpc_max_concurrent_streams: int = 100  # HTTP/2 streams per gRPC connection (STITCHD_GRPC_MAX_STREAMS)
     nats_port: int = 4222  # the embedded nats-server's (STITCHD_NATS_PORT), unused with NATS_URL
     jwt_secret: str | None = field(default=None, repr=False)
     app_env: str = "development"
@@ -89,6 +90,7 @@ class Settings:
             clickhouse_url=e.get("CLICKHOUSE_URL") or None,
             http_port=_port(e, "HTTP_PORT", 8080),
             grpc_port=_port(e, "GRPC_PORT", 50050),
+            grpc_max_concurrent_streams=_count(e, "STITCHD_GRPC_MAX_STREAMS", 100),
             nats_port=_port(e, "STITCHD_NATS_PORT", 4222),
             jwt_secret=e.get("STITCHD_JWT_SECRET") or None,
             app_env=e.get("APP_ENV", "development"),

@@ -12,11 +12,11 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Protocol
 
-from grpclib.server import Server
 from psycopg_pool import AsyncConnectionPool
 
 from readmodels.definitions import DEFAULT_HISTORY, DEFAULT_HISTORY_BYTES, DefinitionsCache, EventLog
 from readmodels.definitions_log import DEFAULT_POLL_INTERVAL, PostgresEventLog, start_following
+from sync_broadcaster.server import DEFAULT_MAX_CONCURRENT_STREAMS, SyncServer
 from sync_broadcaster.service import DEFAULT_HEARTBEAT_SECONDS, FlagSyncService
 from sync_broadcaster.wire import WireCodec
 
@@ -40,6 +40,7 @@ class BroadcasterSettings:
     poll_interval: float = DEFAULT_POLL_INTERVAL
     tls_cert: Path | None = None  # PEM certificate chain; with tls_key, the listener speaks TLS only
     tls_key: Path | None = None
+    max_concurrent_streams: int = DEFAULT_MAX_CONCURRENT_STREAMS  # HTTP/2 streams per connection
 
 
 def server_tls(cert: Path, key: Path) -> ssl.SSLContext:
@@ -62,7 +63,7 @@ class Broadcaster:
         self._events = events
         self._pool: AsyncConnectionPool[Any] | None = None
         self._tasks: list[asyncio.Task[None]] = []
-        self._server: Server | None = None
+        self._server: SyncServer | None = None
         self.service: FlagSyncService | None = None
         self.port = settings.port
 
@@ -84,7 +85,9 @@ class Broadcaster:
         self._tasks.append(asyncio.create_task(self.service.run_heartbeats(), name="sync-heartbeats"))
         sock = socket.create_server((self.settings.host, self.settings.port))
         self.port = sock.getsockname()[1]
-        self._server = Server([self.service], codec=WireCodec())
+        self._server = SyncServer(
+            [self.service], codec=WireCodec(), max_concurrent_streams=self.settings.max_concurrent_streams
+        )
         cert, key = self.settings.tls_cert, self.settings.tls_key
         context = None if cert is None or key is None else server_tls(cert, key)
         await self._server.start(sock=sock, ssl=context)
@@ -159,6 +162,9 @@ class ProcessSettings(Protocol):
     @property
     def grpc_tls_key(self) -> Path | None: ...
 
+    @property
+    def grpc_max_concurrent_streams(self) -> int: ...
+
 
 class ProcessResources(Protocol):
     @property
@@ -178,6 +184,7 @@ async def run(settings: ProcessSettings, resources: ProcessResources) -> None:
         history_bytes=settings.limits.definition_history_bytes,
         tls_cert=settings.grpc_tls_cert,
         tls_key=settings.grpc_tls_key,
+        max_concurrent_streams=settings.grpc_max_concurrent_streams,
     )
     async with build_broadcaster(config) as broadcaster:
         await broadcaster.serve()

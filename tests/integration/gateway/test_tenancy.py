@@ -56,7 +56,7 @@ async def test_sdk_key_is_shown_once_listed_by_prefix_and_never_the_last_revoked
     assert key["name"] == "server"
     assert tenant.sdk_key not in str(listed)
     last = await api.call("DELETE", f"{keys_path}/{tenant.sdk_key_id}", token=tenant.token)
-    assert_envelope(last, 400, "FAILED_PRECONDITION")
+    assert_envelope(last, 409, "FAILED_PRECONDITION")
     await api.ok("POST", keys_path, token=tenant.token, json={"name": "rotated"})
     revoked = await api.ok("DELETE", f"{keys_path}/{tenant.sdk_key_id}", token=tenant.token)
     assert revoked["status"] == "revoked"
