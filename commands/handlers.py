@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 
 from commands.bus import Clock, CommandBus, Handler
 from commands.eventstore import EventStore
 from commands.flags import FlagLookups, flag_handlers
 from commands.kinds import KINDS
+from commands.revert import RevertChangeset, revert_changeset
 from commands.segments import SegmentLookups, segment_handlers
 from commands.tenancy import sdk_key_handlers
 from domain.events import Command
@@ -18,7 +20,13 @@ def handler_table(
     *, flags: FlagLookups, segments: SegmentLookups, quotas: Quotas = DEFAULT_QUOTAS
 ) -> Mapping[type[Command], Handler]:
     """Command type -> handler, with the read-side lookups bound (one row per command type)."""
-    return {**flag_handlers(flags), **segment_handlers(segments), **sdk_key_handlers(quotas)}
+    revert = functools.partial(revert_changeset, flags=flags, segments=segments)
+    return {
+        **flag_handlers(flags),
+        **segment_handlers(segments),
+        **sdk_key_handlers(quotas),
+        RevertChangeset: revert,
+    }
 
 
 def build_bus(

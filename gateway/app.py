@@ -25,6 +25,7 @@ from gateway.auth.guards import AUTH_DEPENDENCIES, NO_AUTH
 from gateway.auth.principals import deps_of, is_authenticated
 from gateway.bodies import StrictRequest
 from gateway.changesets import ChangesetController
+from gateway.definitions import DefinitionsController
 from gateway.deps import GatewayDeps
 from gateway.errors import EXCEPTION_HANDLERS
 from gateway.evaluate import EvaluateController
@@ -66,6 +67,7 @@ def route_handlers() -> list[ControllerRouterHandler]:
         FlagController,
         SegmentController,
         ChangesetController,
+        DefinitionsController,
         EventDefinitionController,
         ExperimentController,
         AuditController,

@@ -7,13 +7,15 @@ the states the earlier ones leave, and appended all at once or not at all (DESIG
 from __future__ import annotations
 
 from typing import Any
+from uuid import UUID, uuid5
 
 from litestar import Controller, post
 from litestar.di import NamedDependency
-from litestar.params import JSONBody
+from litestar.params import FromPath, JSONBody
 
 from commands.bus import Outcome
 from commands.flags import AddFlagRule, ExpectFlagConfig
+from commands.revert import RevertChangeset
 from commands.streams import Scope
 from domain.events import Command
 from domain.flags.commands import ReplaceFlagRules, SetFallthrough, SetFlagEnabled
@@ -110,4 +112,23 @@ class ChangesetController(Controller):
         cid = await command_id(env_scope, "changeset", idempotency_key, body=data, db=deps.db)
         commands = [c for op in data.operations for c in to_commands(op, scope, cid)]
         outcome = await deps.bus.handle_changeset(commands, scope, command_id=cid)
+        return changeset_view(outcome, await deps.settle(outcome.position))
+
+    @post("/{changeset_id:uuid}/revert", guards=[tenant_writer], status_code=200)
+    async def revert(
+        self,
+        changeset_id: FromPath[UUID],
+        env_scope: NamedDependency[EnvironmentScope],
+        deps: NamedDependency[GatewayDeps],
+    ) -> ChangesetView:
+        """Append compensating changes for every stream the changeset touched (a new changeset); 409
+        naming the later changes that conflict. Repeating a revert answers the first one."""
+        scope = write_scope(env_scope)
+        cmd = RevertChangeset(
+            command_id=uuid5(env_scope.environment_id, f"revert:{changeset_id}"),
+            changeset_id=changeset_id,
+            project_id=scope.project_id,
+            environment_id=scope.environment_id,
+        )
+        outcome = await deps.bus.handle(cmd, scope)
         return changeset_view(outcome, await deps.settle(outcome.position))
