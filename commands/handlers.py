@@ -9,7 +9,7 @@ from commands.bus import Clock, CommandBus, Handler
 from commands.eventstore import EventStore
 from commands.flags import FlagLookups, flag_handlers
 from commands.kinds import KINDS
-from commands.revert import RevertChangeset, revert_changeset
+from commands.revert import RestoreFlagConfig, RevertChangeset, restore_config, revert_changeset
 from commands.segments import SegmentLookups, segment_handlers
 from commands.tenancy import sdk_key_handlers
 from domain.events import Command
@@ -26,6 +26,7 @@ def handler_table(
         **segment_handlers(segments),
         **sdk_key_handlers(quotas),
         RevertChangeset: revert,
+        RestoreFlagConfig: restore_config,
     }
 
 

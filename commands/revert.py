@@ -46,6 +46,7 @@ from domain.segments.events import (
     ReplaceSegmentCondition,
     ReplaceSegmentMembers,
     SegmentCreated,
+    SegmentDeleted,
     SegmentMembersAdded,
     SegmentMembersCleared,
     SegmentMembersRemoved,
@@ -66,6 +67,24 @@ class RevertChangeset(Command, frozen=True, kw_only=True, tag="changeset.revert"
     changeset_id: UUID
     project_id: UUID
     environment_id: UUID
+
+
+class RestoreFlagConfig(Command, frozen=True, kw_only=True, tag="flag_config.restore"):
+    """The per-flag revert: this environment's config back to what it was at store `position` (the
+    changeset revert's config step for one stream). Variants are project-level and stay."""
+
+    project_id: UUID
+    environment_id: UUID
+    key: str
+    position: int
+
+
+async def restore_config(cmd: RestoreFlagConfig, ctx: Context) -> None:
+    """Compensate the config stream to its state at `cmd.position` (FlagNotFound for no live flag)."""
+    dfn.live_flag(await ctx.load(FLAG, dfn.flag_stream(cmd.project_id, cmd.key)), cmd.key)
+    sid = cfg.flag_config_stream(cmd.environment_id, cmd.key)
+    old = FLAG_CONFIG.replay(await ctx.history(sid, up_to_position=cmd.position))
+    await _config(ctx, old, await ctx.load(FLAG_CONFIG, sid))
 
 
 def _own(cmd: RevertChangeset, records: list[RecordedEvent]) -> list[RecordedEvent]:
@@ -160,12 +179,12 @@ def _variant_steps(old: dfn.Flag, now: dfn.Flag, ref: dict[str, Any]) -> list[Co
 
 
 def members_of(events: list[Event]) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """A list segment's included and excluded keys after `events` (its latest incarnation)."""
+    """A list segment's included and excluded keys after `events` (none once deleted)."""
     inc: set[str] = set()
     exc: set[str] = set()
     for e in events:
         match e:
-            case SegmentCreated() | SegmentMembersCleared():
+            case SegmentCreated() | SegmentMembersCleared() | SegmentDeleted():
                 inc, exc = set(), set()
             case SegmentMembersAdded(included=i, excluded=x):
                 inc, exc = inc | set(i), exc | set(x)
