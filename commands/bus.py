@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 from uuid import UUID
 
 import msgspec
@@ -151,6 +151,17 @@ class Outcome(msgspec.Struct, frozen=True, kw_only=True):
     def version(self, stream_id: UUID) -> int:
         """The version of a stream after the changeset (0 when it has no events)."""
         return int(getattr(self.states.get(stream_id), "version", 0) or 0)
+
+
+@runtime_checkable
+class Bus(Protocol):
+    """What routes need of the write side (CommandBus; tests use a FakeBus)."""
+
+    async def handle(self, command: Command, scope: HasMetadata) -> Outcome: ...
+
+    async def handle_changeset(
+        self, commands: Sequence[Command], scope: HasMetadata, *, command_id: UUID
+    ) -> Outcome: ...
 
 
 class CommandBus:
