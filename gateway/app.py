@@ -19,10 +19,13 @@ from psycopg_pool import AsyncConnectionPool
 from commands.eventstore import EventStore
 from commands.tenancy import ensure_system_org
 from domain.tenancy.orgs import SYSTEM_ORG_ID
+from gateway.asgi_types import ASGIApp
 from gateway.audit import AuditController
 from gateway.auth.guards import AUTH_DEPENDENCIES, NO_AUTH
 from gateway.auth.principals import deps_of
+from gateway.bodies import DecodedBodies
 from gateway.deps import GatewayDeps
+from gateway.edge import Edge, install_edge
 from gateway.errors import EXCEPTION_HANDLERS
 from gateway.evaluate import EvaluateController
 from gateway.event_definitions import EventDefinitionController
@@ -33,6 +36,8 @@ from gateway.identity import AdminController, AuthController
 from gateway.ingest import IngestController
 from gateway.openapi import finalize_openapi
 from gateway.positions import requested_position
+from gateway.probes import PROBE_ROUTES
+from gateway.ratelimit import parse_networks
 from gateway.segments import SegmentController
 from gateway.tenancy import ProjectController, SdkKeyController
 from gateway.tenancy_users import UserController
@@ -52,6 +57,7 @@ def route_handlers() -> list[ControllerRouterHandler]:
     """Every route of the gateway; helper modules add their controllers here (and only here)."""
     return [
         healthz,
+        *PROBE_ROUTES,  # helper-ops
         AuthController,
         AdminController,
         ProjectController,
@@ -134,7 +140,15 @@ def create_app(
         logging_config=None,
     )
     finalize_openapi(app)
+    install_edge(app, lambda inner: edge_for(DecodedBodies(inner, deps.settings.max_body_bytes), deps))
     return app
+
+
+def edge_for(inner: ASGIApp, deps: GatewayDeps) -> Edge:
+    """Rate limits, load shedding and HTTP metrics around the (body-decoding) app."""
+    s = deps.settings
+    proxies = parse_networks(s.trusted_proxies)
+    return Edge(inner, s.limits, tokens=deps.tokens, clock=deps.clock, proxies=proxies)
 
 
 # Types handlers may annotate NamedDependency with (re-exported for helper modules).

@@ -15,6 +15,7 @@ from gateway.auth.passwords import Passwords
 from gateway.auth.refresh import RefreshTokens
 from gateway.auth.throttle import LoginThrottle
 from gateway.auth.tokens import TokenSettings
+from gateway.ratelimit import LimitSettings
 from readmodels.db import wait_for_position
 from schemas.ingest import ExposureMsg, IngestMsg
 
@@ -52,6 +53,8 @@ class GatewaySettings:
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     write_wait_seconds: float = DEFAULT_WRITE_WAIT_SECONDS
     debug: bool = False
+    limits: LimitSettings = field(default_factory=LimitSettings)  # helper-ops: rate limits, load shedding
+    trusted_proxies: tuple[str, ...] = ()  # STITCHD_TRUSTED_PROXIES: whose X-Forwarded-For is believed
 
 
 @dataclass(frozen=True, kw_only=True)

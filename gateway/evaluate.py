@@ -45,6 +45,7 @@ from schemas.http_sdk import (
     ListCheckView,
 )
 from schemas.ingest import ExposureMsg
+from telemetry import metrics
 
 log = logging.getLogger("stitchd.gateway.evaluate")
 
@@ -172,9 +173,10 @@ def _contexts(body: ContextsBody) -> ContextSet:
 
 
 def view(result: EvaluationResult, cache: DefinitionsCache, env_id: UUID) -> EvaluationView:
-    """The HTTP answer for one evaluation."""
+    """The HTTP answer for one evaluation (counted in the evaluations metric)."""
     env = cache.environment(env_id)
     flag = env.flags.get(result.flag_key) if env is not None else None
+    metrics.count_evaluation(str(env_id), None if flag is None else result.flag_key, result.variant_key)
     return EvaluationView(
         flag_key=result.flag_key,
         variant_key=result.variant_key,

@@ -7,6 +7,7 @@ import logging
 from typing import Protocol, runtime_checkable
 
 from schemas.ingest import ExposureMsg
+from telemetry import metrics
 
 log = logging.getLogger("stitchd.gateway.exposures")
 
@@ -42,6 +43,7 @@ class ExposureBuffer:
             failed = [r for r in results if isinstance(r, Exception)]
             if failed:  # best effort: an evaluation never fails or waits because reporting did
                 log.warning("dropped %d of %d exposures", len(failed), len(batch), exc_info=failed[0])
+                metrics.count_exposure_dropped(len(failed))
 
 
 def log_task_failure(task: asyncio.Task[None]) -> None:

@@ -33,8 +33,9 @@ _DESCRIPTIONS = {
     404: "NOT_FOUND: no such object in the caller's tenant",
     409: "ABORTED / ALREADY_EXISTS: concurrent change or duplicate",
     413: "RESOURCE_EXHAUSTED: request body too large",
-    429: "RESOURCE_EXHAUSTED: throttled, see Retry-After",
+    429: "RESOURCE_EXHAUSTED: rate limited (per address or credential) or throttled, see Retry-After",
     500: "INTERNAL: unexpected failure (no details are exposed)",
+    503: "UNAVAILABLE: the gateway is at capacity (MAX_CONCURRENCY); retry, see Retry-After",
 }
 
 
@@ -59,9 +60,8 @@ def _statuses(method: str, op: Operation, path: str) -> list[int]:
         statuses.append(409)
     if op.request_body is not None:
         statuses.append(413)
-    if path.endswith("/login"):
-        statuses.append(429)
-    return sorted(statuses)
+    statuses += [429, 503]  # every route is behind the rate limits and the concurrency cap (gateway/edge.py)
+    return sorted(set(statuses))
 
 
 def _envelope_response(status: int) -> OpenAPIResponse:

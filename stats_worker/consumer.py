@@ -31,6 +31,7 @@ from schemas.ingest import (
     kind_filter,
 )
 from stats_worker.sink import IngestSink, SinkUnavailableError
+from telemetry import metrics
 
 INGEST_STREAM: Final = "STITCHD_INGEST"
 DURABLE: Final = "stats-worker"
@@ -126,6 +127,7 @@ class IngestConsumer:
         for msg in batch.bad:
             log.warning("dropping undecodable ingest message on %s", msg.subject)
             await msg.term()
+        metrics.count_dead_lettered("undecodable", len(batch.bad))
         if not batch.good:
             return 0
         return await self._store(batch)
@@ -148,6 +150,8 @@ class IngestConsumer:
         self._failures = 0
         for msg in batch.good:
             await msg.ack()
+        metrics.count_ingest("metric", "stored", len(batch.metrics))
+        metrics.count_ingest("exposure", "stored", len(batch.exposures))
         return len(batch.good)
 
     def retry_delay(self) -> float:

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Protocol
 
+from grpclib.health.check import ServiceCheck, ServiceStatus
+from grpclib.health.service import OVERALL, Health
 from grpclib.server import Server
 from psycopg_pool import AsyncConnectionPool
 
@@ -17,6 +19,8 @@ from readmodels.definitions import DEFAULT_HISTORY, DefinitionsCache, EventLog
 from readmodels.definitions_log import DEFAULT_POLL_INTERVAL, PostgresEventLog, start_following
 from sync_broadcaster.service import DEFAULT_HEARTBEAT_SECONDS, FlagSyncService
 from sync_broadcaster.wire import WireCodec
+from telemetry.admin import admin_server
+from telemetry.probes import NotReadyError, Probes, task_running
 
 log = logging.getLogger("stitchd.broadcaster")
 
@@ -51,6 +55,7 @@ class Broadcaster:
         self._server: Server | None = None
         self.service: FlagSyncService | None = None
         self.port = settings.port
+        self.serving = ServiceStatus()  # grpc.health.v1: SERVING once started, NOT_SERVING when stopping
 
     async def start(self) -> None:
         """Fold the log, then listen; returns once SDKs can connect (cleans up if it cannot)."""
@@ -70,9 +75,31 @@ class Broadcaster:
         self._tasks.append(asyncio.create_task(self.service.run_heartbeats(), name="sync-heartbeats"))
         sock = socket.create_server((self.settings.host, self.settings.port))
         self.port = sock.getsockname()[1]
-        self._server = Server([self.service], codec=WireCodec())
+        self._server = Server([self.service, self._health(self.service)], codec=WireCodec())
         await self._server.start(sock=sock)
+        self.serving.set(True)
         log.info("broadcaster listening", extra={"port": self.port, "position": self.cache.position})
+
+    def _health(self, service: FlagSyncService) -> Health:
+        """grpc.health.v1 for FlagSyncService and overall: serving, and the cache's follower running."""
+        following = ServiceCheck(self._following, check_ttl=1.0, check_timeout=1.0)
+        return Health({service: [self.serving, following], OVERALL: [self.serving, following]})
+
+    async def _following(self) -> bool:
+        return bool(self._tasks) and not self._tasks[0].done()
+
+    def probes(self) -> Probes:
+        """The admin server's probes: started, the follower running, the gRPC server serving."""
+        probes = Probes(started=lambda: self.serving.__status__() is True)
+        probes.add(
+            "definitions_follower", task_running(lambda: self._tasks[0] if self._tasks else None, "follower")
+        )
+        probes.add("grpc", self._serving_check)
+        return probes
+
+    async def _serving_check(self) -> None:
+        if self.serving.__status__() is not True:
+            raise NotReadyError("not serving")
 
     async def _open_log(self) -> EventLog:
         self._pool = AsyncConnectionPool(
@@ -87,6 +114,7 @@ class Broadcaster:
 
     async def stop(self) -> None:
         """End open streams with UNAVAILABLE, close the server, stop the follower, close the pool."""
+        self.serving.set(False)
         if self.service is not None:
             self.service.shutdown()
             await self._drain_streams(STREAM_DRAIN_SECONDS)
@@ -125,6 +153,12 @@ class ProcessSettings(Protocol):
     @property
     def grpc_port(self) -> int: ...
 
+    @property
+    def admin_port(self) -> int | None: ...
+
+    @property
+    def enable_metrics(self) -> bool: ...
+
 
 class ProcessResources(Protocol):
     @property
@@ -142,5 +176,8 @@ async def run(settings: ProcessSettings, resources: ProcessResources) -> None:
         host=os.environ.get("STITCHD_GRPC_HOST", "0.0.0.0"),
         port=settings.grpc_port,
     )
-    async with build_broadcaster(config) as broadcaster:
+    async with (
+        build_broadcaster(config) as broadcaster,
+        admin_server(broadcaster.probes(), port=settings.admin_port, serve_metrics=settings.enable_metrics),
+    ):
         await broadcaster.serve()

@@ -24,6 +24,7 @@ from domain.tenancy.sdk_keys import hash_sdk_key
 from readmodels.definitions import DefinitionsCache, EventLog
 from schemas.generated.stitchd.flags.v1 import FlagSyncServiceBase, SyncRequest, SyncResponse
 from sync_broadcaster.wire import Encoded, WireCache
+from telemetry import metrics
 
 SDK_KEY_METADATA = "x-sdk-key"
 DEFAULT_HEARTBEAT_SECONDS = 15.0
@@ -110,11 +111,13 @@ class FlagSyncService(FlagSyncServiceBase):
         request = await stream.recv_message()
         env_id, key_hash = await self._authenticate(stream, request)
         self.open_streams += 1
+        metrics.set_open_streams(self.open_streams)
         try:
             cursor = await self._open(stream, env_id, request.since_sequence if request else 0)
             await self._follow(stream, env_id, key_hash, cursor)
         finally:
             self.open_streams -= 1
+            metrics.set_open_streams(self.open_streams)
 
     async def _authenticate(self, stream: SyncStream, request: SyncRequest | None) -> tuple[UUID, str]:
         raw = stream.metadata.get(SDK_KEY_METADATA) if stream.metadata is not None else None
@@ -135,6 +138,7 @@ class FlagSyncService(FlagSyncServiceBase):
         snapshot = self.cache.snapshot(env_id)
         if snapshot is None:
             raise GRPCError(Status.NOT_FOUND, f"environment {env_id} not found")
+        metrics.count_sync_message("snapshot")
         return self.wire.snapshot(snapshot)
 
     async def _open(self, stream: SyncStream, env_id: UUID, since: int) -> int:
@@ -173,6 +177,7 @@ class FlagSyncService(FlagSyncServiceBase):
             return snapshot.sequence
         for delta in deltas:
             await stream.send_message(self.wire.delta(delta))
+            metrics.count_sync_message("delta")
             cursor = delta.sequence
         return cursor
 
