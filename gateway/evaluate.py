@@ -64,6 +64,7 @@ class _Definitions:
         self.events = events
         self._follower: asyncio.Task[None] | None = None
         self._ready = asyncio.Event()
+        self.loaded = False  # caught up once (the start-up probe)
 
     async def current(self) -> DefinitionsCache:
         """The cache, (re)starting its follower when it is not running."""
@@ -76,6 +77,7 @@ class _Definitions:
             self._follower.add_done_callback(log_task_failure)
         if not self._ready.is_set():
             await self.cache.catch_up(self.events)
+        self.loaded = True
         return self.cache
 
 
@@ -95,6 +97,12 @@ async def start_definitions(app: Litestar, events: EventLog, *, nats_url: str | 
     follower = await start_following(cache, events, nats_url=nats_url)
     install_definitions(app, cache)
     return follower
+
+
+def definitions_loaded(state: Any) -> bool:
+    """Whether the app's cache has been caught up with the log at least once."""
+    found = state.get(DEFINITIONS_STATE)
+    return isinstance(found, DefinitionsCache) or (isinstance(found, _Definitions) and found.loaded)
 
 
 async def definitions_of(request: AnyRequest) -> DefinitionsCache:

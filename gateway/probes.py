@@ -14,16 +14,11 @@ from litestar import Request, Response, get
 
 from gateway.auth.guards import NO_AUTH
 from gateway.auth.principals import deps_of
-from gateway.evaluate import DEFINITIONS_STATE
-from readmodels.definitions import DefinitionsCache
+from gateway.evaluate import definitions_loaded
 from telemetry.probes import ProbeAnswer, Probes
 
 PROBES_STATE = "probes"
 AnyRequest = Request[Any, Any, Any]
-
-
-def definitions_loaded(state: Any) -> bool:
-    return isinstance(state.get(DEFINITIONS_STATE), DefinitionsCache)
 
 
 def default_probes(request: AnyRequest) -> Probes:

@@ -26,7 +26,7 @@ from gateway.auth.passwords import Passwords
 from gateway.auth.refresh import MemoryRefreshTokens, PostgresRefreshTokens
 from gateway.auth.tokens import TokenSettings, load_jwt_secret, utc_now
 from gateway.deps import GatewayDeps, GatewaySettings, PoolWaiter
-from gateway.evaluate import DEFINITIONS_STATE, start_definitions
+from gateway.evaluate import DEFINITIONS_STATE, definitions_loaded, start_definitions
 from gateway.exposures import jetstream_ingest
 from gateway.probes import PROBES_STATE
 from gateway.ratelimit import LimitSettings
@@ -92,7 +92,7 @@ def gateway_probes(app: Litestar, deps: GatewayDeps, ingest: Any, follower: asyn
             raise NotReadyError(f"definitions at {cache.position}, store at {head}")
 
     checks: dict[str, Check] = {"postgres": postgres, "nats": nats_ok, "definitions": definitions}
-    return Probes(checks=checks, started=lambda: not follower.done())
+    return Probes(checks=checks, started=lambda: definitions_loaded(app.state))
 
 
 @dataclass(frozen=True)
