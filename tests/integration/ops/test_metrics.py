@@ -35,7 +35,7 @@ def _ok(response: httpx.Response) -> bool:
     return response.status_code == 200
 
 
-async def _scrape(port: int) -> str:
+async def _scrape(port: int | None) -> str:
     return (await get_when(f"http://127.0.0.1:{port}/metrics", _ok)).text
 
 
