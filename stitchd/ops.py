@@ -16,6 +16,7 @@ from typing import Any
 import psycopg
 from psycopg_pool import AsyncConnectionPool
 
+from readmodels.db import CHECKPOINT_PREFIX
 from telemetry import metrics
 from telemetry.admin import admin_server
 from telemetry.probes import Probes
@@ -68,7 +69,7 @@ def relay_lag(head: int, cursors: dict[str, int]) -> None:
 
 def projection_lag(head: int, cursors: dict[str, int]) -> None:
     for name, position in cursors.items():
-        metrics.set_projection_lag(name, max(0, head - position))
+        metrics.set_projection_lag(name.removeprefix(CHECKPOINT_PREFIX), max(0, head - position))
 
 
 @asynccontextmanager

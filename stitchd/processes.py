@@ -97,6 +97,7 @@ async def run_projector(settings: Settings, resources: Resources) -> None:
     """Every registered projection, each from its durable JetStream consumer."""
     from projections.registry import PROJECTIONS
     from projections.runner import run_projector as run
+    from readmodels.db import CHECKPOINT_PREFIX
     from stitchd.ops import operable, projection_lag
     from telemetry.probes import task_running
 
@@ -104,7 +105,7 @@ async def run_projector(settings: Settings, resources: Resources) -> None:
         resources.database_url,
         admin_port=settings.admin_port,
         serve_metrics=settings.enable_metrics,
-        checkpoints=[p.NAME for p in PROJECTIONS],
+        checkpoints=[CHECKPOINT_PREFIX + p.NAME for p in PROJECTIONS],
         lag=projection_lag,
     )
     async with ops as probes:

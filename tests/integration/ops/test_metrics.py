@@ -10,6 +10,7 @@ import httpx
 import pytest
 from psycopg_pool import AsyncConnectionPool
 
+from projections.registry import PROJECTIONS
 from stitchd.embedded import free_port
 from stitchd.processes import running
 from telemetry import metrics
@@ -99,6 +100,7 @@ async def test_evaluation_series_are_bounded_and_spill_into_other() -> None:
 
 
 async def test_relay_lag_and_projection_lag_are_sampled_from_the_store(stack: Stack, api: Api) -> None:
+    await api.tenant()  # some events, all settled before the processes start
     await stack.settle()
     relay = dataclasses.replace(stack.settings, admin_port=free_port())
     projector = dataclasses.replace(stack.settings, admin_port=free_port())
@@ -111,8 +113,9 @@ async def test_relay_lag_and_projection_lag_are_sampled_from_the_store(stack: St
                 ),
             )
         ).text
-    assert sample(text, "stitchd_relay_lag_events") is not None
-    assert sample(text, "stitchd_projection_lag_events", projection="flags") is not None
+    assert sample(text, "stitchd_relay_lag_events") == 0  # everything was published and projected
+    for projection in PROJECTIONS:
+        assert sample(text, "stitchd_projection_lag_events", projection=projection.NAME) == 0
 
 
 async def test_sync_streams_and_messages_sent_are_counted(stack: Stack, api: Api) -> None:
