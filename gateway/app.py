@@ -31,6 +31,7 @@ from gateway.evaluate import EvaluateController
 from gateway.event_definitions import EventDefinitionController
 from gateway.experiments import ExperimentController
 from gateway.exposures import ExposureController
+from gateway.flag_usage import FlagUsageController
 from gateway.flags import FlagController
 from gateway.identity import AdminController, AuthController
 from gateway.ingest import IngestController
@@ -71,6 +72,7 @@ def route_handlers() -> list[ControllerRouterHandler]:
         EvaluateController,
         IngestController,  # helper-ingest
         ExposureController,  # helper-ingest
+        FlagUsageController,  # helper-ops
     ]
 
 

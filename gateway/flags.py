@@ -31,6 +31,7 @@ from gateway.auth.guards import BEARER, EnvironmentScope, tenant_reader, tenant_
 from gateway.deps import GatewayDeps
 from gateway.errors import NotFound
 from gateway.flag_answers import answer, flag_deps, row_view
+from gateway.flag_usage import stale_keys
 from gateway.writes import IdempotencyKey, command_id, write_scope
 from readmodels import flags as rm
 from schemas.http_flags import (
@@ -84,6 +85,9 @@ async def _defined(
     return await answer(deps, scope, cmd.key, written)
 
 
+STALE_DAYS = 30
+
+
 class FlagController(Controller):
     path = "/v1/environments/{env_id:uuid}/flags"
     tags = ["flags"]
@@ -91,12 +95,20 @@ class FlagController(Controller):
 
     @get("/", guards=[tenant_reader])
     async def list_flags(
-        self, env_scope: NamedDependency[EnvironmentScope], deps: NamedDependency[GatewayDeps]
+        self,
+        env_scope: NamedDependency[EnvironmentScope],
+        deps: NamedDependency[GatewayDeps],
+        stale: FromQuery[bool] = False,
+        days: FromQuery[int] = STALE_DAYS,
     ) -> FlagList:
-        """Every flag of the environment's project as this environment configures it, by key."""
+        """Every flag of the environment's project as this environment configures it, by key;
+        `stale=true`: only those older than `days` days and not evaluated in them."""
         rows = await rm.flags_in_environment(
             deps.db, project_id=env_scope.project_id, environment_id=env_scope.environment_id
         )
+        if stale:  # helper-ops: evaluation analytics
+            keep = await stale_keys(deps, env_scope, days, rows)
+            rows = [r for r in rows if r.definition.key in keep]
         return FlagList(flags=[row_view(r) for r in rows])
 
     @post("/", guards=[tenant_writer])

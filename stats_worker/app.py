@@ -27,6 +27,7 @@ from stats_worker.consumer import ConsumerSettings, IngestConsumer
 from stats_worker.jobs import JobRunner, JobSettings
 from stats_worker.scheduler import Recomputer, Scheduler, ScheduleSettings
 from stats_worker.sink import ClickHouseSink
+from stats_worker.usage import UsageRollup, UsageSettings
 from telemetry.admin import admin_server
 from telemetry.probes import NotReadyError, Probes
 
@@ -58,6 +59,7 @@ class StatsWorkerSettings:
     schedule: ScheduleSettings = field(default_factory=ScheduleSettings)
     jobs: JobSettings = field(default_factory=JobSettings)
     consumer: ConsumerSettings | None = None
+    usage: UsageSettings = field(default_factory=UsageSettings)
 
 
 class StatsWorker:
@@ -77,6 +79,7 @@ class StatsWorker:
         self.recomputer: Recomputer | None = None
         self.scheduler: Scheduler | None = None
         self.jobs: JobRunner | None = None
+        self.usage: UsageRollup | None = None
 
     def _clients(self) -> tuple[Client, Client]:
         """(ingest client, computation client)."""
@@ -107,10 +110,12 @@ class StatsWorker:
         )
         self.scheduler = Scheduler(self.recomputer, self._pool, clock=self._clock, settings=s.schedule)
         self.jobs = JobRunner(self.recomputer, self._pool, clock=self._clock, settings=s.jobs)
+        self.usage = UsageRollup(self._pool, compute_client, database=s.database, settings=s.usage)
         for name, loop in [
             ("stats-ingest", self._consumer.run()),
             ("stats-schedule", self.scheduler.run()),
             ("stats-jobs", self.jobs.run()),
+            ("stats-usage", self.usage.run()),  # helper-ops: evaluation analytics
         ]:
             self._tasks.append(asyncio.create_task(loop, name=name))
 
