@@ -39,6 +39,7 @@ from gateway.openapi import finalize_openapi
 from gateway.positions import requested_position
 from gateway.probes import PROBE_ROUTES
 from gateway.ratelimit import parse_networks
+from gateway.sdk_connections import SdkConnectionController
 from gateway.segments import SegmentController
 from gateway.tenancy import ProjectController, SdkKeyController
 from gateway.tenancy_users import UserController
@@ -73,6 +74,7 @@ def route_handlers() -> list[ControllerRouterHandler]:
         IngestController,  # helper-ingest
         ExposureController,  # helper-ingest
         FlagUsageController,  # helper-ops
+        SdkConnectionController,  # helper-ops
     ]
 
 

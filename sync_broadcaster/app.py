@@ -17,6 +17,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from readmodels.definitions import DEFAULT_HISTORY, DefinitionsCache, EventLog
 from readmodels.definitions_log import DEFAULT_POLL_INTERVAL, PostgresEventLog, start_following
+from sync_broadcaster.connections import ConnectionRecorder
 from sync_broadcaster.service import DEFAULT_HEARTBEAT_SECONDS, FlagSyncService
 from sync_broadcaster.wire import WireCodec
 from telemetry.admin import admin_server
@@ -39,6 +40,7 @@ class BroadcasterSettings:
     heartbeat_seconds: float = DEFAULT_HEARTBEAT_SECONDS
     history_limit: int = DEFAULT_HISTORY
     poll_interval: float = DEFAULT_POLL_INTERVAL
+    record_connections: bool = True  # helper-ops: streams in sdk_streams for GET .../sdk-connections
 
 
 class Broadcaster:
@@ -51,6 +53,7 @@ class Broadcaster:
         self.cache = cache
         self._events = events
         self._pool: AsyncConnectionPool[Any] | None = None
+        self._recorder_pool: AsyncConnectionPool[Any] | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._server: Server | None = None
         self.service: FlagSyncService | None = None
@@ -71,10 +74,15 @@ class Broadcaster:
             self.cache, events, nats_url=self.settings.nats_url, poll_interval=self.settings.poll_interval
         )
         self._tasks.append(follower)
-        self.service = FlagSyncService(self.cache, events, heartbeat_seconds=self.settings.heartbeat_seconds)
-        self._tasks.append(asyncio.create_task(self.service.run_heartbeats(), name="sync-heartbeats"))
         sock = socket.create_server((self.settings.host, self.settings.port))
         self.port = sock.getsockname()[1]
+        recorder = await self._recorder()
+        self.service = FlagSyncService(
+            self.cache, events, heartbeat_seconds=self.settings.heartbeat_seconds, recorder=recorder
+        )
+        self._tasks.append(asyncio.create_task(self.service.run_heartbeats(), name="sync-heartbeats"))
+        if recorder is not None:
+            self._tasks.append(asyncio.create_task(recorder.run(), name="sdk-connections"))
         self._server = Server([self.service, self._health(self.service)], codec=WireCodec())
         await self._server.start(sock=sock)
         self.serving.set(True)
@@ -101,6 +109,16 @@ class Broadcaster:
         if self.serving.__status__() is not True:
             raise NotReadyError("not serving")
 
+    async def _recorder(self) -> ConnectionRecorder | None:
+        """Where streams are recorded (GET .../sdk-connections); None without a database."""
+        if not self.settings.record_connections or not self.settings.database_url:
+            return None
+        self._recorder_pool = AsyncConnectionPool(
+            self.settings.database_url, min_size=1, max_size=2, kwargs={"autocommit": True}, open=False
+        )
+        await self._recorder_pool.open(wait=True)
+        return ConnectionRecorder(self._recorder_pool, f"{socket.gethostname()}:{self.port}")
+
     async def _open_log(self) -> EventLog:
         self._pool = AsyncConnectionPool(
             self.settings.database_url, min_size=1, max_size=2, kwargs={"autocommit": True}, open=False
@@ -126,6 +144,8 @@ class Broadcaster:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         if self._pool is not None:
             await self._pool.close()
+        if self._recorder_pool is not None:
+            await self._recorder_pool.close()
 
     async def _drain_streams(self, within: float) -> None:
         """Give open streams a moment to send their closing status before connections drop."""

@@ -8,9 +8,11 @@ silent for `idle_reconnect_s` (not even a heartbeat) is dropped and reopened.
 from __future__ import annotations
 
 import asyncio
+import importlib.metadata
 import logging
 import random
 import time
+import uuid
 from collections.abc import AsyncGenerator, Callable
 from typing import cast
 from urllib.parse import urlsplit
@@ -38,6 +40,14 @@ def parse_grpc_url(url: str) -> tuple[str, int, bool]:
     return parts.hostname, parts.port or (443 if tls else 50050), tls
 
 
+def sdk_version() -> str:
+    """`python/<version of the installed stitchd distribution>` ("python/unknown" from a source tree)."""
+    try:
+        return "python/" + importlib.metadata.version("stitchd")
+    except importlib.metadata.PackageNotFoundError:
+        return "python/unknown"
+
+
 def backoff_delay(attempt: int, initial: float, maximum: float) -> float:
     """Exponential backoff with jitter: in [d/2, d] for d = min(maximum, initial * 2**attempt)."""
     ceiling = min(maximum, initial * 2.0 ** min(attempt, 30))
@@ -57,7 +67,14 @@ class SyncLoop:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._host, self._port, self._tls = parse_grpc_url(grpc_url)
-        self._metadata = {"x-sdk-key": sdk_key}
+        # The instance id and version let operators see which SDK serves which definitions
+        # (GET /v1/environments/{env}/sdk-connections); one instance id per loop, kept across reconnects.
+        self.instance_id = uuid.uuid4().hex
+        self._metadata = {
+            "x-sdk-key": sdk_key,
+            "x-sdk-instance-id": self.instance_id,
+            "x-sdk-version": sdk_version(),
+        }
         self._store = store
         self._options = options
         self._on_update = on_update
