@@ -19,13 +19,15 @@ from psycopg_pool import AsyncConnectionPool
 from commands.eventstore import EventStore
 from commands.tenancy import ensure_system_org
 from domain.tenancy.orgs import SYSTEM_ORG_ID
+from gateway.allow import allow_header_middleware
 from gateway.asgi_types import ASGIApp
 from gateway.audit import AuditController
 from gateway.auth.guards import AUTH_DEPENDENCIES, NO_AUTH
-from gateway.auth.principals import deps_of
-from gateway.bodies import DecodedBodies
+from gateway.auth.principals import deps_of, is_authenticated
+from gateway.bodies import StrictRequest
 from gateway.deps import GatewayDeps
 from gateway.edge import Edge, install_edge
+from gateway.encodings import DecodedBodies
 from gateway.errors import EXCEPTION_HANDLERS
 from gateway.evaluate import EvaluateController
 from gateway.event_definitions import EventDefinitionController
@@ -35,10 +37,11 @@ from gateway.flag_usage import FlagUsageController
 from gateway.flags import FlagController
 from gateway.identity import AdminController, AuthController
 from gateway.ingest import IngestController
+from gateway.invitations import InvitationController
 from gateway.openapi import finalize_openapi
-from gateway.positions import requested_position
+from gateway.positions import parsed_position, requested_position
 from gateway.probes import PROBE_ROUTES
-from gateway.ratelimit import parse_networks
+from gateway.query import check_query
 from gateway.sdk_connections import SdkConnectionController
 from gateway.segments import SegmentController
 from gateway.tenancy import ProjectController, SdkKeyController
@@ -62,6 +65,7 @@ def route_handlers() -> list[ControllerRouterHandler]:
         *PROBE_ROUTES,  # helper-ops
         AuthController,
         AdminController,
+        InvitationController,  # helper-auth
         ProjectController,
         SdkKeyController,
         UserController,
@@ -96,8 +100,21 @@ def openapi_config() -> OpenAPIConfig:
     )
 
 
+async def _before_request(request: Request[Any, Any, Any]) -> None:
+    """After the guards, before any body, dependency or pooled connection: strict query, then position."""
+    check_query(request)
+    await _wait_for_min_position(request)
+
+
 async def _wait_for_min_position(request: Request[Any, Any, Any]) -> None:
-    """Read-your-writes across requests: a client may send the position of its last write."""
+    """Read-your-writes across requests: a client may send the position of its last write.
+
+    Parsed for everyone (a malformed header is a 400), honoured only for a caller the route's guard
+    authenticated: an anonymous request never waits. SDK routes authenticate in the handler and honour
+    it there, against their in-memory cache.
+    """
+    if parsed_position(request) is None or not is_authenticated(request):
+        return
     position = await requested_position(request)
     if position is not None:
         await deps_of(request).settle(position)
@@ -133,7 +150,9 @@ def create_app(
         route_handlers=[*route_handlers(), *extra_route_handlers],
         dependencies=dependencies,
         exception_handlers=EXCEPTION_HANDLERS,
-        before_request=_wait_for_min_position,
+        request_class=StrictRequest,
+        before_request=_before_request,
+        middleware=[allow_header_middleware],
         on_startup=[on_startup],
         openapi_config=openapi_config(),
         request_max_body_size=deps.settings.max_body_bytes,
@@ -151,8 +170,7 @@ def create_app(
 def edge_for(inner: ASGIApp, deps: GatewayDeps) -> Edge:
     """Rate limits, load shedding and HTTP metrics around the (body-decoding) app."""
     s = deps.settings
-    proxies = parse_networks(s.trusted_proxies)
-    return Edge(inner, s.limits, tokens=deps.tokens, clock=deps.clock, proxies=proxies)
+    return Edge(inner, s.limits, tokens=deps.tokens, clock=deps.clock, proxies=s.trusted_proxies)
 
 
 # Types handlers may annotate NamedDependency with (re-exported for helper modules).

@@ -19,9 +19,10 @@ from datetime import datetime
 from typing import Any
 
 from gateway.asgi_types import ASGIApp, Message, Receive, Scope, Send
+from gateway.auth.addresses import TrustedProxies, client_address
 from gateway.auth.tokens import TokenSettings, decode_access_token
 from gateway.errors import ApiError
-from gateway.ratelimit import Buckets, LimitSettings, Network, client_address, retry_after_header
+from gateway.ratelimit import Buckets, LimitSettings, retry_after_header
 from telemetry import metrics
 
 log = logging.getLogger("stitchd.gateway.limits")
@@ -39,14 +40,14 @@ class Edge:
         *,
         tokens: TokenSettings,
         clock: Callable[[], datetime],
-        proxies: tuple[Network, ...] = (),
+        proxies: TrustedProxies | None = None,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.app = app
         self.limits = limits
         self.tokens = tokens
         self.clock = clock
-        self.proxies = proxies
+        self.proxies = proxies if proxies is not None else TrustedProxies()
         self.monotonic = monotonic
         self.by_ip = Buckets(limits.ip_capacity, limits.ip_per_second)
         self.by_credential = Buckets(limits.credential_capacity, limits.credential_per_second)

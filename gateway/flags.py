@@ -7,12 +7,13 @@ after the command, with the store position, once the read models have applied it
 
 from __future__ import annotations
 
+from typing import Annotated
 from uuid import uuid4
 
 import msgspec
 from litestar import Controller, delete, get, post, put
 from litestar.di import NamedDependency
-from litestar.params import FromPath, FromQuery, JSONBody
+from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
 from commands import flags as handlers
 from commands.streams import Scope, Written
@@ -31,7 +32,8 @@ from gateway.auth.guards import BEARER, EnvironmentScope, tenant_reader, tenant_
 from gateway.deps import GatewayDeps
 from gateway.errors import NotFound
 from gateway.flag_answers import answer, flag_deps, row_view
-from gateway.flag_usage import stale_keys
+from gateway.flag_usage import MAX_STALE_DAYS, stale_keys
+from gateway.query import VersionQuery
 from gateway.writes import IdempotencyKey, command_id, write_scope
 from readmodels import flags as rm
 from schemas.http_flags import (
@@ -99,7 +101,9 @@ class FlagController(Controller):
         env_scope: NamedDependency[EnvironmentScope],
         deps: NamedDependency[GatewayDeps],
         stale: FromQuery[bool] = False,
-        days: FromQuery[int] = STALE_DAYS,
+        days: Annotated[
+            int, QueryParameter(ge=1, le=MAX_STALE_DAYS, description="Stale after this many days.")
+        ] = STALE_DAYS,
     ) -> FlagList:
         """Every flag of the environment's project as this environment configures it, by key;
         `stale=true`: only those older than `days` days and not evaluated in them."""
@@ -122,7 +126,7 @@ class FlagController(Controller):
         """Create the project flag and its config here (Idempotency-Key makes a repeat return the first)."""
         scope = write_scope(env_scope)
         cmd = CreateFlag(
-            command_id=command_id(env_scope, "flag.create", idempotency_key),
+            command_id=await command_id(env_scope, "flag.create", idempotency_key, body=data, db=deps.db),
             project_id=scope.project_id,
             key=data.key,
             value_type=views.value_type(data.value_type),
@@ -190,7 +194,7 @@ class FlagController(Controller):
         key: FromPath[str],
         env_scope: NamedDependency[EnvironmentScope],
         deps: NamedDependency[GatewayDeps],
-        version: FromQuery[int | None] = None,
+        version: VersionQuery,
     ) -> DeletedView:
         """Delete the flag from the project, with every environment's config (`version`: this config's)."""
         scope = write_scope(env_scope)

@@ -8,10 +8,8 @@ MAX_BUCKETS are kept per limiter (least recently used first out) whatever the tr
 
 from __future__ import annotations
 
-import ipaddress
 import math
 from collections import OrderedDict
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 SWEEP_EVERY = 60.0
@@ -84,32 +82,3 @@ class Buckets:
 def retry_after_header(seconds: float) -> str:
     """Whole seconds, at least 1 (Retry-After has no fractions)."""
     return str(max(1, math.ceil(seconds)))
-
-
-Network = ipaddress.IPv4Network | ipaddress.IPv6Network
-
-
-def parse_networks(items: Sequence[str]) -> tuple[Network, ...]:
-    return tuple(ipaddress.ip_network(item, strict=False) for item in items)
-
-
-def _trusted(address: str, proxies: Sequence[Network]) -> bool:
-    try:
-        ip = ipaddress.ip_address(address.strip())
-    except ValueError:
-        return False
-    return any(ip in net for net in proxies)
-
-
-def client_address(peer: str | None, forwarded_for: str | None, proxies: Sequence[Network]) -> str:
-    """The client's address: the peer, unless the peer is a trusted proxy and X-Forwarded-For is set;
-    then the right-most address in X-Forwarded-For that is not itself a trusted proxy (the left part of
-    the header is whatever the client wrote, so only hops added by trusted proxies are believed)."""
-    address = peer or "unknown"
-    if not forwarded_for or not proxies or not _trusted(address, proxies):
-        return address
-    for hop in reversed([h.strip() for h in forwarded_for.split(",") if h.strip()]):
-        if not _trusted(hop, proxies):
-            return hop
-        address = hop
-    return address

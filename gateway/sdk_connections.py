@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import math
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Annotated, Any
 from uuid import UUID
 
 from litestar import Controller, Request, get
 from litestar.di import NamedDependency
-from litestar.params import FromQuery
+from litestar.params import FromQuery, QueryParameter
 
 from gateway.auth.guards import BEARER, EnvironmentScope, tenant_reader
 from gateway.deps import GatewayDeps
@@ -112,7 +112,9 @@ class SdkConnectionController(Controller):
         env_scope: NamedDependency[EnvironmentScope],
         deps: NamedDependency[GatewayDeps],
         at: FromQuery[datetime | None] = None,
-        closed_within_hours: FromQuery[int] = 24,
+        closed_within_hours: Annotated[
+            int, QueryParameter(ge=0, le=MAX_CLOSED_HOURS, description="Closed streams within these hours.")
+        ] = 24,
     ) -> SdkConnectionList:
         """Live and recently closed SDK streams with the sequence each served and its lag; `at`: then."""
         if not 0 <= closed_within_hours <= MAX_CLOSED_HOURS:

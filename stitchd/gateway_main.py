@@ -12,6 +12,7 @@ import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from uuid import uuid4
@@ -21,7 +22,9 @@ from psycopg_pool import AsyncConnectionPool
 
 from commands.postgres_store import open_postgres_store
 from commands.tenancy import ensure_system_org
+from domain.quotas import Quotas
 from gateway.app import SYSTEM_ORG_COMMAND_ID, create_app
+from gateway.auth.addresses import parse_networks
 from gateway.auth.passwords import Passwords
 from gateway.auth.refresh import MemoryRefreshTokens, PostgresRefreshTokens
 from gateway.auth.tokens import TokenSettings, load_jwt_secret, utc_now
@@ -32,11 +35,23 @@ from gateway.probes import PROBES_STATE
 from gateway.ratelimit import LimitSettings
 from projections.registry import PROJECTIONS
 from stitchd.processes import Resources
-from stitchd.settings import Settings
+from stitchd.settings import Limits, Settings
 from telemetry.admin import admin_server
 from telemetry.probes import Check, NotReadyError, Probes
 
 FOLLOWER_LAG_SECONDS = 1.0  # readiness: the definitions cache reaches the store head within this
+
+
+def quotas_of(limits: Limits) -> Quotas:
+    """The domain's quotas from the process settings."""
+    return Quotas(
+        projects_per_org=limits.projects_per_org,
+        environments_per_org=limits.environments_per_org,
+        flags_per_org=limits.flags_per_org,
+        segments_per_org=limits.segments_per_org,
+        sdk_keys_per_environment=limits.sdk_keys_per_environment,
+        members_per_segment=limits.members_per_segment,
+    )
 
 
 @asynccontextmanager
@@ -54,10 +69,14 @@ async def gateway_deps(settings: Settings, database_url: str) -> AsyncIterator[G
             store=store,
             db=pool,
             clock=utc_now,
-            tokens=TokenSettings(secret=secret),
+            tokens=TokenSettings(
+                secret=secret, session_max_age=timedelta(hours=settings.session_max_age_hours)
+            ),
             waiter=PoolWaiter(pool, [p.NAME for p in PROJECTIONS]),
             refresh_tokens=PostgresRefreshTokens(pool),
+            passwords=Passwords(max_concurrent=settings.password_hash_concurrency),
             settings=gateway_settings(settings),
+            quotas=quotas_of(settings.limits),
         )
     finally:
         await pool.close()
@@ -68,7 +87,9 @@ def gateway_settings(settings: Settings) -> GatewaySettings:
     """The gateway's limits from the process settings (rate limits are on unless switched off)."""
     return GatewaySettings(
         limits=LimitSettings(**dataclasses.asdict(settings.rate_limit)),
-        trusted_proxies=settings.trusted_proxies,
+        exposure_buffer_max=settings.limits.exposure_buffer_max,
+        definition_history_bytes=settings.limits.definition_history_bytes,
+        trusted_proxies=parse_networks(settings.trusted_proxies),
     )
 
 
@@ -112,7 +133,12 @@ async def gateway_app(settings: Settings, resources: Resources) -> AsyncIterator
         jetstream_ingest(resources.nats_url) as ingest,  # helper-ingest: /events, /exposures, exposures
     ):
         app = create_app(dataclasses.replace(deps, ingest=ingest))
-        follower = await start_definitions(app, deps.store, nats_url=resources.nats_url)
+        follower = await start_definitions(
+            app,
+            deps.store,
+            nats_url=resources.nats_url,
+            history_bytes=settings.limits.definition_history_bytes,
+        )
         app.state[PROBES_STATE] = gateway_probes(app, deps, ingest, follower)
         try:
             yield GatewayApp(app, follower)
@@ -223,6 +249,7 @@ async def seed_user(database_url: str, email: str, password: str, display_name: 
     from domain.tenancy.events import OrgRole
     from domain.tenancy.orgs import SYSTEM_ORG_ID
     from gateway.auth.passwords import password_problem
+    from readmodels.vault import PostgresVault
 
     problem = password_problem(password)
     if problem:
@@ -239,7 +266,7 @@ async def seed_user(database_url: str, email: str, password: str, display_name: 
             org_id=SYSTEM_ORG_ID,
             role=OrgRole.ORG_ADMIN,
         )
-        await register_user(cmd, store=store, clock=utc_now, actor="cli")
+        await register_user(cmd, store=store, clock=utc_now, actor="cli", vault=PostgresVault(store.pool))
         return str(cmd.user_id)
     finally:
         await store.aclose()

@@ -94,10 +94,11 @@ async def run_relay(settings: Settings, resources: Resources) -> None:
 
 
 async def run_projector(settings: Settings, resources: Resources) -> None:
-    """Every registered projection, each from its durable JetStream consumer."""
+    """Every registered projection, each from its durable JetStream consumer; poison to STITCHD_DLQ."""
+    from projections.projector import run_projector as run
     from projections.registry import PROJECTIONS
-    from projections.runner import run_projector as run
     from readmodels.db import CHECKPOINT_PREFIX
+    from stitchd.dlq import JetStreamDeadLetters
     from stitchd.ops import operable, projection_lag
     from telemetry.probes import task_running
 
@@ -110,7 +111,8 @@ async def run_projector(settings: Settings, resources: Resources) -> None:
     )
     async with ops as probes:
         task = asyncio.create_task(
-            run(resources.database_url, resources.nats_url, PROJECTIONS), name="projector"
+            run(resources.database_url, resources.nats_url, PROJECTIONS, dead_letters=JetStreamDeadLetters),
+            name="projector",
         )
         probes.add("projector", task_running(task, "the projections"))
         await task

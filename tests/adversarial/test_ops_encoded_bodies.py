@@ -16,7 +16,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gateway.bodies import BadEncodingError, BodyTooLargeError, decode_body, gunzip
+from gateway.encodings import BadEncodingError, BodyTooLargeError, decode_body, gunzip
 from stitchd.embedded import free_port
 from stitchd.processes import running
 from tests import stack as stack_fixtures

@@ -16,10 +16,11 @@ from hypothesis import strategies as st
 from litestar import get
 
 from gateway.app import create_app
+from gateway.auth.addresses import client_address, parse_networks
 from gateway.auth.guards import NO_AUTH
 from gateway.auth.tokens import TokenSettings, issue_access_token, utc_now
 from gateway.deps import GatewaySettings
-from gateway.ratelimit import Buckets, LimitSettings, client_address, parse_networks
+from gateway.ratelimit import Buckets, LimitSettings
 from stitchd.gateway_main import _offline_deps, openapi_document
 from stitchd.settings import RateLimitSettings, Settings, SettingsError
 from telemetry import metrics
@@ -41,7 +42,8 @@ async def client_for(
     limits: LimitSettings, *, peer: str = "198.51.100.7", proxies: tuple[str, ...] = ()
 ) -> AsyncIterator[httpx.AsyncClient]:
     deps = dataclasses.replace(
-        _offline_deps(), settings=GatewaySettings(limits=limits, trusted_proxies=proxies)
+        _offline_deps(),
+        settings=GatewaySettings(limits=limits, trusted_proxies=parse_networks(",".join(proxies))),
     )
     app = create_app(deps, bootstrap=False, extra_route_handlers=[slow])
     transport = httpx.ASGITransport(app=app, client=(peer, 40000))  # type: ignore[arg-type]
@@ -73,11 +75,21 @@ async def test_each_credential_has_its_own_bucket_and_a_forged_jwt_subject_share
     )
     deps = _offline_deps()
     real = issue_access_token(
-        deps.tokens, user_id=_uuid(1), org_id=_uuid(2), credentials_version=1, now=utc_now()
+        deps.tokens,
+        user_id=_uuid(1),
+        org_id=_uuid(2),
+        credentials_version=1,
+        session_id=_uuid(3),
+        now=utc_now(),
     )
     forged_settings = TokenSettings(secret="someone-else-entirely-" * 2)
     forged = issue_access_token(
-        forged_settings, user_id=_uuid(1), org_id=_uuid(2), credentials_version=1, now=utc_now()
+        forged_settings,
+        user_id=_uuid(1),
+        org_id=_uuid(2),
+        credentials_version=1,
+        session_id=_uuid(3),
+        now=utc_now(),
     )
     async with client_for(limits) as client:
         key_a = [await client.get(SPEC, headers={"x-sdk-key": "sdk_live_a"}) for _ in range(3)]
@@ -167,7 +179,7 @@ def test_the_seed_variable_names_configure_the_limits() -> None:
         credential_enabled=False, credential_capacity=7, credential_per_second=0.5, ip_enabled=True,
         ip_capacity=9, ip_per_second=3, log_only=True, max_concurrency=12,
     )  # fmt: skip
-    assert s.trusted_proxies == ("10.0.0.0/8", "192.0.2.1")
+    assert s.trusted_proxies == "10.0.0.0/8, 192.0.2.1"
     assert Settings.from_env({}).rate_limit == RateLimitSettings()
     assert set(dataclasses.asdict(RateLimitSettings())) == set(dataclasses.asdict(LimitSettings()))
 
@@ -222,13 +234,13 @@ def test_retry_after_says_when_one_token_is_back() -> None:
     [
         ("10.0.0.5", "203.0.113.1", "203.0.113.1"),
         ("10.0.0.5", "203.0.113.9, 203.0.113.1, 10.0.0.7", "203.0.113.1"),
-        ("10.0.0.5", "10.0.0.8, 10.0.0.7", "10.0.0.8"),
+        ("10.0.0.5", "10.0.0.8, 10.0.0.7", "10.0.0.5"),  # every hop a proxy: the peer
         ("198.51.100.1", "203.0.113.1", "198.51.100.1"),  # peer not a proxy: header ignored
         ("10.0.0.5", None, "10.0.0.5"),
     ],
 )
 def test_client_address(peer: str, xff: str | None, expected: str) -> None:
-    assert client_address(peer, xff, parse_networks(["10.0.0.0/8"])) == expected
+    assert client_address(peer, xff, parse_networks("10.0.0.0/8")) == expected
 
 
 def _uuid(n: int) -> Any:

@@ -46,6 +46,7 @@ SERVER_ONLY = {
     "uvicorn",
     "pgserver",
     "prometheus_client",
+    "cryptography",
 }
 
 
