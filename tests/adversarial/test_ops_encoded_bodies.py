@@ -118,6 +118,8 @@ async def test_sdk_routes_of_the_gateway_process_accept_gzip_and_base64(stack: S
                 "events gzip": await post("/events", event, "gzip"),
             }
             list_check = await post("/segments/list-check", check, "gzip")
+            # decoded, then decoded strictly as JSON: an integer is no flag key, gzipped or not
+            loose = await post("/evaluate", {**evaluate, "flag_key": 1}, "gzip")
             bomb = await client.post(
                 f"/v1/environments/{env}/evaluate",
                 content=_bomb(64 << 20),
@@ -137,6 +139,8 @@ async def test_sdk_routes_of_the_gateway_process_accept_gzip_and_base64(stack: S
     assert answers["exposures gzip"].json()["accepted_count"] == 1
     assert answers["events gzip"].json()["rejected_keys"] == ["nothing-registered"]
     assert list_check.status_code == 404  # decoded and understood: there is no such list segment
+    assert (loose.status_code, loose.json()["code"]) == (400, "INVALID_ARGUMENT")
+    assert "flag_key" in loose.json()["error"]
     assert (bomb.status_code, bomb.json()["code"]) == (413, "RESOURCE_EXHAUSTED")
     assert (unknown.status_code, unknown.json()["code"]) == (400, "INVALID_ARGUMENT")
     assert (corrupt.status_code, corrupt.json()["code"]) == (400, "INVALID_ARGUMENT")
