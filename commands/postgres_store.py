@@ -36,7 +36,7 @@ from commands.eventstore import (
     StreamAppend,
     Usage,
     check_usage,
-    duplicate_streams,
+    stamped,
 )
 
 APPEND_LOCK_KEY = 0x57170E5  # transaction-level advisory lock serialising every append
@@ -130,8 +130,9 @@ class PostgresEventStore:
         self, appends: Sequence[StreamAppend], *, command_id: UUID | None, usage: Sequence[Usage] = ()
     ) -> ChangesetResult:
         """Every stream in one transaction at its expected version, or nothing; see EventStore."""
-        duplicate_streams(appends)
-        return await self._append(appends, command_id=command_id, usage=usage, response=b"null")
+        return await self._append(
+            stamped(appends, command_id), command_id=command_id, usage=usage, response=b"null"
+        )
 
     async def _append(
         self, appends: Sequence[StreamAppend], *, command_id: UUID | None, usage: Sequence[Usage],
