@@ -16,7 +16,7 @@ from litestar.params import FromPath, JSONBody
 
 from commands import flags as handlers
 from commands.streams import Scope, Written
-from domain.flags import definition as dfn
+from domain.flags import flag as dfn
 from domain.flags.commands import (
     AddVariant,
     ArchiveFlag,
