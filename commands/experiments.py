@@ -66,9 +66,7 @@ async def _decider(
                 return lambda s: exp.create_experiment(
                     s, cmd, now, flag_variants=variants, known_metrics=metrics
                 )
-            return lambda s: exp.update_experiment(
-                s, cmd, now, flag_variants=variants, known_metrics=metrics
-            )
+            return lambda s: exp.update_experiment(s, cmd, now, flag_variants=variants, known_metrics=metrics)
         case TransitionExperiment():
             await load_experiment(store, scope, cmd.experiment_id)
             return lambda s: exp.transition_experiment(s, cmd, now)

@@ -6,13 +6,13 @@ from typing import Any
 
 import psycopg
 
+from domain.envelope import RecordedEvent
 from domain.event_definitions.events import (
     EventDefinitionCreated,
     EventDefinitionDeleted,
     EventDefinitionUpdated,
 )
 from domain.events import Event
-from projections.recorded import Recorded
 
 NAME = "event_definitions"
 TABLES = ("rm_event_definitions",)
@@ -28,7 +28,7 @@ ON CONFLICT (environment_id, event_key) DO UPDATE SET stream_id = EXCLUDED.strea
 """
 
 
-async def apply(tx: psycopg.AsyncConnection[Any], event: Event, recorded: Recorded) -> None:
+async def apply(tx: psycopg.AsyncConnection[Any], event: Event, recorded: RecordedEvent) -> None:
     """Fold one event-definition event (other streams are ignored)."""
     if recorded.stream_type != STREAM_TYPE:
         return

@@ -13,6 +13,7 @@ import msgspec
 import psycopg
 
 from domain.conditions.ast import And, Condition, Leaf, Not, Op, Or
+from domain.envelope import RecordedEvent
 from domain.events import Event
 from domain.flags.events import (
     FlagArchived,
@@ -33,7 +34,6 @@ from domain.flags.events import (
     FlagVariantUpdated,
 )
 from domain.flags.model import FlagConfig, FlagDefinition, Rule, ValueType, Variant
-from projections.recorded import Recorded
 
 NAME = "flags"
 TABLES = ("rm_flag_definitions", "rm_flags")
@@ -75,7 +75,7 @@ def rule_segments(rules: tuple[Rule, ...]) -> list[str]:
     return sorted(set().union(*(condition_segments(r.condition) for r in rules)))
 
 
-async def apply(tx: Tx, event: Event, recorded: Recorded) -> None:
+async def apply(tx: Tx, event: Event, recorded: RecordedEvent) -> None:
     """Fold one flag or flag-config event into the rm tables (other streams are ignored)."""
     if recorded.stream_type not in STREAM_TYPES:
         return
@@ -98,7 +98,7 @@ async def apply(tx: Tx, event: Event, recorded: Recorded) -> None:
             await _config_changed(tx, event, recorded)
 
 
-async def _definition_created(tx: Tx, e: FlagCreated, r: Recorded) -> None:
+async def _definition_created(tx: Tx, e: FlagCreated, r: RecordedEvent) -> None:
     await tx.execute(
         "INSERT INTO rm_flag_definitions (project_id, flag_key, stream_id, org_id, value_type, variants,"
         " name, description, archived, version, position, created_at, updated_at)"
@@ -112,7 +112,7 @@ async def _definition_created(tx: Tx, e: FlagCreated, r: Recorded) -> None:
     )  # fmt: skip
 
 
-async def _definition_update(tx: Tx, r: Recorded, e: Event, assignments: str, params: list[Any]) -> None:
+async def _definition_update(tx: Tx, r: RecordedEvent, e: Event, assignments: str, params: list[Any]) -> None:
     await tx.execute(
         f"UPDATE rm_flag_definitions SET {assignments}, version = %s, position = %s, updated_at = %s"
         " WHERE stream_id = %s",
@@ -140,7 +140,7 @@ async def _definition_row(tx: Tx, stream_id: UUID) -> tuple[UUID, str, tuple[Var
     return None if row is None else (row[0], row[1], _VARIANTS.decode(_bytes(row[2])))
 
 
-async def _variants_changed(tx: Tx, e: Event, r: Recorded) -> None:
+async def _variants_changed(tx: Tx, e: Event, r: RecordedEvent) -> None:
     found = await _definition_row(tx, r.stream_id)
     if found is None:
         return
@@ -152,7 +152,7 @@ async def _variants_changed(tx: Tx, e: Event, r: Recorded) -> None:
     )
 
 
-async def _archived(tx: Tx, e: Event, r: Recorded, archived: bool) -> None:
+async def _archived(tx: Tx, e: Event, r: RecordedEvent, archived: bool) -> None:
     found = await _definition_row(tx, r.stream_id)
     await _definition_update(tx, r, e, "archived = %s", [archived])
     if found is not None:
@@ -167,7 +167,7 @@ async def _archived(tx: Tx, e: Event, r: Recorded, archived: bool) -> None:
 
 
 async def _rewrite_environments(
-    tx: Tx, project_id: UUID, key: str, r: Recorded, version: int, change: Any
+    tx: Tx, project_id: UUID, key: str, r: RecordedEvent, version: int, change: Any
 ) -> None:
     """Apply a definition-level change to the embedded FlagDefinition of every configured environment."""
     cur = await tx.execute(
@@ -183,14 +183,14 @@ async def _rewrite_environments(
         )
 
 
-async def _definition_deleted(tx: Tx, r: Recorded) -> None:
+async def _definition_deleted(tx: Tx, r: RecordedEvent) -> None:
     found = await _definition_row(tx, r.stream_id)
     await tx.execute("DELETE FROM rm_flag_definitions WHERE stream_id = %s", (r.stream_id,))
     if found is not None:
         await tx.execute("DELETE FROM rm_flags WHERE project_id = %s AND flag_key = %s", (found[0], found[1]))
 
 
-async def _config_created(tx: Tx, e: FlagConfigCreated, r: Recorded) -> None:
+async def _config_created(tx: Tx, e: FlagConfigCreated, r: RecordedEvent) -> None:
     cur = await tx.execute(
         "SELECT value_type, variants::text, archived, version FROM rm_flag_definitions"
         " WHERE project_id = %s AND flag_key = %s",
@@ -240,7 +240,7 @@ def evolve_config(config: FlagConfig, event: Event) -> FlagConfig:
     return config
 
 
-async def _config_changed(tx: Tx, e: Event, r: Recorded) -> None:
+async def _config_changed(tx: Tx, e: Event, r: RecordedEvent) -> None:
     cur = await tx.execute(
         "SELECT definition::text FROM rm_flags WHERE config_stream_id = %s", (r.stream_id,)
     )

@@ -9,17 +9,18 @@ import msgspec
 from hypothesis import given
 from hypothesis import strategies as st
 
-from commands.encoding import (
+from commands.encoding import load_stream, to_new_events
+from commands.eventstore import Metadata, RecordedEvent
+from commands.memory_store import InMemoryEventStore
+from domain.envelope import (
+    EVENTS_STREAM,
+    EVENTS_SUBJECTS,
     decode_envelope,
     decode_recorded,
     encode_envelope,
     envelope_headers,
-    load_stream,
-    to_new_events,
+    event_subject,
 )
-from commands.eventstore import Metadata, RecordedEvent
-from commands.memory_store import InMemoryEventStore
-from commands.relay import EVENTS_STREAM, default_subject
 from domain.tenancy.events import OrgCreated, OrgRenamed
 from stitchd import jetstream
 
@@ -97,6 +98,11 @@ def test_headers_carry_the_id_position_and_routing_facts(recorded: RecordedEvent
 
 
 @given(stream_type=st.from_regex(r"[a-z_]{1,12}", fullmatch=True), env=st.none() | st.uuids().map(str))
-def test_the_relay_uses_the_platform_subjects_and_stream(stream_type: str, env: str | None) -> None:
-    assert default_subject(stream_type, env) == jetstream.event_subject(stream_type, env)
-    assert EVENTS_STREAM == jetstream.EVENTS_STREAM
+def test_every_event_subject_is_captured_by_the_configured_events_stream(
+    stream_type: str, env: str | None
+) -> None:
+    (events,) = [c for c in jetstream.stream_configs() if c.name == EVENTS_STREAM]
+    assert events.subjects == [EVENTS_SUBJECTS]
+    subject = event_subject(stream_type, env)
+    assert subject.startswith(EVENTS_SUBJECTS.removesuffix(">"))
+    assert len(subject.split(".")) == 4

@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from domain.conditions.ast import And, Attribute, Leaf, Not, Op, Or
+from domain.envelope import Metadata, RecordedEvent
 from domain.flags.events import FlagConfigCreated, FlagRulesReplaced
 from domain.flags.model import FlagConfig, Rule, Serve
 from gateway import experiment_views
@@ -21,7 +22,7 @@ from gateway.idempotency import IdempotencyKeyReused
 from gateway.writes import command_id
 from projections.flags import condition_segments, rule_segments
 from readmodels.diff import Change, diff
-from readmodels.history import REDACTED, Stored, fold_with_changes, merge_fold, state_document
+from readmodels.history import REDACTED, fold_with_changes, merge_fold, state_document
 from schemas.http_flags import CreateFlagBody, HashingConfigBody, RuleBody, ServeBody
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
@@ -156,16 +157,16 @@ def test_status_spellings_and_pending_results() -> None:
     assert pending.variant_results == []
 
 
-def _stored(position: int, event: Any, stream_type: str) -> Stored:
-    return Stored(
+def _stored(position: int, event: Any, stream_type: str) -> RecordedEvent:
+    return RecordedEvent(
         position=position,
         stream_id=event.stream_id,
         stream_type=stream_type,
         version=event.version,
+        event_id=uuid4(),
         type=type(event).__struct_config__.tag,
-        data=msgspec.json.encode(event).decode(),
-        actor="ann",
-        environment_id=None,
+        data=msgspec.json.encode(event),
+        metadata=Metadata(actor="ann"),
         recorded_at=NOW,
     )
 
