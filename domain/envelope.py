@@ -81,6 +81,7 @@ READ_ENVIRONMENT: Final = (
 HEAD_POSITION: Final = "SELECT coalesce(max(position), 0) FROM events"
 COUNT_UP_TO: Final = "SELECT count(*) FROM events WHERE position <= %s"
 STREAM_VERSION: Final = "SELECT coalesce(max(version), 0) FROM events WHERE stream_id = %s"
+RECORDED_AT_OF: Final = "SELECT position, recorded_at FROM events WHERE position = ANY(%s)"
 POSITION_AT: Final = "SELECT coalesce(max(position), 0) AS p FROM events WHERE recorded_at <= %s"
 ANY_IN_STREAMS: Final = "SELECT EXISTS (SELECT 1 FROM events WHERE stream_id = ANY(%s)) AS found"
 STORED_SIZES: Final = "SELECT octet_length(data::text) FROM events WHERE position > %s ORDER BY position"

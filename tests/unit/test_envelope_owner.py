@@ -25,6 +25,7 @@ PACKAGES = (
     "stats_worker",
     "schemas",
     "stitchd",
+    "telemetry",
     "sdk/stitchd_sdk",
 )
 ENVELOPE = "domain/envelope.py"
