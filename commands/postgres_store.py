@@ -38,11 +38,9 @@ from commands.eventstore import (
 )
 from domain.envelope import (
     APPEND_STATE,
+    ENVIRONMENT_IS,
     HEAD_POSITION,
     INSERT_EVENT,
-    READ_AFTER,
-    READ_ENVIRONMENT,
-    READ_STREAM,
     SELECT_EVENTS,
     STORED_SIZES,
     STREAM_VERSION,
@@ -143,17 +141,23 @@ class PostgresEventStore:
 
     async def load(self, stream_id: UUID, *, up_to_position: int | None = None) -> list[RecordedEvent]:
         """A stream's events in version order, optionally only those at or before a global position."""
-        return await self._select(READ_STREAM, (stream_id, up_to_position, up_to_position))
+        return await self._select(
+            "WHERE stream_id = %s AND (%s::bigint IS NULL OR position <= %s) ORDER BY version",
+            (stream_id, up_to_position, up_to_position),
+        )
 
     async def read_all(self, after_position: int, limit: int = 1000) -> list[RecordedEvent]:
         """Events with position > after_position, in position order."""
-        return await self._select(READ_AFTER, (after_position, limit))
+        return await self._select("WHERE position > %s ORDER BY position LIMIT %s", (after_position, limit))
 
     async def read_environment(
         self, environment_id: UUID, after_position: int = 0, limit: int = 1000
     ) -> list[RecordedEvent]:
         """Events whose metadata environment_id matches, position > after_position, in position order."""
-        return await self._select(READ_ENVIRONMENT, (str(environment_id), after_position, limit))
+        return await self._select(
+            f"WHERE {ENVIRONMENT_IS} AND position > %s ORDER BY position LIMIT %s",
+            (str(environment_id), after_position, limit),
+        )
 
     async def head_position(self) -> int:
         """The last committed position, 0 when empty."""
@@ -162,10 +166,9 @@ class PostgresEventStore:
             (head,) = await _one(cur)
             return int(head)
 
-    async def _select(self, query: str, params: tuple[Any, ...]) -> list[RecordedEvent]:
+    async def _select(self, where: str, params: tuple[Any, ...]) -> list[RecordedEvent]:
         async with self.pool.connection() as conn:
-            cur = await conn.execute(query, params)
-            return [recorded_from_row(row) for row in await cur.fetchall()]
+            return await select_events(conn, where, params)
 
 
 async def select_events(

@@ -72,12 +72,6 @@ EVENT_COLUMNS: Final = (
 SELECT_EVENTS: Final = f"SELECT {EVENT_COLUMNS} FROM events"  # append a trusted WHERE / ORDER tail
 READ_AFTER: Final = SELECT_EVENTS + " WHERE position > %s ORDER BY position LIMIT %s"
 READ_RANGE: Final = SELECT_EVENTS + " WHERE position > %s AND position <= %s ORDER BY position LIMIT %s"
-READ_STREAM: Final = (
-    SELECT_EVENTS + " WHERE stream_id = %s AND (%s::bigint IS NULL OR position <= %s) ORDER BY version"
-)
-READ_ENVIRONMENT: Final = (
-    SELECT_EVENTS + " WHERE metadata->>'environment_id' = %s AND position > %s ORDER BY position LIMIT %s"
-)
 HEAD_POSITION: Final = "SELECT coalesce(max(position), 0) FROM events"
 COUNT_UP_TO: Final = "SELECT count(*) FROM events WHERE position <= %s"
 STREAM_VERSION: Final = "SELECT coalesce(max(version), 0) FROM events WHERE stream_id = %s"
@@ -99,9 +93,20 @@ APPEND_STATE: Final = (
     "  ORDER BY version DESC LIMIT 1) AS s ON true"
     " LEFT JOIN command_results AS r ON r.command_id = %(command)s"
 )
-# Filters over the envelope's metadata, for readers that compose a WHERE clause.
+# A changeset's read of several streams' last versions and positions in one statement.
+STREAM_HEADS: Final = (
+    "SELECT DISTINCT ON (stream_id) stream_id, version, position FROM events"
+    " WHERE stream_id = ANY(%s) ORDER BY stream_id, version DESC"
+)
+# What can change an environment's definitions up to a position: its own streams and its project's flags.
+READ_DEFINITION_EVENTS: Final = (
+    SELECT_EVENTS + " WHERE position <= %(upto)s AND (metadata->>'environment_id' = %(env)s"
+    "  OR (stream_type = 'flag' AND metadata->>'project_id' = %(project)s)) ORDER BY position"
+)
+# Filters over the envelope's metadata, for readers that compose a WHERE clause after SELECT_EVENTS.
 ENVIRONMENT_IS: Final = "metadata->>'environment_id' = %s"
 ACTOR_IS: Final = "metadata->>'actor' = %s"
+COMMAND_IS: Final = "metadata->>'command_id' = %s"
 UNIQUE_EVENT_ID: Final = "events_event_id_key"
 UNIQUE_STREAM_VERSION: Final = "events_stream_id_version_key"
 
