@@ -20,12 +20,9 @@ from commands.eventstore import (
     Usage,
     check_usage,
 )
+from domain.envelope import HEAD_POSITION, INSERT_EVENT, STORED_SIZES, STREAM_HEADS
 
 NOTIFY_CHANNEL = "stitchd_events"
-_INSERT_EVENT = (
-    "INSERT INTO events (position, stream_id, stream_type, version, event_id, type, data, metadata)"
-    " VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"
-)
 INSERT_RESULT = (
     "INSERT INTO command_results"
     " (command_id, stream_id, first_position, last_position, version, response, streams)"
@@ -36,10 +33,6 @@ _COUNT = (
     "INSERT INTO quota_usage (org_id, counted, used) VALUES (%(org)s, %(counted)s, greatest(%(delta)s, 0))"
     " ON CONFLICT (org_id, counted) DO UPDATE SET used = greatest(quota_usage.used + %(delta)s, 0)"
     " RETURNING used"
-)
-_HEADS = (
-    "SELECT DISTINCT ON (stream_id) stream_id, version, position FROM events"
-    " WHERE stream_id = ANY(%s) ORDER BY stream_id, version DESC"
 )
 _PRIOR = (
     "SELECT stream_id, first_position, last_position, version, response, streams"
@@ -66,7 +59,7 @@ class _Head(msgspec.Struct, frozen=True):
 
 
 async def stream_heads(conn: psycopg.AsyncConnection[Any], stream_ids: list[UUID]) -> dict[UUID, _Head]:
-    cur = await conn.execute(_HEADS, (stream_ids,))
+    cur = await conn.execute(STREAM_HEADS, (stream_ids,))
     return {sid: _Head(version, position) for sid, version, position in await cur.fetchall()}
 
 
@@ -102,7 +95,7 @@ async def write_all(
     max_event_bytes: int,
 ) -> list[AppendResult]:  # fmt: skip
     """Insert each stream's events after the store's head, in the order given; NOTIFY the last one."""
-    cur = await conn.execute("SELECT coalesce(max(position), 0) FROM events")
+    cur = await conn.execute(HEAD_POSITION)
     (start,) = await one(cur)
     position, results = int(start), []
     for a in appends:
@@ -130,7 +123,7 @@ async def _write(
     first = last = head.last
     if rows:
         async with conn.cursor() as cur:
-            await cur.executemany(_INSERT_EVENT, rows)
+            await cur.executemany(INSERT_EVENT, rows)
         first, last = rows[0][0], rows[-1][0]
     return AppendResult(stream_id=a.stream_id, first_position=first, last_position=last,
                         version=head.version + len(rows), appended=len(rows))  # fmt: skip
@@ -138,9 +131,7 @@ async def _write(
 
 async def _stored_sizes(conn: psycopg.AsyncConnection[Any], after: int) -> list[int]:
     """The jsonb text length of each event this transaction inserted after position `after`."""
-    cur = await conn.execute(
-        "SELECT octet_length(data::text) FROM events WHERE position > %s ORDER BY position", (after,)
-    )
+    cur = await conn.execute(STORED_SIZES, (after,))
     return [int(size) for (size,) in await cur.fetchall()]
 
 

@@ -48,26 +48,18 @@ from commands.postgres_append import (
     write_all,
 )
 from commands.postgres_append import NOTIFY_CHANNEL as NOTIFY_CHANNEL  # re-exported: the relay LISTENs on it
+from domain.envelope import (
+    COMMAND_IS,
+    ENVIRONMENT_IS,
+    HEAD_POSITION,
+    SELECT_EVENTS,
+    STREAM_VERSION,
+    UNIQUE_EVENT_ID,
+    UNIQUE_STREAM_VERSION,
+    recorded_from_row,
+)
 
 APPEND_LOCK_KEY = 0x57170E5  # transaction-level advisory lock serialising every append
-
-_COLUMNS = "position, stream_id, stream_type, version, event_id, type, data, metadata, recorded_at"
-_METADATA = msgspec.json.Decoder(Metadata)
-
-
-def _recorded(row: tuple[Any, ...]) -> RecordedEvent:
-    position, stream_id, stream_type, version, event_id, type_, data, metadata, recorded_at = row
-    return RecordedEvent(
-        position=position,
-        stream_id=stream_id,
-        stream_type=stream_type,
-        version=version,
-        event_id=event_id,
-        type=type_,
-        data=data,
-        metadata=_METADATA.decode(metadata),
-        recorded_at=recorded_at,
-    )
 
 
 class PostgresEventStore:
@@ -150,14 +142,14 @@ class PostgresEventStore:
 
     async def load_command(self, command_id: UUID) -> list[RecordedEvent]:
         """Every event appended under `command_id`, in position order (migration 0016's index)."""
-        return await self._select("WHERE metadata->>'command_id' = %s ORDER BY position", (str(command_id),))
+        return await self._select(f"WHERE {COMMAND_IS} ORDER BY position", (str(command_id),))
 
     async def _unique_violation(
         self, exc: errors.UniqueViolation, appends: Sequence[StreamAppend]
     ) -> Exception:
-        if exc.diag.constraint_name == "events_event_id_key":
+        if exc.diag.constraint_name == UNIQUE_EVENT_ID:
             return ValueError("duplicate event id")
-        if exc.diag.constraint_name == "events_stream_id_version_key":
+        if exc.diag.constraint_name == UNIQUE_STREAM_VERSION:
             for a in appends:
                 actual = await self.stream_version(a.stream_id)
                 if actual != a.expected_version:
@@ -167,9 +159,7 @@ class PostgresEventStore:
     async def stream_version(self, stream_id: UUID) -> int:
         """The stream's current version, 0 when it has no events."""
         async with self.pool.connection() as conn:
-            cur = await conn.execute(
-                "SELECT coalesce(max(version), 0) FROM events WHERE stream_id = %s", (stream_id,)
-            )
+            cur = await conn.execute(STREAM_VERSION, (stream_id,))
             (version,) = await one(cur)
             return int(version)
 
@@ -189,14 +179,14 @@ class PostgresEventStore:
     ) -> list[RecordedEvent]:
         """Events whose metadata environment_id matches, position > after_position, in position order."""
         return await self._select(
-            "WHERE metadata->>'environment_id' = %s AND position > %s ORDER BY position LIMIT %s",
+            f"WHERE {ENVIRONMENT_IS} AND position > %s ORDER BY position LIMIT %s",
             (str(environment_id), after_position, limit),
         )
 
     async def head_position(self) -> int:
         """The last committed position, 0 when empty."""
         async with self.pool.connection() as conn:
-            cur = await conn.execute("SELECT coalesce(max(position), 0) FROM events")
+            cur = await conn.execute(HEAD_POSITION)
             (head,) = await one(cur)
             return int(head)
 
@@ -209,8 +199,8 @@ async def select_events(
     conn: psycopg.AsyncConnection[Any], where: str, params: tuple[Any, ...]
 ) -> list[RecordedEvent]:
     """Rows of `events` matching a trusted SQL tail (`where`); `conn` needs configure_connection."""
-    cur = await conn.execute(f"SELECT {_COLUMNS} FROM events {where}".encode(), params)
-    return [_recorded(row) for row in await cur.fetchall()]
+    cur = await conn.execute(f"{SELECT_EVENTS} {where}".encode(), params)
+    return [recorded_from_row(row) for row in await cur.fetchall()]
 
 
 async def open_postgres_store(url: str, *, min_size: int = 1, max_size: int = 10) -> PostgresEventStore:

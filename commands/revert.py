@@ -25,10 +25,10 @@ from commands.segments import (
     delete_segment,
     patch_details,
 )
-from domain.errors import FailedPrecondition, NotFound
+from domain.errors import ChangesetConflict, ChangesetNotFound
 from domain.events import Command, Event
-from domain.flags import config as cfg
-from domain.flags import definition as dfn
+from domain.flags import flag as dfn
+from domain.flags import flag_config as cfg
 from domain.flags.commands import (
     AddVariant,
     ArchiveFlag,
@@ -41,10 +41,8 @@ from domain.flags.commands import (
     UpdateVariant,
 )
 from domain.segments import segment as seg
+from domain.segments.commands import DeleteSegment, ReplaceSegmentCondition, ReplaceSegmentMembers
 from domain.segments.events import (
-    DeleteSegment,
-    ReplaceSegmentCondition,
-    ReplaceSegmentMembers,
     SegmentCreated,
     SegmentDeleted,
     SegmentMembersAdded,
@@ -53,14 +51,6 @@ from domain.segments.events import (
 )
 
 ORDER = {FLAG_CONFIG.name: 0, FLAG.name: 1, SEGMENT.name: 2}
-
-
-class ChangesetNotFound(NotFound):
-    """No changeset of that id was made in this environment."""
-
-
-class ChangesetConflict(FailedPrecondition):
-    """A later change touched a stream of the changeset (or it cannot be compensated)."""
 
 
 class RevertChangeset(Command, frozen=True, kw_only=True, tag="changeset.revert"):

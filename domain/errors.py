@@ -306,3 +306,14 @@ def check_version(actual: int, expected: int | None) -> None:
     """Raise VersionMismatch when the caller sent an optimistic-locking version that is not `actual`."""
     if expected is not None and expected != actual:
         raise VersionMismatch(f"version conflict: expected {expected}, stream is at {actual}")
+
+
+# --- changesets -----------------------------------------------------------------------------------
+
+
+class ChangesetNotFound(NotFound):
+    """No changeset of that id was made in this environment."""
+
+
+class ChangesetConflict(FailedPrecondition):
+    """A later change touched a stream of the changeset, or it cannot be compensated."""

@@ -14,21 +14,12 @@ from uuid import UUID
 
 import msgspec
 
-from domain.codec import decode_event
+from domain.envelope import READ_DEFINITION_EVENTS, decode_recorded, recorded_from_row
 from domain.events import Event
 from domain.flags.model import FlagDefinition, ListSegmentMeta, RuleSegment
-from readmodels.db import ReadDb
+from readmodels.db import ReadDb, connection
 from readmodels.definitions_fold import RELEVANT_PREFIXES, Folder
 from readmodels.diff import Change, diff
-from readmodels.rows import dict_rows
-
-# The events that can change an environment's definitions: its own streams' and its project's flags'.
-_EVENTS = (
-    "SELECT position, type, data::text AS data FROM events"
-    " WHERE position <= %(upto)s AND (metadata->>'environment_id' = %(env)s"
-    "  OR (stream_type = 'flag' AND metadata->>'project_id' = %(project)s))"
-    " ORDER BY position"
-)
 
 
 class DefinitionsDocument(msgspec.Struct, frozen=True, kw_only=True):
@@ -74,14 +65,11 @@ async def definitions_as_of(
     db: ReadDb, *, environment_id: UUID, project_id: UUID, position: int
 ) -> DefinitionsDocument:
     """The environment's document as of store `position` (read from `events`, folded as the SDKs do)."""
-    rows = await dict_rows(
-        db, _EVENTS, {"upto": position, "env": str(environment_id), "project": str(project_id)}
-    )
-    events = (
-        (int(r["position"]), decode_event(r["type"], r["data"].encode()))
-        for r in rows
-        if r["type"].startswith(RELEVANT_PREFIXES)
-    )
+    params = {"upto": position, "env": str(environment_id), "project": str(project_id)}
+    async with connection(db) as conn:
+        cur = await conn.execute(READ_DEFINITION_EVENTS, params)
+        rows = [recorded_from_row(row) for row in await cur.fetchall()]
+    events = ((r.position, decode_recorded(r)) for r in rows if r.type.startswith(RELEVANT_PREFIXES))
     return document_of(environment_id, events)
 
 

@@ -29,11 +29,8 @@ from domain.errors import DomainError
 from domain.events import Command
 from domain.flags.commands import ConfigureFlag, CreateFlag, ReplaceFlagRules, SetFallthrough, SetFlagEnabled
 from domain.flags.model import FlagConfig, Rule, Serve, ValueType, Variant
+from domain.segments.commands import AddSegmentMembers, CreateSegment, DeleteSegment, RemoveSegmentMembers
 from domain.segments.events import (
-    AddSegmentMembers,
-    CreateSegment,
-    DeleteSegment,
-    RemoveSegmentMembers,
     SegmentCreated,
     SegmentDeleted,
     SegmentKind,

@@ -9,7 +9,7 @@ import msgspec
 from commands.flags import AddFlagRule, ExpectFlagConfig
 from commands.revert import RevertChangeset
 from domain.flags.commands import SetFallthrough
-from domain.segments.events import CreateSegment
+from domain.segments.commands import CreateSegment
 from gateway.auth.guards import EnvironmentScope
 from gateway.changesets import apply_changeset, revert_changeset
 from schemas.http_changesets import ChangesetBody
