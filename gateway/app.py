@@ -31,6 +31,8 @@ from gateway.exposures import ExposureController
 from gateway.flags import FlagController
 from gateway.identity import AdminController, AuthController
 from gateway.ingest import IngestController
+from gateway.ofrep import OfrepController
+from gateway.ofrep_openapi import finalize_ofrep_openapi
 from gateway.openapi import finalize_openapi
 from gateway.positions import requested_position
 from gateway.segments import SegmentController
@@ -65,6 +67,7 @@ def route_handlers() -> list[ControllerRouterHandler]:
         EvaluateController,
         IngestController,  # helper-ingest
         ExposureController,  # helper-ingest
+        OfrepController,  # helper-ofrep
     ]
 
 
@@ -134,6 +137,7 @@ def create_app(
         logging_config=None,
     )
     finalize_openapi(app)
+    finalize_ofrep_openapi(app)  # helper-ofrep: OFREP documents its own bodies
     return app
 
 
