@@ -41,7 +41,7 @@ def validate(component: str, instance: Any) -> None:
 
 
 def response_component(operation: str, status: int) -> str | None:
-    """The component schema the OFREP spec names for an operation's answer with that status (None: no body)."""
+    """The component schema the OFREP spec names for an operation's answer at that status (None: no body)."""
     for item in _document()["paths"].values():
         op = item.get("post", {})
         if op.get("operationId") == operation:
