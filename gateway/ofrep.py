@@ -23,6 +23,7 @@ from litestar.params import FromPath, HeaderParameter, QueryParameter
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 
 from domain.context import ContextSet
+from domain.openfeature_context import ContextRefused, to_context_set
 from gateway.auth.principals import MAX_CREDENTIAL_LENGTH, SDK_KEY_HEADER, bearer_token, deps_of
 from gateway.errors import Unauthenticated
 from gateway.evaluate import definitions_of, evaluate_every, evaluate_one
@@ -36,7 +37,6 @@ from gateway.ofrep_answers import (
     is_not_found,
     matches,
 )
-from gateway.ofrep_context import ContextRefused, to_context_set
 from gateway.positions import requested_position
 from readmodels.definitions import DefinitionsCache
 

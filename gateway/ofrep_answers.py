@@ -15,7 +15,7 @@ from uuid import UUID
 
 from domain.context import ContextSet
 from domain.flags.model import ErrorCode, EvaluationResult, Reason
-from gateway.ofrep_context import fingerprint
+from domain.openfeature_context import fingerprint
 from readmodels.definitions import DefinitionsCache
 
 Body = dict[str, Any]

@@ -13,9 +13,9 @@ from hypothesis import strategies as st
 
 from domain.context import ContextSet
 from domain.flags.model import ErrorCode, EvaluationResult, Reason
+from domain.openfeature_context import ContextError, ContextRefused, to_context_set
 from gateway.evaluate import install_definitions
 from gateway.ofrep_answers import answer, bulk_etag, config_sequence, matches, ofrep_reason
-from gateway.ofrep_context import ContextError, ContextRefused, to_context_set
 from readmodels.definitions import DefinitionsCache
 from tests.conformance.ofrep_schema import validate
 

@@ -1,4 +1,4 @@
-"""The OpenFeature evaluation context of an OFREP request mapped onto our ContextSet (docs/openfeature.md).
+"""An OpenFeature evaluation context mapped onto our ContextSet, for OFREP and the SDK provider.
 
 One context: `targetingKey` is its key, `kind` its context type (default "user"), `privateAttributes`
 the names of attributes used for evaluation only, every other scalar attribute a parameter.
@@ -41,8 +41,11 @@ class ContextRefused(Exception):  # noqa: N818
         self.details = details
 
 
-def to_context_set(context: Any) -> ContextSet:
-    """The ContextSet of an OFREP `context` (None: none sent); raises ContextRefused."""
+def to_context_set(context: Any, *, require_key: bool = True) -> ContextSet:
+    """The ContextSet of an OFREP `context` (None: none sent); raises ContextRefused.
+
+    `require_key=False` (the in-process provider) lets a single context go without a key (key "").
+    """
     if context is None:
         context = {}
     if not isinstance(context, dict):
@@ -51,7 +54,7 @@ def to_context_set(context: Any) -> ContextSet:
     if not isinstance(kind, str) or not kind:
         raise ContextRefused(ContextError.INVALID_CONTEXT, "kind must be a non-empty string")
     if kind != MULTI:
-        return ContextSet((_one(kind, context, where="context"),))
+        return ContextSet((_one(kind, context, where="context", require_key=require_key),))
     contexts = []
     for name, value in context.items():
         if name in RESERVED or value is None:
@@ -65,9 +68,11 @@ def to_context_set(context: Any) -> ContextSet:
     return ContextSet(tuple(contexts))
 
 
-def _one(context_type: str, attributes: dict[str, Any], *, where: str) -> Context:
+def _one(context_type: str, attributes: dict[str, Any], *, where: str, require_key: bool = True) -> Context:
     key = attributes.get(TARGETING_KEY)
-    if key is None or key == "":
+    if not require_key and key in (None, ""):
+        key = ""
+    elif key is None or key == "":
         raise ContextRefused(ContextError.TARGETING_KEY_MISSING, f"{where}.targetingKey is required")
     if not isinstance(key, str):
         raise ContextRefused(ContextError.INVALID_CONTEXT, f"{where}.targetingKey must be a string")
