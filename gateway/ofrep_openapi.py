@@ -175,9 +175,17 @@ def to_schema(doc: dict[str, Any]) -> Schema | Reference:
 
 
 def _json(
-    description: str, schema: str, headers: dict[str, OpenAPIHeader | Reference] | None = None
+    description: str,
+    schema: str,
+    headers: dict[str, OpenAPIHeader | Reference] | None = None,
+    *,
+    or_envelope: bool = False,
 ) -> OpenAPIResponse:
     media = OpenAPIMediaType(schema=Reference(ref=_REF + schema))
+    if or_envelope:  # a gateway header (x-stitchd-min-position) refused before OFREP's handler runs
+        media = OpenAPIMediaType(
+            schema=Schema(any_of=[Reference(ref=_REF + schema), Reference(ref=_REF + ENVELOPE)])
+        )
     return OpenAPIResponse(description=description, content={"application/json": media}, headers=headers)
 
 
@@ -211,14 +219,18 @@ def _responses(path: str) -> dict[str, OpenAPIResponse]:
                 description="If-None-Match is current: same definitions, same context", headers=_etag()
             ),
             "400": _json(
-                "PARSE_ERROR, TARGETING_KEY_MISSING or INVALID_CONTEXT", "OfrepBulkEvaluationFailure"
+                "PARSE_ERROR, TARGETING_KEY_MISSING or INVALID_CONTEXT",
+                "OfrepBulkEvaluationFailure",
+                or_envelope=True,
             ),
             **_common(),
         }
     return {
         "200": _json("the flag evaluated for the context", "OfrepEvaluationSuccess"),
         "400": _json(
-            "PARSE_ERROR, TARGETING_KEY_MISSING, INVALID_CONTEXT or GENERAL", "OfrepEvaluationFailure"
+            "PARSE_ERROR, TARGETING_KEY_MISSING, INVALID_CONTEXT or GENERAL",
+            "OfrepEvaluationFailure",
+            or_envelope=True,
         ),
         "404": _json("FLAG_NOT_FOUND", "OfrepFlagNotFound"),
         **_common(),
