@@ -171,7 +171,7 @@ class StitchdProvider(AbstractProvider):
     def _resolution(self, flag_key: str, details: EvaluationDetails[T]) -> FlagResolutionDetails[T]:
         metadata: dict[str, int | float | str | bool] = {
             "sequence": details.sequence,
-            "reason": details.reason,
+            "reason": details.reason.value,
         }
         if details.rule_id is not None:
             metadata["ruleId"] = details.rule_id
