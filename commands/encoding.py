@@ -20,6 +20,7 @@ STREAM_ID_HEADER = "Stitchd-Stream-Id"
 STREAM_TYPE_HEADER = "Stitchd-Stream-Type"
 VERSION_HEADER = "Stitchd-Version"
 ENVIRONMENT_HEADER = "Stitchd-Environment-Id"
+BODY_HEADER = "Stitchd-Body"  # "omitted" on a reference: the envelope's data is null, read the store
 
 
 class Envelope(msgspec.Struct, frozen=True, kw_only=True):
@@ -57,8 +58,8 @@ async def load_stream(
     return [decode_recorded(r) for r in await store.load(stream_id, up_to_position=up_to_position)]
 
 
-def encode_envelope(recorded: RecordedEvent) -> bytes:
-    """The JSON message body the relay publishes for `recorded`."""
+def encode_envelope(recorded: RecordedEvent, *, omit_data: bool = False) -> bytes:
+    """The JSON message body the relay publishes for `recorded` (`data` null when `omit_data`)."""
     envelope = Envelope(
         position=recorded.position,
         stream_id=recorded.stream_id,
@@ -68,7 +69,7 @@ def encode_envelope(recorded: RecordedEvent) -> bytes:
         type=recorded.type,
         recorded_at=recorded.recorded_at,
         metadata=recorded.metadata,
-        data=msgspec.Raw(recorded.data),
+        data=msgspec.Raw(b"null" if omit_data else recorded.data),
     )
     return _ENCODER.encode(envelope)
 
@@ -102,3 +103,9 @@ def envelope_headers(recorded: RecordedEvent) -> dict[str, str]:
     if recorded.metadata.environment_id is not None:
         headers[ENVIRONMENT_HEADER] = str(recorded.metadata.environment_id)
     return headers
+
+
+def reference_message(recorded: RecordedEvent) -> tuple[bytes, dict[str, str]]:
+    """The body and headers standing for an event too large to publish: `data` null, `Stitchd-Body:
+    omitted`; consumers read the event from the store by its position (docs/messaging.md)."""
+    return encode_envelope(recorded, omit_data=True), {**envelope_headers(recorded), BODY_HEADER: "omitted"}

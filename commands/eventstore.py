@@ -9,6 +9,8 @@ from uuid import UUID
 
 import msgspec
 
+from domain.quotas import Counted, exceeded
+
 
 class ConcurrencyError(Exception):
     """The stream's version is not the expected one (surfaced as ABORTED / HTTP 409)."""
@@ -18,6 +20,18 @@ class ConcurrencyError(Exception):
         self.stream_id = stream_id
         self.expected = expected
         self.actual = actual
+
+
+class EventTooLarge(ValueError):  # noqa: N818 - named like ConcurrencyError's siblings in the gateway map
+    """An event would not fit one bus message once stored (surfaced as RESOURCE_EXHAUSTED / HTTP 413)."""
+
+    def __init__(self, size: int, limit: int) -> None:
+        super().__init__(
+            f"an event of this change would be {size} bytes on the bus; the limit is {limit} bytes per event"
+            " (max event size): send it in smaller parts"
+        )
+        self.size = size
+        self.limit = limit
 
 
 class Metadata(msgspec.Struct, frozen=True, kw_only=True):
@@ -54,6 +68,20 @@ class RecordedEvent(msgspec.Struct, frozen=True, kw_only=True):
     recorded_at: datetime
 
 
+class Usage(msgspec.Struct, frozen=True, kw_only=True):
+    """A change to a counted quota that commits with the append, or refuses it (QuotaExceeded).
+
+    The store adds `delta` to the organisation's count of `counted` in the append's transaction, and
+    only when the append writes events; an increase past `limit` raises QuotaExceeded and appends
+    nothing. Appends are serialised, so no two creates can both take the last unit of a quota.
+    """
+
+    org_id: UUID
+    counted: Counted
+    delta: int
+    limit: int | None = None  # None: no check (deletions)
+
+
 class AppendResult(msgspec.Struct, frozen=True, kw_only=True):
     """Where the appended events landed; `repeated` means the command id was seen before."""
 
@@ -79,8 +107,13 @@ class EventStore(Protocol):
         metadata: Metadata,
         command_id: UUID | None = None,
         response: Any = None,
+        usage: Sequence[Usage] = (),
     ) -> AppendResult:
         """Append at `expected_version` (0 = new stream) or raise ConcurrencyError.
+
+        `usage` changes quota counts in the same transaction (see Usage); QuotaExceeded refuses it all.
+        An event whose published envelope would exceed the store's event size cap
+        (commands.event_size.MAX_EVENT_BYTES) raises EventTooLarge and nothing is written.
 
         A repeated `command_id` appends nothing and returns the first call's result with `repeated=True`
         and its `response` as JSON builtins (convert with `msgspec.convert`). `response` must be
@@ -106,3 +139,9 @@ class EventStore(Protocol):
     async def head_position(self) -> int:
         """The last committed position, 0 when empty."""
         ...
+
+
+def check_usage(usage: Usage, used: int) -> None:
+    """Raise QuotaExceeded when `used`, the count after this append, is past the usage's limit."""
+    if usage.delta > 0 and usage.limit is not None and used > usage.limit:
+        raise exceeded(usage.counted.value, usage.limit)

@@ -13,7 +13,7 @@ from uuid import UUID
 import msgspec
 
 from commands.encoding import decode_recorded
-from commands.eventstore import EventStore
+from commands.eventstore import EventStore, Usage
 from commands.streams import Clock, Scope, Written, decide_and_append, load_state, sub_command_id
 from domain.errors import FlagNotFound, check_version
 from domain.flags import config as cfg
@@ -31,6 +31,7 @@ from domain.flags.commands import (
 from domain.flags.events import FlagEvent
 from domain.flags.model import FlagConfig, FlagDefinition, Serve
 from domain.flags.validation import check_config, check_variants, segment_refs
+from domain.quotas import DEFAULT_QUOTAS, Counted, Quotas
 
 SegmentKeys = Callable[[UUID, frozenset[str]], Awaitable[frozenset[str]]]  # env, wanted -> existing
 ConfiguredEnvironments = Callable[[UUID, str], Awaitable[list[UUID]]]  # project, key -> env ids
@@ -45,6 +46,7 @@ class FlagDeps(msgspec.Struct, frozen=True, kw_only=True):
     clock: Clock
     segment_keys: SegmentKeys
     configured_environments: ConfiguredEnvironments | None = None
+    quotas: Quotas = DEFAULT_QUOTAS
 
 
 async def load_flag(store: EventStore, project_id: UUID, key: str) -> dfn.Flag | None:
@@ -123,6 +125,7 @@ async def create_flag(create: CreateFlag, config: ConfigPatch, scope: Scope, dep
         lambda s: dfn.create_flag(s, create, deps.clock()),
         command_id=create.command_id,
         metadata=scope.metadata(create.command_id),
+        usage=[Usage(org_id=scope.org_id, counted=Counted.FLAGS, delta=1, limit=deps.quotas.flags_per_org)],
     )
     second = await patch_config(
         scope, create.key, config, expected_version=None,
@@ -199,6 +202,9 @@ async def change_definition(
         _decider(cmd, deps),
         command_id=cmd.command_id,
         metadata=scope.metadata(cmd.command_id),
+        usage=[Usage(org_id=scope.org_id, counted=Counted.FLAGS, delta=-1)]
+        if isinstance(cmd, DeleteFlag)
+        else (),
     )
     return written
 

@@ -10,7 +10,17 @@ from uuid import UUID
 
 import msgspec
 
-from commands.eventstore import AppendResult, ConcurrencyError, Metadata, NewEvent, RecordedEvent
+from commands.event_size import MAX_EVENT_BYTES, check_sizes, estimated_stored_size
+from commands.eventstore import (
+    AppendResult,
+    ConcurrencyError,
+    Metadata,
+    NewEvent,
+    RecordedEvent,
+    Usage,
+    check_usage,
+)
+from domain.quotas import Counted
 
 
 def _utc_now() -> datetime:
@@ -20,13 +30,17 @@ def _utc_now() -> datetime:
 class InMemoryEventStore:
     """Appends are serialised by one asyncio.Lock, so positions follow commit order as in Postgres."""
 
-    def __init__(self, clock: Callable[[], datetime] = _utc_now) -> None:
+    def __init__(
+        self, clock: Callable[[], datetime] = _utc_now, *, max_event_bytes: int = MAX_EVENT_BYTES
+    ) -> None:
         self._clock = clock
+        self._max_event_bytes = max_event_bytes
         self._lock = asyncio.Lock()
         self._events: list[RecordedEvent] = []
         self._streams: dict[UUID, list[RecordedEvent]] = {}
         self._event_ids: set[UUID] = set()
         self._results: dict[UUID, tuple[AppendResult, bytes]] = {}
+        self.usage: dict[tuple[UUID, Counted], int] = {}
 
     async def append(
         self,
@@ -38,6 +52,7 @@ class InMemoryEventStore:
         metadata: Metadata,
         command_id: UUID | None = None,
         response: Any = None,
+        usage: Sequence[Usage] = (),
     ) -> AppendResult:
         """Append at `expected_version` (0 = new stream) or raise ConcurrencyError; see EventStore."""
         async with self._lock:
@@ -48,12 +63,24 @@ class InMemoryEventStore:
             if len(stream) != expected_version:
                 raise ConcurrencyError(stream_id, expected_version, len(stream))
             self._check_unique_ids(events)
+            sizes = [estimated_stored_size(e.data) for e in events]
+            check_sizes(stream_id, stream_type, metadata, events, sizes, self._max_event_bytes)
+            if events:
+                self._count(usage)
             body = msgspec.json.encode(response)
             recorded = self._record(stream_id, stream_type, expected_version, events, metadata)
             result = self._result(stream_id, expected_version, recorded, response)
             if command_id is not None:
                 self._results[command_id] = (result, body)
             return result
+
+    def _count(self, usage: Sequence[Usage]) -> None:
+        after = dict(self.usage)
+        for u in usage:
+            key = (u.org_id, u.counted)
+            after[key] = max(after.get(key, 0) + u.delta, 0)
+            check_usage(u, after[key])
+        self.usage = after
 
     def _check_unique_ids(self, events: Sequence[NewEvent]) -> None:
         ids = [e.event_id for e in events]

@@ -26,7 +26,16 @@ from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
 from commands.db import open_pool, raw_jsonb
-from commands.eventstore import AppendResult, ConcurrencyError, Metadata, NewEvent, RecordedEvent
+from commands.event_size import MAX_EVENT_BYTES, check_sizes
+from commands.eventstore import (
+    AppendResult,
+    ConcurrencyError,
+    Metadata,
+    NewEvent,
+    RecordedEvent,
+    Usage,
+    check_usage,
+)
 
 APPEND_LOCK_KEY = 0x57170E5  # transaction-level advisory lock serialising every append
 NOTIFY_CHANNEL = "stitchd_events"
@@ -40,6 +49,12 @@ _INSERT_EVENT = (
 _INSERT_RESULT = (
     "INSERT INTO command_results (command_id, stream_id, first_position, last_position, version, response)"
     " VALUES (%s, %s, %s, %s, %s, %s)"
+)
+# Quota counts (migration 0012): changed in the append's transaction, after the append lock is held.
+_COUNT = (
+    "INSERT INTO quota_usage (org_id, counted, used) VALUES (%(org)s, %(counted)s, greatest(%(delta)s, 0))"
+    " ON CONFLICT (org_id, counted) DO UPDATE SET used = greatest(quota_usage.used + %(delta)s, 0)"
+    " RETURNING used"
 )
 _STATE = (
     "SELECT s.version, s.position, (SELECT coalesce(max(position), 0) FROM events),"
@@ -69,9 +84,14 @@ def _recorded(row: tuple[Any, ...]) -> RecordedEvent:
 class PostgresEventStore:
     """EventStore over the `events` and `command_results` tables (migration 0001)."""
 
-    def __init__(self, pool: AsyncConnectionPool, *, owns_pool: bool = False) -> None:
-        """Use `pool` (its connections need commands.db.configure_connection); close it on aclose if owned."""
+    def __init__(
+        self, pool: AsyncConnectionPool, *, owns_pool: bool = False, max_event_bytes: int = MAX_EVENT_BYTES
+    ) -> None:
+        """Use `pool` (its connections need commands.db.configure_connection); close it on aclose if owned.
+
+        `max_event_bytes` caps each event's published envelope (commands.event_size)."""
         self.pool = pool
+        self._max_event_bytes = max_event_bytes
         self._owns_pool = owns_pool
         # Appends are serialised anyway (the advisory lock); queueing them here first keeps waiters from
         # holding pool connections and from piling onto PostgreSQL's lock manager.
@@ -92,6 +112,7 @@ class PostgresEventStore:
         metadata: Metadata,
         command_id: UUID | None = None,
         response: Any = None,
+        usage: Sequence[Usage] = (),
     ) -> AppendResult:
         """Append at `expected_version` (0 = new stream) or raise ConcurrencyError; see EventStore."""
         body = msgspec.json.encode(response)
@@ -107,7 +128,12 @@ class PostgresEventStore:
                     return state.prior
                 if state.version != expected_version:
                     raise ConcurrencyError(stream_id, expected_version, state.version)
+                if events:
+                    await _count(conn, usage)  # QuotaExceeded rolls the whole transaction back
                 result = await _write(conn, stream_id, stream_type, state, events, meta, response)
+                if events:  # measured as stored: jsonb's text is what the relay will publish
+                    sizes = await _stored_sizes(conn, state.head)
+                    check_sizes(stream_id, stream_type, metadata, events, sizes, self._max_event_bytes)
                 if command_id is not None:
                     await conn.execute(_INSERT_RESULT, _result_row(command_id, result, body))
                 return result
@@ -170,6 +196,13 @@ async def select_events(
     """Rows of `events` matching a trusted SQL tail (`where`); `conn` needs configure_connection."""
     cur = await conn.execute(f"SELECT {_COLUMNS} FROM events {where}".encode(), params)
     return [_recorded(row) for row in await cur.fetchall()]
+
+
+async def _count(conn: psycopg.AsyncConnection[Any], usage: Sequence[Usage]) -> None:
+    for u in usage:
+        cur = await conn.execute(_COUNT, {"org": u.org_id, "counted": u.counted.value, "delta": u.delta})
+        (used,) = await _one(cur)
+        check_usage(u, int(used))
 
 
 async def _one(cur: psycopg.AsyncCursor[Any]) -> tuple[Any, ...]:
@@ -237,6 +270,14 @@ async def _write(
         version=state.version + len(rows),
         response=response,
     )
+
+
+async def _stored_sizes(conn: psycopg.AsyncConnection[Any], after: int) -> list[int]:
+    """The jsonb text length of each event this transaction inserted after position `after`."""
+    cur = await conn.execute(
+        "SELECT octet_length(data::text) FROM events WHERE position > %s ORDER BY position", (after,)
+    )
+    return [int(size) for (size,) in await cur.fetchall()]
 
 
 def _result_row(command_id: UUID, result: AppendResult, body: bytes) -> tuple[Any, ...]:

@@ -24,9 +24,13 @@ from nats.aio.client import Client as NatsClient
 from nats.js import JetStreamContext
 
 from commands.db import configure_connection
-from commands.encoding import MSG_ID_HEADER, POSITION_HEADER, encode_envelope, envelope_headers
+from commands.encoding import MSG_ID_HEADER, POSITION_HEADER
+from commands.event_size import NATS_MAX_PAYLOAD, max_payload_problem
 from commands.eventstore import RecordedEvent
 from commands.postgres_store import NOTIFY_CHANNEL, select_events
+from commands.relay_publish import PublishAttempt, RelayStats
+
+__all__ = ["CHECKPOINT", "RELAY_LOCK_KEY", "OutboxRelay", "RelayConfig", "RelayStats", "default_subject"]
 
 log = logging.getLogger("stitchd.relay")
 
@@ -59,18 +63,6 @@ class RelayConfig:
     subject_of: SubjectOf = default_subject
 
 
-@dataclass
-class RelayStats:
-    """What the relay has done so far (for logs, tests and health checks)."""
-
-    leader: bool = False
-    cursor: int = 0
-    published: int = 0
-    duplicates: int = 0
-    publish_failures: int = 0
-    lead_changes: int = 0
-
-
 class OutboxRelay:
     """Publishes the event store to JetStream; `await run()` until cancelled or `stop()`."""
 
@@ -91,6 +83,7 @@ class OutboxRelay:
         self._after_publish = after_publish
         self._prepare_streams = prepare_streams
         self._stopping = asyncio.Event()
+        self._nc: NatsClient | None = None
         self.stats = RelayStats()
 
     def stop(self) -> None:
@@ -102,6 +95,9 @@ class OutboxRelay:
         nc = await self._connect_nats()
         if nc is None:
             return
+        self._nc = nc
+        if (problem := max_payload_problem(nc.max_payload)) is not None:
+            log.error("%s", problem)
         try:
             while not self._stopping.is_set():
                 try:
@@ -182,25 +178,17 @@ class OutboxRelay:
         return batch
 
     async def _publish(self, js: JetStreamContext, event: RecordedEvent) -> bool:
-        """Publish until acked (True) or stopping (False); never skips an event."""
+        """Publish until acked (True) or stopping (False); never skips an event (commands.relay_publish)."""
         env = event.metadata.environment_id
         subject = self.config.subject_of(event.stream_type, None if env is None else str(env))
-        body, headers = encode_envelope(event), envelope_headers(event)
+        max_payload = NATS_MAX_PAYLOAD if self._nc is None else self._nc.max_payload
+        attempt = PublishAttempt(js, event, subject, self.config.stream, max_payload, self.stats)
         delay = 0.05
         while not self._stopping.is_set():
-            try:
-                ack = await js.publish(subject, body, stream=self.config.stream, headers=dict(headers))
-            except (TimeoutError, nats.errors.Error) as exc:
-                self.stats.publish_failures += 1
-                log.warning(
-                    "publish of position %d failed (%r); retrying in %.2fs", event.position, exc, delay
-                )
-                await self._pause(delay)
-                delay = min(delay * 2, self.config.max_backoff)
-                continue
-            self.stats.published += 1
-            self.stats.duplicates += bool(ack.duplicate)
-            return True
+            if await attempt.once():
+                return True
+            await self._pause(delay)
+            delay = min(delay * 2, self.config.max_backoff)
         return False
 
     async def _prepare(self, js: JetStreamContext) -> None:

@@ -6,13 +6,14 @@ Cross-aggregate facts come from the read side through injected lookups: the envi
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from uuid import UUID
 
 import msgspec
 
-from commands.eventstore import EventStore
+from commands.eventstore import EventStore, Usage
 from commands.streams import Clock, Scope, Written, decide_and_append, load_state
+from domain.quotas import DEFAULT_QUOTAS, Counted, Quotas, exceeded
 from domain.segments import segment as seg
 from domain.segments.events import (
     AddSegmentMembers,
@@ -27,6 +28,7 @@ from domain.segments.events import (
 
 SegmentGraphLookup = Callable[[UUID], Awaitable[Mapping[str, frozenset[str]]]]  # env -> key -> refs
 ReferencedBy = Callable[[UUID, str], Awaitable[frozenset[str]]]  # env, key -> "flag:x" / "segment:y"
+MemberCount = Callable[[UUID, str], Awaitable[int]]  # env, key -> entries in the read model
 STREAM_TYPE = "segment"
 
 SegmentChange = (
@@ -39,6 +41,8 @@ class SegmentDeps(msgspec.Struct, frozen=True, kw_only=True):
     clock: Clock
     segment_graph: SegmentGraphLookup
     referenced_by: ReferencedBy
+    member_count: MemberCount | None = None  # None: members per segment are not limited
+    quotas: Quotas = DEFAULT_QUOTAS
 
 
 async def load_segment(store: EventStore, environment_id: UUID, key: str) -> seg.Segment | None:
@@ -54,6 +58,7 @@ async def _run(
     key: str,
     command_id: UUID,
     decide: Callable[[seg.Segment | None], list[SegmentEvent]],
+    usage: Sequence[Usage] = (),
 ) -> Written:
     _, written = await decide_and_append(
         deps.store,
@@ -63,17 +68,35 @@ async def _run(
         decide,
         command_id=command_id,
         metadata=scope.metadata(command_id),
+        usage=usage,
     )
     return written
+
+
+async def check_member_quota(cmd: SegmentChange | CreateSegment, deps: SegmentDeps) -> None:
+    """Members per list segment: what the batch leaves (for an add, on top of the read model's count,
+    which may lag the last writes) against the quota; a route running several commands checks first."""
+    if deps.member_count is None or not isinstance(
+        cmd, AddSegmentMembers | ReplaceSegmentMembers | CreateSegment
+    ):
+        return
+    limit, adding = deps.quotas.members_per_segment, len(cmd.included) + len(cmd.excluded)
+    held = await deps.member_count(cmd.environment_id, cmd.key) if isinstance(cmd, AddSegmentMembers) else 0
+    if adding and held + adding > limit:
+        raise exceeded("members (included and excluded keys)", limit, "list segment")
 
 
 async def create_segment(cmd: CreateSegment, scope: Scope, deps: SegmentDeps) -> Written:
     """A new rule or list segment."""
     graph = await deps.segment_graph(cmd.environment_id) if cmd.condition is not None else {}
+    await check_member_quota(cmd, deps)
     now = deps.clock()
+    usage = [
+        Usage(org_id=scope.org_id, counted=Counted.SEGMENTS, delta=1, limit=deps.quotas.segments_per_org)
+    ]
     return await _run(
         deps, scope, cmd.environment_id, cmd.key, cmd.command_id,
-        lambda s: seg.create_segment(s, cmd, now, segment_graph=graph),
+        lambda s: seg.create_segment(s, cmd, now, segment_graph=graph), usage,
     )  # fmt: skip
 
 
@@ -88,10 +111,12 @@ async def change_segment(cmd: SegmentChange, scope: Scope, deps: SegmentDeps) ->
             graph = await deps.segment_graph(cmd.environment_id)
             decide = lambda s: seg.replace_condition(s, cmd, now, segment_graph=graph)  # noqa: E731
         case AddSegmentMembers():
+            await check_member_quota(cmd, deps)
             decide = lambda s: seg.add_members(s, cmd, now)  # noqa: E731
         case RemoveSegmentMembers():
             decide = lambda s: seg.remove_members(s, cmd, now)  # noqa: E731
         case ReplaceSegmentMembers():
+            await check_member_quota(cmd, deps)
             decide = lambda s: seg.replace_members(s, cmd, now)  # noqa: E731
     return await _run(deps, scope, cmd.environment_id, cmd.key, cmd.command_id, decide)
 
@@ -103,4 +128,5 @@ async def delete_segment(cmd: DeleteSegment, scope: Scope, deps: SegmentDeps) ->
     return await _run(
         deps, scope, cmd.environment_id, cmd.key, cmd.command_id,
         lambda s: seg.delete_segment(s, cmd, now, referenced_by=users),
+        [Usage(org_id=scope.org_id, counted=Counted.SEGMENTS, delta=-1)],
     )  # fmt: skip

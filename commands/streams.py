@@ -10,7 +10,7 @@ from uuid import UUID, uuid5
 import msgspec
 
 from commands.encoding import decode_recorded, to_new_events
-from commands.eventstore import EventStore, Metadata
+from commands.eventstore import EventStore, Metadata, Usage
 from domain.events import Event
 
 Clock = Callable[[], datetime]
@@ -72,9 +72,11 @@ async def decide_and_append(
     *,
     command_id: UUID,
     metadata: Metadata,
+    usage: Sequence[Usage] = (),
 ) -> tuple[S | None, Written]:
-    """Load, decide, append at the loaded version. A command id already recorded in the stream is a
-    repeat: nothing is decided again and the first outcome is returned (the store covers racing repeats)."""
+    """Load, decide, append at the loaded version (with its quota `usage`). A command id already
+    recorded in the stream is a repeat: nothing is decided again and the first outcome is returned (the
+    store covers racing repeats)."""
     records = await store.load(stream_id)
     earlier = [r for r in records if r.metadata.command_id == command_id]
     state = replay(decode_recorded(r) for r in records)
@@ -86,7 +88,13 @@ async def decide_and_append(
     version = records[-1].version if records else 0
     new = decide(state)
     result = await store.append(
-        stream_id, stream_type, version, to_new_events(new), metadata=metadata, command_id=command_id
+        stream_id,
+        stream_type,
+        version,
+        to_new_events(new),
+        metadata=metadata,
+        command_id=command_id,
+        usage=usage,
     )
     written = Written(
         stream_id=stream_id, position=result.last_position, version=result.version, repeated=result.repeated

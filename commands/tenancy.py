@@ -11,9 +11,10 @@ from uuid import UUID
 import msgspec
 
 from commands.encoding import decode_recorded, load_stream, to_new_events
-from commands.eventstore import EventStore, Metadata
+from commands.eventstore import EventStore, Metadata, Usage
 from domain.errors import EnvironmentNotFound, OrgAlreadyExists, OrgNotFound, ProjectNotFound
 from domain.events import Command, Event
+from domain.quotas import DEFAULT_QUOTAS, Counted, Quotas, exceeded
 from domain.tenancy import environments, orgs, projects
 from domain.tenancy.commands import CreateEnvironment, CreateOrg, CreateProject, IssueSdkKey, RevokeSdkKey
 from domain.tenancy.events import EnvironmentEvent
@@ -55,8 +56,10 @@ async def decide_and_append(
     *,
     command_id: UUID,
     metadata: Metadata,
+    usage: Sequence[Usage] = (),
 ) -> tuple[S | None, Written]:
-    """Load the stream, decide on its state, append at its version; returns the prior state too.
+    """Load the stream, decide on its state, append at its version (with its quota `usage`); returns
+    the prior state too.
 
     A command whose id already appended to this stream is a repeat: nothing is decided or appended, and
     the answer is where its events landed (`repeated=True`), so retried creates are safe.
@@ -77,6 +80,7 @@ async def decide_and_append(
         to_new_events(new),
         metadata=msgspec.structs.replace(metadata, command_id=command_id),
         command_id=command_id,
+        usage=usage,
     )
     written = Written(
         stream_id=result.stream_id,
@@ -120,8 +124,19 @@ async def load_org(store: EventStore, org_id: UUID) -> orgs.Org:
     return org
 
 
+def created(org_id: UUID, counted: Counted, quotas: Quotas) -> tuple[Usage]:
+    """The usage of creating one counted object in the organisation (refused past its quota)."""
+    return (Usage(org_id=org_id, counted=counted, delta=1, limit=quotas.limit(counted)),)
+
+
 async def create_project(
-    cmd: CreateProject, *, store: EventStore, clock: Clock, actor: str, taken_names: frozenset[str]
+    cmd: CreateProject,
+    *,
+    store: EventStore,
+    clock: Clock,
+    actor: str,
+    taken_names: frozenset[str],
+    quotas: Quotas = DEFAULT_QUOTAS,
 ) -> Written:
     """A new project in the caller's organisation; `taken_names` come from the read model."""
     await load_org(store, cmd.org_id)
@@ -134,12 +149,19 @@ async def create_project(
         lambda s: projects.create_project(s, cmd, clock(), taken_names=taken_names),
         command_id=cmd.command_id,
         metadata=meta,
+        usage=created(cmd.org_id, Counted.PROJECTS, quotas),
     )
     return written
 
 
 async def create_environment(
-    cmd: CreateEnvironment, *, store: EventStore, clock: Clock, actor: str, taken_names: frozenset[str]
+    cmd: CreateEnvironment,
+    *,
+    store: EventStore,
+    clock: Clock,
+    actor: str,
+    taken_names: frozenset[str],
+    quotas: Quotas = DEFAULT_QUOTAS,
 ) -> Written:
     """A new environment in a project of the caller's organisation (another org's project is not found)."""
     project = projects.replay(await load_stream(store, cmd.project_id))  # type: ignore[arg-type]
@@ -160,6 +182,7 @@ async def create_environment(
         lambda s: environments.create_environment(s, cmd, clock(), taken_names=taken_names),
         command_id=cmd.command_id,
         metadata=meta,
+        usage=created(cmd.org_id, Counted.ENVIRONMENTS, quotas),
     )
     return written
 
@@ -183,8 +206,10 @@ async def issue_sdk_key(
     clock: Clock,
     actor: str,
     random_bytes: Callable[[int], bytes] = secrets.token_bytes,
+    quotas: Quotas = DEFAULT_QUOTAS,
 ) -> IssuedKey:
-    """Generate a key, append only its hash and prefix, and return the raw key once."""
+    """Generate a key, append only its hash and prefix, and return the raw key once; an environment
+    holds at most `quotas.sdk_keys_per_environment` active keys (counted in its own stream)."""
     raw = raw_sdk_key(random_bytes(32))
     cmd = IssueSdkKey(
         command_id=command_id,
@@ -198,6 +223,9 @@ async def issue_sdk_key(
 
     def decide(env: environments.Environment | None) -> list[EnvironmentEvent]:
         check(env)
+        limit = quotas.sdk_keys_per_environment
+        if env is not None and len(env.active_keys()) >= limit:
+            raise exceeded("active SDK keys", limit, "environment")
         return environments.issue_sdk_key(env, cmd, now)
 
     written = await _on_environment(store, environment_id, decide, command_id=command_id, actor=actor)

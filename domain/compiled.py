@@ -14,8 +14,9 @@ from typing import NamedTuple
 
 import msgspec
 
+from domain.conditions.budget import rules_cost
 from domain.conditions.compiler import compile_condition
-from domain.conditions.segments import SegmentLookup
+from domain.conditions.segments import SegmentAnswers, SegmentLookup
 from domain.context import ContextSet
 from domain.evaluation import error_result, hash_spec_for, serve_variant
 from domain.flags.model import ErrorCode, EvaluationResult, FlagDefinition, Reason, Serve
@@ -45,6 +46,7 @@ class CompiledFlag:
         "_off",
         "_rules",
         "_templates",
+        "_uses_segments",
         "definition",
     )
 
@@ -59,6 +61,7 @@ class CompiledFlag:
             (compile_condition(rule.condition), self._plan(rule.serve, rule.id)) for rule in config.rules
         )
         self._fallthrough = self._plan(config.fallthrough, None)
+        self._uses_segments = rules_cost(r.condition for r in config.rules).segment_references > 0
         self._cache: tuple[int, list[EvaluationResult | None]] = (0, list(self._templates))
 
     @property
@@ -70,6 +73,8 @@ class CompiledFlag:
         """Same contract as `domain.evaluation.evaluate` for this definition; never raises."""
         if not self._enabled:
             return self._result(self._off, sequence)
+        if self._uses_segments:
+            segments = SegmentAnswers(segments)  # one per evaluation: bounds the segment conditions it runs
         for predicate, plan in self._rules:
             if predicate(contexts, segments, 0):
                 index = plan if isinstance(plan, int) else self._split(plan, contexts)

@@ -1,7 +1,8 @@
 """Domain errors, each named for the rule it enforces.
 
 `code` is the seed's gRPC status name; the gateway maps codes to HTTP in one place
-(NOT_FOUND 404, ALREADY_EXISTS/ABORTED 409, INVALID_ARGUMENT 400, FAILED_PRECONDITION 400 or 409).
+(NOT_FOUND 404, ALREADY_EXISTS/ABORTED 409, INVALID_ARGUMENT 400, FAILED_PRECONDITION 400 or 409,
+RESOURCE_EXHAUSTED 429).
 Messages are safe to show to the caller: they never carry secrets.
 """
 
@@ -48,6 +49,16 @@ class VersionMismatch(DomainError):  # noqa: N818 - named for the gRPC status
     """The caller's optimistic-locking version differs from the stream's version."""
 
     code = "ABORTED"
+
+
+class ResourceExhausted(DomainError):  # noqa: N818 - named for the gRPC status
+    """The command is well-formed but would take the tenant past a limit (HTTP 429)."""
+
+    code = "RESOURCE_EXHAUSTED"
+
+
+class QuotaExceeded(ResourceExhausted):
+    """Creating the object would pass one of the organisation's quotas (domain/quotas.py)."""
 
 
 # --- argument shape -------------------------------------------------------------------------------
@@ -107,6 +118,10 @@ class InvalidHashSpec(InvalidArgument):
 
 class InvalidCondition(InvalidArgument):
     """A condition is structurally broken (e.g. an in_segment leaf without a segment key)."""
+
+
+class EvaluationBudgetExceeded(InvalidArgument):
+    """Rules or a segment condition would cost more to evaluate than `domain.conditions.budget` allows."""
 
 
 class InvalidSegmentDefinition(InvalidArgument):
@@ -182,6 +197,10 @@ class OrgAlreadyExists(AlreadyExists):
 
 class UserAlreadyExists(AlreadyExists):
     """A user with that id exists."""
+
+
+class AlreadyMember(AlreadyExists):
+    """The account already belongs to that organisation."""
 
 
 class EmailAlreadyClaimed(AlreadyExists):

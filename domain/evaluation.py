@@ -25,7 +25,7 @@ Evaluation is total: it never raises for any context set.
 from __future__ import annotations
 
 from domain.conditions.interpret import matches
-from domain.conditions.segments import SegmentLookup
+from domain.conditions.segments import SegmentLookup, answers_for
 from domain.context import ContextSet
 from domain.flags.model import (
     DEFAULT_HASH_SPEC,
@@ -56,6 +56,7 @@ def evaluate(
     config = flag.config
     if not config.enabled:
         return serve_variant(flag, config.off_variant, Reason.DISABLED, None, sequence)
+    segments = answers_for(segments)  # one per evaluation: bounds the segment conditions it runs
     for rule in config.rules:
         if matches(rule.condition, contexts, segments):
             result = _serve(flag, rule.serve, contexts, rule.id, sequence)

@@ -37,9 +37,23 @@ def check_name(name: str, *, what: str = "name") -> str:
     return stripped
 
 
+# Invisible characters str.strip() keeps (they are not whitespace to Python) but a login form hides.
+_INVISIBLE = "\u200b\u200c\u200d\u2060\ufeff"
+
+
+def canonical_email(text: str) -> str:
+    """The one comparable form of an email as typed: every Unicode blank and invisible character
+    trimmed from both ends (incl. U+3000, NBSP, zero-width), lower-cased. Storage, lookup and the login
+    throttle all use it, so variants of an address can never be told apart by any of them."""
+    trimmed = text
+    while trimmed != (stripped := trimmed.strip().strip(_INVISIBLE)):
+        trimmed = stripped
+    return trimmed.lower()
+
+
 def normalize_email(email: str) -> str:
-    """Lower-cased, stripped email; InvalidEmail unless it looks like `local@domain`."""
-    normal = email.strip().lower()
+    """The canonical email; InvalidEmail unless it looks like `local@domain`."""
+    normal = canonical_email(email)
     local, at, domain = normal.partition("@")
     if not at or not local or "." not in domain or any(c.isspace() for c in normal) or len(normal) > 254:
         raise InvalidEmail(f"invalid email {email!r}")

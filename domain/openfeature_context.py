@@ -5,7 +5,9 @@ the names of attributes used for evaluation only, every other scalar attribute a
 Several (multi-kind): `kind: "multi"`, and each other attribute is an object holding one context of
 the type named by the attribute, in the same shape (its own `targetingKey`, attributes and
 `privateAttributes`); a top-level `targetingKey` (the merged global context's) is then ignored.
-Null attributes are absent; lists and nested objects outside a multi-kind context are refused.
+Null attributes are absent; lists and nested objects outside a multi-kind context are refused. In a
+multi-kind context every attribute but the reserved ones is a context (null is refused there), and a
+top-level `targetingKey` / `privateAttributes` must still be well-formed although they are ignored.
 """
 
 from __future__ import annotations
@@ -55,9 +57,13 @@ def to_context_set(context: Any, *, require_key: bool = True) -> ContextSet:
         raise ContextRefused(ContextError.INVALID_CONTEXT, "kind must be a non-empty string")
     if kind != MULTI:
         return ContextSet((_one(kind, context, where="context", require_key=require_key),))
+    ignored = context.get(TARGETING_KEY)
+    if ignored is not None and not isinstance(ignored, str):
+        raise ContextRefused(ContextError.INVALID_CONTEXT, "context.targetingKey must be a string")
+    _private(context.get(PRIVATE), "context")
     contexts = []
     for name, value in context.items():
-        if name in RESERVED or value is None:
+        if name in RESERVED:
             continue
         if not isinstance(value, dict):
             details = f"in a multi-kind context, attribute {name!r} must be an object (one context)"

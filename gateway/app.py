@@ -19,9 +19,11 @@ from psycopg_pool import AsyncConnectionPool
 from commands.eventstore import EventStore
 from commands.tenancy import ensure_system_org
 from domain.tenancy.orgs import SYSTEM_ORG_ID
+from gateway.allow import allow_header_middleware
 from gateway.audit import AuditController
 from gateway.auth.guards import AUTH_DEPENDENCIES, NO_AUTH
-from gateway.auth.principals import deps_of
+from gateway.auth.principals import deps_of, is_authenticated
+from gateway.bodies import StrictRequest
 from gateway.deps import GatewayDeps
 from gateway.errors import EXCEPTION_HANDLERS
 from gateway.evaluate import EvaluateController
@@ -31,10 +33,12 @@ from gateway.exposures import ExposureController
 from gateway.flags import FlagController
 from gateway.identity import AdminController, AuthController
 from gateway.ingest import IngestController
+from gateway.invitations import InvitationController
 from gateway.ofrep import OfrepController
 from gateway.ofrep_openapi import finalize_ofrep_openapi
 from gateway.openapi import finalize_openapi
-from gateway.positions import requested_position
+from gateway.positions import parsed_position, requested_position
+from gateway.query import check_query
 from gateway.segments import SegmentController
 from gateway.tenancy import ProjectController, SdkKeyController
 from gateway.tenancy_users import UserController
@@ -56,6 +60,7 @@ def route_handlers() -> list[ControllerRouterHandler]:
         healthz,
         AuthController,
         AdminController,
+        InvitationController,  # helper-auth
         ProjectController,
         SdkKeyController,
         UserController,
@@ -89,8 +94,21 @@ def openapi_config() -> OpenAPIConfig:
     )
 
 
+async def _before_request(request: Request[Any, Any, Any]) -> None:
+    """After the guards, before any body, dependency or pooled connection: strict query, then position."""
+    check_query(request)
+    await _wait_for_min_position(request)
+
+
 async def _wait_for_min_position(request: Request[Any, Any, Any]) -> None:
-    """Read-your-writes across requests: a client may send the position of its last write."""
+    """Read-your-writes across requests: a client may send the position of its last write.
+
+    Parsed for everyone (a malformed header is a 400), honoured only for a caller the route's guard
+    authenticated: an anonymous request never waits. SDK routes authenticate in the handler and honour
+    it there, against their in-memory cache.
+    """
+    if parsed_position(request) is None or not is_authenticated(request):
+        return
     position = await requested_position(request)
     if position is not None:
         await deps_of(request).settle(position)
@@ -126,7 +144,9 @@ def create_app(
         route_handlers=[*route_handlers(), *extra_route_handlers],
         dependencies=dependencies,
         exception_handlers=EXCEPTION_HANDLERS,
-        before_request=_wait_for_min_position,
+        request_class=StrictRequest,
+        before_request=_before_request,
+        middleware=[allow_header_middleware],
         on_startup=[on_startup],
         openapi_config=openapi_config(),
         request_max_body_size=deps.settings.max_body_bytes,

@@ -9,11 +9,12 @@ config). Pages are newest first: pass `next_cursor` back as `before_position`. A
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 from uuid import UUID, uuid4
 
 from litestar import Controller, get, post
 from litestar.di import NamedDependency, Provide
-from litestar.params import FromPath, FromQuery, JSONBody
+from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from msgspec.structs import replace
 
 from commands.flags import revert_config
@@ -23,13 +24,15 @@ from domain.segments import segment as seg
 from gateway import flag_answers
 from gateway.auth.guards import BEARER, EnvironmentScope, tenant_reader, tenant_writer
 from gateway.deps import GatewayDeps
-from gateway.errors import InvalidArgument, NotFound
+from gateway.errors import NotFound
 from gateway.flag_views import flag_view
+from gateway.query import PositionQuery
 from gateway.segments import state_view
 from gateway.writes import write_scope
 from readmodels import history
 from schemas.http_flags import FlagView, RevertBody
 from schemas.http_segments import SegmentView
+from schemas.http_types import INT64_MAX
 
 DEFAULT_PAGE = 50
 
@@ -38,24 +41,27 @@ def audit_filter(
     actor: FromQuery[str | None] = None,
     since: FromQuery[datetime | None] = None,
     until: FromQuery[datetime | None] = None,
-    before_position: FromQuery[int | None] = None,
-    limit: FromQuery[int] = DEFAULT_PAGE,
+    before_position: PositionQuery = None,
+    limit: Annotated[
+        int, QueryParameter(ge=1, le=history.MAX_LIMIT, description="Page size.")
+    ] = DEFAULT_PAGE,
 ) -> history.AuditFilter:
-    """The audit routes' shared query parameters, not yet scoped (each route adds its env or streams)."""
-    if limit < 1 or limit > history.MAX_LIMIT:
-        raise InvalidArgument(f"limit must be 1-{history.MAX_LIMIT}")
+    """The audit routes' shared query parameters, not yet scoped (each route adds its env or streams).
+
+    Pure: `gateway/query.py` has validated every value before any dependency runs, so nothing here can
+    fail while the ownership check holds a pooled connection.
+    """
     return history.AuditFilter(
         actor=actor, since=since, until=until, before_position=before_position, limit=limit
     )
 
 
 async def _position(deps: GatewayDeps, position: int | None, at: datetime | None) -> int:
-    if (position is None) == (at is None):
-        raise InvalidArgument("give exactly one of `position` or `at`")
-    if position is not None:
-        return position
-    assert at is not None
-    return await history.position_at(deps.db, at)
+    """The last store position at or before both bounds given (neither: the latest)."""
+    bound = INT64_MAX if position is None else position
+    if at is None:
+        return bound
+    return min(bound, await history.position_at(deps.db, at))
 
 
 async def _object_audit(
@@ -132,10 +138,10 @@ class AuditController(Controller):
         key: FromPath[str],
         env_scope: NamedDependency[EnvironmentScope],
         deps: NamedDependency[GatewayDeps],
-        position: FromQuery[int | None] = None,
+        position: PositionQuery = None,
         at: FromQuery[datetime | None] = None,
     ) -> FlagView:
-        """The flag as this environment had it at a store position or a time."""
+        """The flag as this environment had it at the last position at or before `position` and `at`."""
         return await flag_as_of(deps, env_scope, key, await _position(deps, position, at))
 
     @get("/segments/{key:str}/as-of")
@@ -144,10 +150,10 @@ class AuditController(Controller):
         key: FromPath[str],
         env_scope: NamedDependency[EnvironmentScope],
         deps: NamedDependency[GatewayDeps],
-        position: FromQuery[int | None] = None,
+        position: PositionQuery = None,
         at: FromQuery[datetime | None] = None,
     ) -> SegmentView:
-        """The segment as it was at a store position or a time."""
+        """The segment as it was at the last position at or before `position` and `at`."""
         target = await _position(deps, position, at)
         stream = seg.segment_stream(env_scope.environment_id, key)
         state, _, last = await history.state_as_of(deps.db, stream, position=target)

@@ -11,11 +11,17 @@ from typing import Any, Protocol, runtime_checkable
 from psycopg_pool import AsyncConnectionPool
 
 from commands.eventstore import EventStore
+from commands.vault import IdentityVault
+from domain.quotas import DEFAULT_QUOTAS, Quotas
+from gateway.auth.addresses import TrustedProxies
 from gateway.auth.passwords import Passwords
 from gateway.auth.refresh import RefreshTokens
 from gateway.auth.throttle import LoginThrottle
 from gateway.auth.tokens import TokenSettings
-from readmodels.db import wait_for_position
+from gateway.exposure_buffer import DEFAULT_MAX_PENDING
+from readmodels.checkpoints import CheckpointWatcher
+from readmodels.definitions_history import DEFAULT_HISTORY_BYTES
+from readmodels.vault import PostgresVault
 from schemas.ingest import ExposureMsg, IngestMsg
 
 log = logging.getLogger(__name__)
@@ -52,6 +58,10 @@ class GatewaySettings:
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     write_wait_seconds: float = DEFAULT_WRITE_WAIT_SECONDS
     debug: bool = False
+    exposure_buffer_max: int = DEFAULT_MAX_PENDING  # server-side exposures queued for the sink
+    definition_history_bytes: int = DEFAULT_HISTORY_BYTES  # deltas kept for since_sequence, all envs
+    # whose X-Forwarded-For the login throttle believes
+    trusted_proxies: TrustedProxies = field(default_factory=TrustedProxies)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -68,6 +78,8 @@ class GatewayDeps:
     throttle: LoginThrottle | None = None
     settings: GatewaySettings = field(default_factory=GatewaySettings)
     ingest: IngestPublisher | None = None  # helper-ingest: None = ingestion not configured (502)
+    quotas: Quotas = DEFAULT_QUOTAS  # what each organisation may create (settings: STITCHD_QUOTA_*)
+    vault: IdentityVault | None = None  # helper-auth: None = the vault tables behind `db`
 
     @property
     def exposures(self) -> IngestPublisher | None:
@@ -82,6 +94,13 @@ class GatewayDeps:
             log.warning("read models did not reach position %d within %.1f s", position, within)
         return position
 
+    def identity_vault(self) -> IdentityVault:
+        """Password hashes and personal-data keys (readmodels.vault): the one given, else over `db`."""
+        if self.vault is None:
+            object.__setattr__(self, "vault", PostgresVault(self.db))
+        assert self.vault is not None
+        return self.vault
+
     def login_throttle(self) -> LoginThrottle:
         """The throttle given, else one per deps object (one gateway process = one set of buckets)."""
         if self.throttle is None:
@@ -90,13 +109,10 @@ class GatewayDeps:
         return self.throttle
 
 
-class PoolWaiter:
-    """PositionWaiter over the read pool's projection checkpoints (LISTEN/NOTIFY with a polling fallback)."""
+class PoolWaiter(CheckpointWatcher):
+    """PositionWaiter over the projection checkpoints: every waiter of the process shares one borrowed
+    connection (LISTEN/NOTIFY with a polling fallback) and an in-process notification, so waiting
+    requests never hold a pooled connection each (readmodels.checkpoints).
 
-    def __init__(self, pool: AsyncConnectionPool[Any], names: Sequence[str] | None = None) -> None:
-        """`names`: every projection NAME the gateway reads (None: whichever have a checkpoint row yet)."""
-        self._pool = pool
-        self._names = list(names) if names is not None else None
-
-    async def __call__(self, position: int, within: float) -> bool:
-        return await wait_for_position(self._pool, position, within, names=self._names)
+    `names`: every projection NAME the gateway reads (None: whichever have a checkpoint row yet).
+    """

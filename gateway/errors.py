@@ -10,14 +10,15 @@ import psycopg
 from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 
-from commands.eventstore import ConcurrencyError
+from commands.eventstore import ConcurrencyError, EventTooLarge
 from domain.errors import DomainError
 
 log = logging.getLogger(__name__)
+LOGGED_INPUT_CHARS = 256  # request paths and client-caused error texts, as they appear in log lines
 
 STATUS_OF_CODE: Mapping[str, int] = {
     "INVALID_ARGUMENT": 400,
-    "FAILED_PRECONDITION": 400,
+    "FAILED_PRECONDITION": 409,  # the current state forbids it: a conflict, not a malformed request
     "OUT_OF_RANGE": 400,
     "UNAUTHENTICATED": 401,
     "PERMISSION_DENIED": 403,
@@ -121,6 +122,11 @@ def _concurrency(_: Request[Any, Any, Any], exc: ConcurrencyError) -> Response[A
     return envelope(f"concurrent modification, retry: {exc}", "ABORTED", 409)
 
 
+def _too_large(_: Request[Any, Any, Any], exc: EventTooLarge) -> Response[Any]:
+    # Nothing was written; the message names the limit (an event must fit one NATS message).
+    return envelope(str(exc), "RESOURCE_EXHAUSTED", 413)
+
+
 def validation_message(exc: ValidationException) -> str:
     """A readable message from Litestar's validation details, naming each offending field."""
     extra = exc.extra if isinstance(exc.extra, list) else []
@@ -154,22 +160,34 @@ def _http_exception(request: Request[Any, Any, Any], exc: HTTPException) -> Resp
     return envelope(message, code, status, headers)
 
 
+def clipped(text: object, limit: int = LOGGED_INPUT_CHARS) -> str:
+    """`text` for a log line: client input cut to `limit` characters, with its original length."""
+    value = str(text)
+    if len(value) <= limit:
+        return value
+    return f"{value[:limit]}… ({len(value)} chars)"
+
+
+def _where(request: Request[Any, Any, Any]) -> str:
+    return f"{clipped(request.method, 16)} {clipped(request.url.path)}"
+
+
 def _too_deep(request: Request[Any, Any, Any], exc: RecursionError) -> Response[Any]:
     # msgspec raises RecursionError (not DecodeError) on JSON nested thousands deep: the input's fault.
-    log.warning("recursion limit on %s %s: %s", request.method, request.url.path, exc)
+    log.warning("recursion limit on %s: %s", _where(request), clipped(exc))
     return envelope("request nested too deeply", "INVALID_ARGUMENT", 400)
 
 
 def _bad_value(request: Request[Any, Any, Any], exc: psycopg.DataError) -> Response[Any]:
     # SQLSTATE class 22 (or psycopg refusing to send one): a value from the request the database cannot
     # hold, e.g. a NUL character in a key or an email.
-    log.warning("data error on %s %s: %s", request.method, request.url.path, exc)
+    log.warning("data error on %s: %s", _where(request), clipped(exc))
     return envelope("a value in the request cannot be stored (e.g. a NUL character)", "INVALID_ARGUMENT", 400)
 
 
 def _internal(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     # Logged with the traceback for operators; the client learns nothing about internals.
-    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    log.exception("unhandled error on %s", _where(request), exc_info=exc)
     return envelope("internal error", "INTERNAL", 500)
 
 
@@ -179,6 +197,7 @@ EXCEPTION_HANDLERS: dict[type[Exception] | int, Handler] = {
     ApiError: _api_error,
     DomainError: _domain_error,
     ConcurrencyError: _concurrency,
+    EventTooLarge: _too_large,
     HTTPException: _http_exception,
     RecursionError: _too_deep,
     psycopg.DataError: _bad_value,

@@ -20,6 +20,7 @@ from uuid import UUID, uuid4
 
 from litestar import Controller, Litestar, Request, post
 from litestar.params import FromPath, JSONBody
+from psycopg_pool import AsyncConnectionPool
 
 from domain.context import ContextSet
 from domain.flags.model import EvaluationResult, Reason
@@ -28,8 +29,9 @@ from gateway.auth.principals import MAX_CREDENTIAL_LENGTH, SDK_KEY_HEADER, deps_
 from gateway.errors import InvalidArgument, NotFound, Unauthenticated, Unavailable
 from gateway.exposure_buffer import ExposureBuffer, ExposureSink, log_task_failure
 from gateway.positions import requested_position
-from readmodels.definitions import DefinitionsCache, EventLog
-from readmodels.definitions_large import MemberFetch, read_model_fetch
+from readmodels.checkpoints import CheckpointWatcher
+from readmodels.definitions import DEFAULT_HISTORY_BYTES, DefinitionsCache, EventLog
+from readmodels.definitions_large import SEGMENTS_PROJECTION, MemberFetch, read_model_fetch
 from readmodels.definitions_log import follow, start_following
 from schemas.http_sdk import (
     MAX_BATCH_CHECKS,
@@ -50,6 +52,7 @@ log = logging.getLogger("stitchd.gateway.evaluate")
 
 DEFINITIONS_STATE = "definitions"
 EXPOSURES_STATE = "exposure_sink"
+SEGMENTS_WATCHER_STATE = "segments_checkpoint_watcher"
 POLL_SECONDS = 0.25
 LARGE_LIST_WAIT = 5.0  # bound on waiting for rm_segment_members to reach the cache's position
 AnyRequest = Request[Any, Any, Any]
@@ -58,8 +61,8 @@ AnyRequest = Request[Any, Any, Any]
 class _Definitions:
     """The lazily built cache of a gateway app and the follower keeping it current."""
 
-    def __init__(self, events: EventLog) -> None:
-        self.cache = DefinitionsCache()
+    def __init__(self, events: EventLog, *, history_bytes: int) -> None:
+        self.cache = DefinitionsCache(history_bytes=history_bytes)
         self.events = events
         self._follower: asyncio.Task[None] | None = None
         self._ready = asyncio.Event()
@@ -87,10 +90,12 @@ def install_definitions(
         app.state[EXPOSURES_STATE] = exposures
 
 
-async def start_definitions(app: Litestar, events: EventLog, *, nats_url: str | None) -> asyncio.Task[None]:
+async def start_definitions(
+    app: Litestar, events: EventLog, *, nats_url: str | None, history_bytes: int = DEFAULT_HISTORY_BYTES
+) -> asyncio.Task[None]:
     """For the gateway's composition root: install a JetStream-followed cache in `app` once it has caught
     up; returns the follower task (cancel it at shutdown)."""
-    cache = DefinitionsCache()
+    cache = DefinitionsCache(history_bytes=history_bytes)
     follower = await start_following(cache, events, nats_url=nats_url)
     install_definitions(app, cache)
     return follower
@@ -103,7 +108,8 @@ async def definitions_of(request: AnyRequest) -> DefinitionsCache:
     if isinstance(found, DefinitionsCache):
         return found
     if not isinstance(found, _Definitions):
-        found = _Definitions(deps_of(request).store)
+        deps = deps_of(request)
+        found = _Definitions(deps.store, history_bytes=deps.settings.definition_history_bytes)
         state[DEFINITIONS_STATE] = found
     return await found.current()
 
@@ -116,7 +122,9 @@ def _exposures(request: AnyRequest) -> ExposureBuffer | None:
     sink = state.get(EXPOSURES_STATE) or getattr(state.get("deps"), "exposures", None)
     if not isinstance(sink, ExposureSink):
         return None
-    state["exposure_buffer"] = buffer = ExposureBuffer(sink)
+    state["exposure_buffer"] = buffer = ExposureBuffer(
+        sink, max_pending=deps_of(request).settings.exposure_buffer_max
+    )
     return buffer
 
 
@@ -127,10 +135,7 @@ async def sdk_environment(request: AnyRequest, env_id: UUID, cache: DefinitionsC
         raise Unauthenticated("missing x-sdk-key header")
     if len(raw) > MAX_CREDENTIAL_LENGTH:
         raise Unauthenticated("sdk key not found")
-    owner = cache.key_owner(raw)
-    if owner is None:
-        await cache.catch_up(deps_of(request).store)  # a key issued a moment ago
-        owner = cache.key_owner(raw)
+    owner = await cache.resolve_key(raw, deps_of(request).store)  # rate-limited, misses remembered
     if owner is None:
         raise Unauthenticated("sdk key not found")
     if owner[0] != env_id:
@@ -158,10 +163,20 @@ def _member_fetch(request: AnyRequest) -> MemberFetch:
         environment_id: UUID, position: int, pairs: Sequence[tuple[str, str]]
     ) -> dict[tuple[str, str], bool]:
         lagging = Unavailable("list memberships are not caught up yet; retry")
-        read = read_model_fetch(deps_of(request).db, LARGE_LIST_WAIT, lagging)
+        db = deps_of(request).db
+        read = read_model_fetch(db, LARGE_LIST_WAIT, lagging, _segments_watcher(request, db))
         return await read(environment_id, position, pairs)
 
     return fetch
+
+
+def _segments_watcher(request: AnyRequest, db: AsyncConnectionPool[Any]) -> CheckpointWatcher:
+    """The app's one waiter on the segments projection: waiting evaluations share one connection."""
+    state = request.app.state
+    watcher = state.get(SEGMENTS_WATCHER_STATE)
+    if not isinstance(watcher, CheckpointWatcher):
+        watcher = state[SEGMENTS_WATCHER_STATE] = CheckpointWatcher(db, [SEGMENTS_PROJECTION])
+    return watcher
 
 
 def _contexts(body: ContextsBody) -> ContextSet:

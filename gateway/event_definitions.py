@@ -9,7 +9,7 @@ from uuid import UUID, uuid4
 
 from litestar import Controller, delete, get, post, put
 from litestar.di import NamedDependency
-from litestar.params import FromPath, FromQuery, JSONBody
+from litestar.params import FromPath, JSONBody
 
 from commands.event_definitions import EventDefinitionCommand, handle_event_definition, load_event_definition
 from commands.streams import Scope, Written
@@ -22,6 +22,7 @@ from domain.event_definitions.events import (
 from gateway.auth.guards import BEARER, EnvironmentScope, tenant_reader, tenant_writer
 from gateway.deps import GatewayDeps
 from gateway.errors import NotFound
+from gateway.query import VersionQuery
 from gateway.writes import IdempotencyKey, command_id, with_stamps, write_scope
 from readmodels import event_definitions as rm
 from readmodels import experiments as rm_experiments
@@ -100,7 +101,9 @@ class EventDefinitionController(Controller):
         """Register a metric key with its value type (bool, int or double)."""
         scope = write_scope(env_scope)
         cmd = CreateEventDefinition(
-            command_id=command_id(env_scope, "event_definition.create", idempotency_key),
+            command_id=await command_id(
+                env_scope, "event_definition.create", idempotency_key, body=data, db=deps.db
+            ),
             environment_id=scope.environment_id,
             key=data.key,
             value_type=MetricValueType(data.value_type),
@@ -151,7 +154,7 @@ class EventDefinitionController(Controller):
         key: FromPath[str],
         env_scope: NamedDependency[EnvironmentScope],
         deps: NamedDependency[GatewayDeps],
-        version: FromQuery[int | None] = None,
+        version: VersionQuery,
     ) -> DeletedEventDefinition:
         """Delete; refused while an active or paused experiment measures the key."""
         scope = write_scope(env_scope)

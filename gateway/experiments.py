@@ -11,7 +11,7 @@ from uuid import UUID, uuid4, uuid5
 
 from litestar import Controller, delete, get, post, put
 from litestar.di import NamedDependency
-from litestar.params import FromPath, FromQuery, JSONBody
+from litestar.params import FromPath, JSONBody
 
 from commands.experiments import ExperimentCommand, handle_experiment, load_experiment
 from commands.stats_jobs import PostgresStatsJobs
@@ -26,6 +26,7 @@ from gateway import experiment_views as views
 from gateway.auth.guards import BEARER, EnvironmentScope, tenant_reader, tenant_writer
 from gateway.deps import GatewayDeps
 from gateway.errors import NotFound
+from gateway.query import VersionQuery
 from gateway.writes import IdempotencyKey, command_id, write_scope
 from readmodels import experiments as rm
 from schemas.http_experiments import (
@@ -78,7 +79,7 @@ class ExperimentController(Controller):
     ) -> ExperimentView:
         """A DRAFT experiment on one of the project's flags (Idempotency-Key: a repeat returns the first)."""
         scope = write_scope(env_scope)
-        cid = command_id(env_scope, "experiment.create", idempotency_key)
+        cid = await command_id(env_scope, "experiment.create", idempotency_key, body=data, db=deps.db)
         experiment_id = uuid5(cid, "experiment") if idempotency_key is not None else uuid4()
         control = data.control_variant or (data.variant_keys[0] if data.variant_keys else "")
         cmd = CreateExperiment(
@@ -143,7 +144,7 @@ class ExperimentController(Controller):
         experiment_id: FromPath[UUID],
         env_scope: NamedDependency[EnvironmentScope],
         deps: NamedDependency[GatewayDeps],
-        version: FromQuery[int | None] = None,
+        version: VersionQuery,
     ) -> DeletedExperiment:
         """Delete a DRAFT or CONCLUDED experiment."""
         scope = write_scope(env_scope)
@@ -205,11 +206,14 @@ class ExperimentController(Controller):
     ) -> StatsJobView:
         """Queue an out-of-band recompute; poll GET /stats-jobs/{job_id}."""
         await _row(deps, env_scope, experiment_id)
-        job_id = command_id(env_scope, "stats.recompute", idempotency_key)
+        job_id = await command_id(
+            env_scope, "stats.recompute", idempotency_key, body=experiment_id, db=deps.db
+        )
         job = await PostgresStatsJobs(deps.db).request(
             job_id=job_id,
             experiment_id=experiment_id,
             environment_id=env_scope.environment_id,
+            org_id=env_scope.org_id,
             now=deps.clock(),
         )
         return views.job_view(job)

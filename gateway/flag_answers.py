@@ -28,7 +28,11 @@ def flag_deps(deps: GatewayDeps) -> handlers.FlagDeps:
         return await rm.flag_environments(deps.db, project_id=project_id, key=key)
 
     return handlers.FlagDeps(
-        store=deps.store, clock=deps.clock, segment_keys=segment_keys, configured_environments=configured
+        store=deps.store,
+        clock=deps.clock,
+        segment_keys=segment_keys,
+        configured_environments=configured,
+        quotas=deps.quotas,
     )
 
 

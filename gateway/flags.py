@@ -12,7 +12,7 @@ from uuid import uuid4
 import msgspec
 from litestar import Controller, delete, get, post, put
 from litestar.di import NamedDependency
-from litestar.params import FromPath, FromQuery, JSONBody
+from litestar.params import FromPath, JSONBody
 
 from commands import flags as handlers
 from commands.streams import Scope, Written
@@ -31,6 +31,7 @@ from gateway.auth.guards import BEARER, EnvironmentScope, tenant_reader, tenant_
 from gateway.deps import GatewayDeps
 from gateway.errors import NotFound
 from gateway.flag_answers import answer, flag_deps, row_view
+from gateway.query import VersionQuery
 from gateway.writes import IdempotencyKey, command_id, write_scope
 from readmodels import flags as rm
 from schemas.http_flags import (
@@ -110,7 +111,7 @@ class FlagController(Controller):
         """Create the project flag and its config here (Idempotency-Key makes a repeat return the first)."""
         scope = write_scope(env_scope)
         cmd = CreateFlag(
-            command_id=command_id(env_scope, "flag.create", idempotency_key),
+            command_id=await command_id(env_scope, "flag.create", idempotency_key, body=data, db=deps.db),
             project_id=scope.project_id,
             key=data.key,
             value_type=views.value_type(data.value_type),
@@ -178,7 +179,7 @@ class FlagController(Controller):
         key: FromPath[str],
         env_scope: NamedDependency[EnvironmentScope],
         deps: NamedDependency[GatewayDeps],
-        version: FromQuery[int | None] = None,
+        version: VersionQuery,
     ) -> DeletedView:
         """Delete the flag from the project, with every environment's config (`version`: this config's)."""
         scope = write_scope(env_scope)

@@ -9,14 +9,15 @@ from litestar import Controller, Request, get, post, put
 from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody
 
-from commands.identity import set_membership
 from commands.tenancy import create_org
-from domain.tenancy.commands import CreateOrg, SetMembership
-from domain.tenancy.events import OrgRole
+from domain.tenancy.commands import CreateOrg
 from domain.tenancy.orgs import SYSTEM_ORG_ID
+from gateway.auth.addresses import client_address
 from gateway.auth.guards import BEARER, NO_AUTH, require_system_admin, system_admin
+from gateway.auth.passwords import PasswordChecksBusy
 from gateway.auth.principals import Caller, authenticate, bearer_token, caller_from_token
 from gateway.auth.refresh import RefreshGrant, new_family
+from gateway.auth.sessions import session_end, start_session
 from gateway.auth.tokens import issue_access_token
 from gateway.deps import GatewayDeps
 from gateway.errors import NotFound, PermissionDenied, ResourceExhausted, Unauthenticated
@@ -48,13 +49,18 @@ FIRST_ADMIN_COMMAND_ID = uuid5(SYSTEM_ORG_ID, "seed-first-admin")
 async def issue_tokens(
     deps: GatewayDeps, user_id: UUID, org_id: UUID, generation: int, family: UUID
 ) -> TokenReply:
-    """A fresh access token and a rotated refresh token of `family`."""
+    """A fresh access token and a rotated refresh token of the session `family`, neither outliving it."""
     now = deps.clock()
+    ends = await session_end(deps.db, family, now=now)
+    if ends is None:
+        raise Unauthenticated("session ended: log in again")
     access = issue_access_token(
-        deps.tokens, user_id=user_id, org_id=org_id, credentials_version=generation, now=now
-    )
+        deps.tokens, user_id=user_id, org_id=org_id, credentials_version=generation, session_id=family,
+        now=now, session_ends=ends,
+    )  # fmt: skip
     grant = RefreshGrant(user_id=user_id, org_id=org_id, credentials_version=generation, family_id=family)
-    refresh = await deps.refresh_tokens.issue(grant, now=now, expires_at=now + deps.tokens.refresh_ttl)
+    expires_at = min(now + deps.tokens.refresh_ttl, ends)
+    refresh = await deps.refresh_tokens.issue(grant, now=now, expires_at=expires_at)
     return TokenReply(
         token=access.token,
         expires_at=access.expires_at,
@@ -67,8 +73,29 @@ async def issue_tokens(
     )
 
 
-def _client_address(request: Request[Any, Any, Any]) -> str:
-    return request.client.host if request.client else "unknown"
+def _client_address(request: Request[Any, Any, Any], deps: GatewayDeps) -> str:
+    peer = request.client.host if request.client else None
+    return client_address(peer, request.headers.get("x-forwarded-for"), deps.settings.trusted_proxies)
+
+
+async def _checked_login(deps: GatewayDeps, data: LoginBody, address: str) -> identity.UserCredentials:
+    """The account if the password is right; every attempt reserves its throttle tokens first."""
+    throttle = deps.login_throttle()
+    wait = throttle.reserve(data.email, address)
+    if wait > 0:
+        raise ResourceExhausted(
+            "too many failed logins, retry later", headers={"Retry-After": str(int(wait) + 1)}
+        )
+    try:
+        user = await identity.user_by_email(deps.db, data.email)
+        right = await deps.passwords.verify(user.password_hash if user else None, data.password)
+    except PasswordChecksBusy:
+        throttle.cancel(data.email, address)  # no password was tried: not a failure
+        raise
+    if not right or user is None:
+        raise Unauthenticated("invalid email or password")
+    throttle.succeeded(data.email, address)
+    return user
 
 
 class AuthController(Controller):
@@ -80,25 +107,15 @@ class AuthController(Controller):
         self, request: Request[Any, Any, Any], data: JSONBody[LoginBody], deps: NamedDependency[GatewayDeps]
     ) -> TokenReply:
         """Email + password for a JWT (24 h default) and a refresh token; failures are throttled."""
-        throttle, address = deps.login_throttle(), _client_address(request)
-        wait = throttle.retry_after(data.email, address)
-        if wait > 0:
-            raise ResourceExhausted(
-                "too many failed logins, retry later", headers={"Retry-After": str(int(wait) + 1)}
-            )
-        user = await identity.user_by_email(deps.db, data.email)
-        if (
-            not await deps.passwords.verify(user.password_hash if user else None, data.password)
-            or user is None
-        ):
-            throttle.failed(data.email, address)
-            raise Unauthenticated("invalid email or password")
-        throttle.succeeded(data.email)
+        user = await _checked_login(deps, data, _client_address(request, deps))
         orgs = await identity.memberships(deps.db, user.user_id)
         org_id = data.org_id or (orgs[0].org_id if orgs else None)
         if org_id is None or all(m.org_id != org_id for m in orgs):
             raise PermissionDenied("not a member of that organisation")
-        return await issue_tokens(deps, user.user_id, org_id, user.token_generation, new_family())
+        family, now = new_family(), deps.clock()
+        ends = now + deps.tokens.session_max_age
+        await start_session(deps.db, family_id=family, user_id=user.user_id, now=now, ends_at=ends)
+        return await issue_tokens(deps, user.user_id, org_id, user.token_generation, family)
 
     @post("/refresh", security=NO_AUTH, status_code=200)
     async def refresh(self, data: JSONBody[RefreshBody], deps: NamedDependency[GatewayDeps]) -> TokenReply:
@@ -118,7 +135,8 @@ class AuthController(Controller):
         data: JSONBody[SwitchOrgBody],
         deps: NamedDependency[GatewayDeps],
     ) -> TokenReply:
-        """New tokens for another organisation the caller belongs to (404 for any other)."""
+        """New tokens for another organisation the caller belongs to (404 for any other), in the same
+        session: switching never extends its absolute lifetime."""
         if bearer_token(request) is None and data.current_token:
             caller = await caller_from_token(deps, data.current_token)  # the proto's current_token field
         else:
@@ -128,7 +146,10 @@ class AuthController(Controller):
         user = await identity.user_by_id(deps.db, caller.user_id)
         if user is None:
             raise Unauthenticated("token revoked")
-        return await issue_tokens(deps, user.user_id, data.target_org_id, user.token_generation, new_family())
+        assert caller.session_id is not None  # every verified access token names its session
+        return await issue_tokens(
+            deps, user.user_id, data.target_org_id, user.token_generation, caller.session_id
+        )
 
     @put("/password", security=BEARER)
     async def change_own_password(
@@ -170,17 +191,11 @@ class AdminController(Controller):
         deps: NamedDependency[GatewayDeps],
         idempotency_key: IdempotencyKey = None,
     ) -> OrgReply:
-        """A new organisation; its creator joins it as org admin (then switch-org to manage it)."""
-        command_id, org_id = command_ids(caller.user_id, "org", idempotency_key)
+        """A new organisation. Its creator does not join it: give it its first admin with
+        POST /v1/admin/orgs/{org_id}/users (system admins are strangers to every tenant)."""
+        command_id, org_id = await command_ids(caller.user_id, "org", idempotency_key, body=data, db=deps.db)
         cmd = CreateOrg(command_id=command_id, org_id=org_id, name=data.name)
-        await create_org(cmd, store=deps.store, clock=deps.clock, actor=caller.actor)
-        join = SetMembership(
-            command_id=uuid5(command_id, "join"),
-            user_id=caller.user_id,
-            org_id=org_id,
-            role=OrgRole.ORG_ADMIN,
-        )
-        written = await set_membership(join, store=deps.store, clock=deps.clock, actor=caller.actor)
+        written = await create_org(cmd, store=deps.store, clock=deps.clock, actor=caller.actor)
         position = await deps.settle(written.position)
         row = await directory.get_org(deps.db, org_id)
         created_at = row.created_at if row is not None else None
@@ -206,7 +221,7 @@ class AdminController(Controller):
         """A user in any organisation (how a new organisation gets its first admin)."""
         if await directory.get_org(deps.db, org_id) is None:
             raise NotFound(f"organisation {org_id} not found")
-        command_id, user_id = command_ids(org_id, "user", idempotency_key)
+        command_id, user_id = await command_ids(org_id, "user", idempotency_key, body=data, db=deps.db)
         return await create_user(
             deps, data, org_id=org_id, actor=caller.actor, command_id=command_id, user_id=user_id
         )

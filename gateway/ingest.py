@@ -3,15 +3,16 @@
 Validation reads the gateway's in-memory DefinitionsCache (event definitions folded from the event log):
 an unknown key or a value of the wrong type is counted in `rejected_keys` and never published. There is
 no Postgres round trip per event; an SDK key is checked against the same cache. Only a request naming a
-key the cache does not know triggers a catch-up read of the log, at most once per `REFRESH_SECONDS`
-(a definition created a moment ago). The answer comes after JetStream acknowledged every accepted event.
+key the cache does not know triggers a catch-up read of the log, through the cache's rate-limited
+`refresh` (the same limit as unknown SDK keys: a definition created a moment ago). The answer comes
+after JetStream acknowledged every accepted event.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from typing import Any, Final
+from typing import Any
 from uuid import UUID, uuid4
 
 from litestar import Controller, Request, post
@@ -25,13 +26,12 @@ from gateway.errors import PermissionDenied, Unavailable
 from gateway.evaluate import definitions_of, sdk_environment
 from gateway.positions import requested_position
 from readmodels.definitions import DefinitionsCache
-from schemas.http_ingest import EventBatchBody, IngestResult, MetricEventBody, MetricValue
+from schemas.http_ingest import EventBatchBody, IngestResult, MetricEventBody
 from schemas.ingest import MetricEventMsg
+from schemas.numbers import MetricValue
 
 AnyRequest = Request[Any, Any, Any]
 TypeOf = Callable[[str], MetricValueType | None]
-REFRESH_SECONDS: Final = 1.0
-_REFRESHED_AT = "ingest_definitions_refreshed_at"
 
 
 def now_ms() -> int:
@@ -105,11 +105,7 @@ def publisher_of(request: AnyRequest) -> IngestPublisher:
 async def _type_lookup(request: AnyRequest, cache: DefinitionsCache, env_id: UUID, keys: set[str]) -> TypeOf:
     """Key -> registered type; refreshes the cache (throttled) when some key is unknown."""
     if any(cache.event_type(env_id, k) is None for k in keys):
-        state = request.app.state
-        last = float(state.get(_REFRESHED_AT, 0.0))
-        if time.monotonic() - last >= REFRESH_SECONDS:
-            state[_REFRESHED_AT] = time.monotonic()
-            await cache.catch_up(deps_of(request).store)
+        await cache.refresh(deps_of(request).store)
     return lambda key: cache.event_type(env_id, key)
 
 

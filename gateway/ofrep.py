@@ -23,12 +23,10 @@ from litestar.params import FromPath, HeaderParameter, QueryParameter
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 
 from domain.context import ContextSet
-from domain.openfeature_context import ContextRefused, to_context_set
 from gateway.auth.principals import MAX_CREDENTIAL_LENGTH, SDK_KEY_HEADER, bearer_token, deps_of
 from gateway.errors import Unauthenticated
 from gateway.evaluate import definitions_of, evaluate_every, evaluate_one
 from gateway.ofrep_answers import (
-    Failure,
     answer,
     bulk_etag,
     config_etag,
@@ -37,6 +35,7 @@ from gateway.ofrep_answers import (
     is_not_found,
     matches,
 )
+from gateway.ofrep_body import Failure, Refused, contexts_of
 from gateway.positions import requested_position
 from readmodels.definitions import DefinitionsCache
 
@@ -48,15 +47,6 @@ HEARTBEAT_SECONDS = 15.0
 INACTIVITY_DELAY_SECONDS = 120
 JSON = "application/json"
 OFREP_SECURITY: list[dict[str, list[str]]] = [{"sdk_key": []}, {"ofrep_api_key": []}, {"sdk_key_bearer": []}]
-
-
-class Refused(Exception):  # noqa: N818
-    """A request OFREP answers with 400 and an error code."""
-
-    def __init__(self, code: str, details: str) -> None:
-        super().__init__(details)
-        self.code = code
-        self.details = details
 
 
 def presented_key(request: AnyRequest) -> str | None:
@@ -72,18 +62,21 @@ def presented_key(request: AnyRequest) -> str | None:
 
 
 async def environment_of(request: AnyRequest, cache: DefinitionsCache) -> tuple[UUID, str]:
-    """(environment, raw key) of the request's SDK key; 401 when it is missing, unknown or revoked."""
+    """(environment, raw key) of the request's SDK key; 401 when it is missing, unknown or revoked.
+
+    As on /evaluate: the key first (rate-limited refresh, misses remembered), then the caller's
+    min-position; the key is checked again after it, so a revocation the caller knows of is seen.
+    """
     raw = presented_key(request)
     if raw is None:
         raise Unauthenticated("missing SDK key (Authorization: Bearer, X-API-Key or x-sdk-key)")
     if len(raw) > MAX_CREDENTIAL_LENGTH:
         raise Unauthenticated("sdk key not found")
-    position = await requested_position(request)
-    if position is not None:  # first: a revocation the caller knows of is seen
-        await cache.reach(position, deps_of(request).store)
-    owner = cache.key_owner(raw)
-    if owner is None:
-        await cache.catch_up(deps_of(request).store)  # a key issued a moment ago
+    store = deps_of(request).store
+    owner = await cache.resolve_key(raw, store)
+    position = await requested_position(request) if owner is not None else None
+    if position is not None:
+        await cache.reach(position, store)
         owner = cache.key_owner(raw)
     if owner is None:
         raise Unauthenticated("sdk key not found")
@@ -91,16 +84,7 @@ async def environment_of(request: AnyRequest, cache: DefinitionsCache) -> tuple[
 
 
 async def _contexts(request: AnyRequest) -> ContextSet:
-    try:
-        document = msgspec.json.decode(await request.body())
-    except msgspec.DecodeError:
-        raise Refused(Failure.PARSE_ERROR, "the request body is not JSON") from None
-    if not isinstance(document, dict):
-        raise Refused(Failure.PARSE_ERROR, 'the request body must be a JSON object {"context": {...}}')
-    try:
-        return to_context_set(document.get("context"))
-    except ContextRefused as refused:
-        raise Refused(refused.code, refused.details) from None
+    return contexts_of(await request.body())  # within the app's body size limit (413 beyond)
 
 
 def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response[bytes]:

@@ -8,7 +8,6 @@ OFREP schema has no DEFAULT. Every answer's `metadata` carries our own reason, t
 
 from __future__ import annotations
 
-import enum
 import hashlib
 from typing import Any
 from uuid import UUID
@@ -16,17 +15,10 @@ from uuid import UUID
 from domain.context import ContextSet
 from domain.flags.model import ErrorCode, EvaluationResult, Reason
 from domain.openfeature_context import fingerprint
+from gateway.ofrep_body import Failure
 from readmodels.definitions import DefinitionsCache
 
 Body = dict[str, Any]
-
-
-class Failure(enum.StrEnum):
-    """OFREP error codes that are not about the context (gateway/ofrep_context.py has those)."""
-
-    FLAG_NOT_FOUND = "FLAG_NOT_FOUND"
-    PARSE_ERROR = "PARSE_ERROR"
-    GENERAL = "GENERAL"
 
 
 def failure(code: str, details: str, key: str | None = None) -> Body:

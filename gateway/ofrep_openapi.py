@@ -24,44 +24,14 @@ from litestar.openapi.spec import (
 from litestar.openapi.spec.enums import OpenAPIType
 
 from gateway.ofrep import EVENT_STREAM, PREFIX
+from gateway.ofrep_request_schema import request_schema
 
 _REF = "#/components/schemas/"
 ENVELOPE = "ErrorEnvelope"
 _SCALAR: dict[str, Any] = {"oneOf": [{"type": "boolean"}, {"type": "string"}, {"type": "number"}]}
 _METADATA: dict[str, Any] = {"type": "object", "additionalProperties": _SCALAR}
-_ATTRIBUTE: dict[str, Any] = {"type": ["boolean", "string", "number", "null"]}
-_PRIVATE: dict[str, Any] = {"type": "array", "items": {"type": "string"}}
-_ONE: dict[str, Any] = {
-    "type": "object",
-    "properties": {
-        "targetingKey": {"type": "string", "minLength": 1},
-        "kind": {"type": "string", "minLength": 1, "not": {"const": "multi"}},
-        "privateAttributes": _PRIVATE,
-    },
-    "required": ["targetingKey"],
-    "additionalProperties": _ATTRIBUTE,
-}
-_MULTI: dict[str, Any] = {
-    "type": "object",
-    "properties": {
-        "kind": {"const": "multi"},
-        "targetingKey": {"type": "string"},
-        "privateAttributes": _PRIVATE,
-    },
-    "required": ["kind"],
-    "minProperties": 2,
-    "additionalProperties": {
-        "anyOf": [{**_ONE, "properties": {**_ONE["properties"], "kind": {}}}, {"type": "null"}]
-    },
-}
 _CONTEXT_ERRORS = ["PARSE_ERROR", "TARGETING_KEY_MISSING", "INVALID_CONTEXT", "GENERAL"]
 SCHEMAS: dict[str, dict[str, Any]] = {
-    "OfrepEvaluationRequest": {
-        "type": "object",
-        "description": "An OpenFeature evaluation context, one or several (kind multi): docs/openfeature.md",
-        "properties": {"context": {"anyOf": [_ONE, _MULTI]}},
-        "required": ["context"],
-    },
     "OfrepEvaluationSuccess": {
         "type": "object",
         "properties": {
@@ -244,7 +214,8 @@ def finalize_ofrep_openapi(app: Litestar) -> None:
         schemas = {
             name: schema for name, doc in SCHEMAS.items() if isinstance(schema := to_schema(doc), Schema)
         }
-        openapi.components.schemas = {**(openapi.components.schemas or {}), **schemas}
+        request: dict[str, Any] = {"OfrepEvaluationRequest": request_schema()}  # as served, not converted
+        openapi.components.schemas = {**(openapi.components.schemas or {}), **schemas, **request}
         openapi.components.security_schemes = {
             **(openapi.components.security_schemes or {}),
             "ofrep_api_key": SecurityScheme(type="apiKey", name="X-API-Key", security_scheme_in="header"),

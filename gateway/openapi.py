@@ -1,22 +1,33 @@
-"""OpenAPI finishing: the error envelope on every failure response, explicit empty security when open."""
+"""OpenAPI finishing: the error envelope on every failure response, explicit empty security when open,
+and request schemas stating exactly what the strict decoders enforce (closed objects, `anyOf` unions)."""
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Iterator
+from typing import Any, cast
+
+import msgspec
 from litestar import Litestar
+from litestar.handlers import HTTPRouteHandler
 from litestar.openapi.spec import (
     Components,
     OpenAPIMediaType,
     OpenAPIResponse,
     Operation,
+    Parameter,
     PathItem,
     Reference,
     Schema,
 )
 from litestar.openapi.spec.enums import OpenAPIType
+from litestar.routes import HTTPRoute
 
 from gateway.errors import STATUS_OF_CODE
+from gateway.query import declared_query, query_type
 
 ENVELOPE = "ErrorEnvelope"
+REF_TEMPLATE = "#/components/schemas/{name}"
 _ENVELOPE_SCHEMA = Schema(
     type=OpenAPIType.OBJECT,
     description="Every error: a human-readable message and the gRPC status name.",
@@ -27,15 +38,19 @@ _ENVELOPE_SCHEMA = Schema(
     required=["error", "code"],
 )
 _DESCRIPTIONS = {
-    400: "INVALID_ARGUMENT / FAILED_PRECONDITION: malformed JSON, wrong types, unknown fields, bad values",
+    400: "INVALID_ARGUMENT: malformed JSON, wrong types, unknown fields, values out of their bounds",
     401: "UNAUTHENTICATED: missing, invalid, expired or revoked credentials",
     403: "PERMISSION_DENIED: authenticated but not allowed",
     404: "NOT_FOUND: no such object in the caller's tenant",
-    409: "ABORTED / ALREADY_EXISTS: concurrent change or duplicate",
+    409: "ABORTED / ALREADY_EXISTS / FAILED_PRECONDITION: stale version, duplicate, or the state forbids it",
     413: "RESOURCE_EXHAUSTED: request body too large",
-    429: "RESOURCE_EXHAUSTED: throttled, see Retry-After",
+    422: "INVALID_ARGUMENT: the Idempotency-Key was already used with a different request",
+    429: "RESOURCE_EXHAUSTED: throttled (see Retry-After), or an organisation quota reached",
     500: "INTERNAL: unexpected failure (no details are exposed)",
 }
+
+
+_CREDENTIAL_PATHS = ("/v1/auth/", "/v1/admin/")
 
 
 def _operations(item: PathItem) -> list[tuple[str, Operation]]:
@@ -59,9 +74,17 @@ def _statuses(method: str, op: Operation, path: str) -> list[int]:
         statuses.append(409)
     if op.request_body is not None:
         statuses.append(413)
-    if path.endswith("/login"):
-        statuses.append(429)
-    return sorted(statuses)
+    if path.endswith(_HASHING_PATHS) or (method in ("post", "put") and op.security):
+        statuses.append(429)  # login throttle, every password-hashing slot busy, or a quota reached
+    if any(getattr(p, "name", "").lower() == "idempotency-key" for p in op.parameters or ()):
+        statuses.append(422)
+    if path.startswith(_CREDENTIAL_PATHS):  # open routes that check a password or a token
+        statuses.append(401)
+    return sorted(set(statuses))
+
+
+# Routes that run argon2 (gateway.auth.passwords caps them, answering 429 when every slot is busy).
+_HASHING_PATHS = ("/login", "/password", "/users", "/seed-user")
 
 
 def _envelope_response(status: int) -> OpenAPIResponse:
@@ -69,11 +92,88 @@ def _envelope_response(status: int) -> OpenAPIResponse:
     return OpenAPIResponse(description=_DESCRIPTIONS[status], content={"application/json": media})
 
 
+def _handlers(app: Litestar) -> Iterator[tuple[str, str, HTTPRouteHandler]]:
+    for route in app.routes:
+        if isinstance(route, HTTPRoute):
+            for handler in route.route_handlers:
+                for method in handler.http_methods:
+                    yield route.path_format, method.lower(), handler
+
+
+def _body_types(app: Litestar) -> list[Any]:
+    fields = (h.parsed_fn_signature.parameters.get("data") for _, _, h in _handlers(app))
+    return [field.annotation for field in fields if field is not None]
+
+
+def request_components(app: Litestar) -> dict[str, Any]:
+    """msgspec's own JSON schema of every request body type: exactly what the strict decoder accepts
+    (closed objects, exact integer bounds, `anyOf` unions, tags), under the names Litestar refers to,
+    plus the cross-field rules a body class states in `__json_schema_extra__`."""
+    types = _body_types(app)
+    _, components = msgspec.json.schema_components(types, ref_template=REF_TEMPLATE)
+    for cls in _struct_classes(types):
+        extra = getattr(cls, "__json_schema_extra__", None)
+        if extra and cls.__name__ in components:
+            components[cls.__name__] = {**components[cls.__name__], **extra}
+    return components
+
+
+def _struct_classes(types: list[Any]) -> list[type[msgspec.Struct]]:
+    found: dict[int, type[msgspec.Struct]] = {}
+    pending: list[Any] = list(msgspec.inspect.multi_type_info(types))
+    seen: set[int] = set()
+    while pending:
+        info = pending.pop()
+        if id(info) in seen:
+            continue
+        seen.add(id(info))
+        if isinstance(info, msgspec.inspect.StructType):
+            found[id(info.cls)] = info.cls
+        for name in info.__struct_fields__:
+            value = getattr(info, name)
+            for item in value if isinstance(value, tuple) else (value,):
+                if isinstance(item, msgspec.inspect.Field):
+                    pending.append(item.type)
+                elif isinstance(item, msgspec.inspect.Type):
+                    pending.append(item)
+    return list(found.values())
+
+
+def _query_schemas(app: Litestar, paths: dict[str, PathItem]) -> None:
+    """Each query parameter's schema from the strict query path's own type: no `null`, exact bounds."""
+    for path, method, handler in _handlers(app):
+        op = getattr(paths.get(path), method, None) if path in paths else None
+        declared = {p.name: p for p in declared_query(handler)}
+        for param in (op.parameters or []) if isinstance(op, Operation) else []:
+            query = declared.get(param.name) if isinstance(param, Parameter) else None
+            if isinstance(param, Parameter) and query is not None:
+                param.schema = cast(Schema, msgspec.json.schema(query_type(query)))
+
+
+def _unions_as_any_of(node: Any) -> None:
+    """msgspec unions accept a value matching any member: `oneOf` would refuse 0 for `int | float`."""
+    if isinstance(node, Schema) and node.one_of is not None and node.discriminator is None:
+        node.any_of, node.one_of = node.one_of, None
+    if dataclasses.is_dataclass(node) and not isinstance(node, type):
+        for f in dataclasses.fields(node):
+            _unions_as_any_of(getattr(node, f.name))
+    elif isinstance(node, list | tuple):
+        for item in node:
+            _unions_as_any_of(item)
+    elif isinstance(node, dict):
+        for item in node.values():
+            _unions_as_any_of(item)
+
+
 def finalize_openapi(app: Litestar) -> None:
     """Rewrite the app's generated spec in place (built once, then served and exported as is)."""
     openapi = app.openapi_schema  # built once by Litestar and cached; served as mutated here
     if isinstance(openapi.components, Components):
-        openapi.components.schemas = {**(openapi.components.schemas or {}), ENVELOPE: _ENVELOPE_SCHEMA}
+        schemas = {**(openapi.components.schemas or {}), ENVELOPE: _ENVELOPE_SCHEMA}
+        _unions_as_any_of(schemas)  # the responses' schemas, generated by Litestar
+        openapi.components.schemas = {**schemas, **request_components(app)}
+    _unions_as_any_of(openapi.paths)
+    _query_schemas(app, openapi.paths or {})
     for path, item in (openapi.paths or {}).items():
         for method, op in _operations(item):
             if op.security is None:

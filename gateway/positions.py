@@ -8,9 +8,20 @@ from litestar.connection import ASGIConnection
 
 from gateway.auth.principals import deps_of
 from gateway.errors import InvalidArgument
+from readmodels.positions import parse_position
 
 MIN_POSITION_HEADER = "x-stitchd-min-position"
-_MAX_DIGITS = 18  # fits a bigint
+
+
+def parsed_position(connection: ASGIConnection[Any, Any, Any, Any]) -> int | None:
+    """The header's position (ASCII digits only), None when absent; 400 when malformed (no IO)."""
+    raw = connection.headers.get(MIN_POSITION_HEADER)
+    if raw is None:
+        return None
+    position = parse_position(raw)
+    if position is None:
+        raise InvalidArgument(f"{MIN_POSITION_HEADER} must be a non-negative integer of ASCII digits")
+    return position
 
 
 async def requested_position(connection: ASGIConnection[Any, Any, Any, Any]) -> int | None:
@@ -19,9 +30,7 @@ async def requested_position(connection: ASGIConnection[Any, Any, Any, Any]) -> 
     A position beyond everything written can never be reached: waiting for it would only hold the
     connection open for the full bound, so it is capped at the head.
     """
-    raw = connection.headers.get(MIN_POSITION_HEADER)
-    if raw is None:
+    position = parsed_position(connection)
+    if position is None:
         return None
-    if not raw.isdigit() or len(raw) > _MAX_DIGITS:
-        raise InvalidArgument(f"{MIN_POSITION_HEADER} must be a non-negative integer")
-    return min(int(raw), await deps_of(connection).store.head_position())
+    return min(position, await deps_of(connection).store.head_position())

@@ -11,7 +11,7 @@ from uuid import UUID, uuid4
 import msgspec
 from litestar import Controller, delete, get, post, put
 from litestar.di import NamedDependency
-from litestar.params import FromPath, FromQuery, JSONBody
+from litestar.params import FromPath, JSONBody
 
 from commands import segments as handlers
 from commands.streams import Scope, Written
@@ -30,6 +30,7 @@ from domain.segments.events import (
 from gateway.auth.guards import BEARER, EnvironmentScope, tenant_reader, tenant_writer
 from gateway.deps import GatewayDeps
 from gateway.errors import ApiError, NotFound
+from gateway.query import VersionQuery
 from gateway.writes import IdempotencyKey, command_id, with_stamps, write_scope
 from readmodels import flags as rm_flags
 from readmodels import segments as rm
@@ -59,8 +60,16 @@ def segment_deps(deps: GatewayDeps) -> handlers.SegmentDeps:
         others = [k for k, refs in (await graph(environment_id)).items() if key in refs and k != key]
         return frozenset([*(f"flag:{f}" for f in flags), *(f"segment:{s}" for s in others)])
 
+    async def member_count(environment_id: UUID, key: str) -> int:
+        return sum(await rm.member_counts(deps.db, environment_id=environment_id, key=key))
+
     return handlers.SegmentDeps(
-        store=deps.store, clock=deps.clock, segment_graph=graph, referenced_by=referenced_by
+        store=deps.store,
+        clock=deps.clock,
+        segment_graph=graph,
+        referenced_by=referenced_by,
+        member_count=member_count,
+        quotas=deps.quotas,
     )
 
 
@@ -181,7 +190,7 @@ class SegmentController(Controller):
         """A rule segment (condition) or a list segment (optional initial members)."""
         scope = write_scope(env_scope)
         cmd = CreateSegment(
-            command_id=command_id(env_scope, "segment.create", idempotency_key),
+            command_id=await command_id(env_scope, "segment.create", idempotency_key, body=data, db=deps.db),
             environment_id=scope.environment_id,
             key=data.key,
             kind=SegmentKind(data.kind),
@@ -218,8 +227,10 @@ class SegmentController(Controller):
         """Change details, a rule segment's condition or a list segment's lists, at `version`."""
         scope, sdeps = write_scope(env_scope), segment_deps(deps)
         current = await _live_segment(deps, scope, key, data.version)
-        position = 0
-        for cmd in _update_commands(data, current):
+        position, cmds = 0, _update_commands(data, current)
+        for cmd in cmds:  # a refused quota appends nothing at all
+            await handlers.check_member_quota(cmd, sdeps)
+        for cmd in cmds:
             position = max(position, (await handlers.change_segment(cmd, scope, sdeps)).position)
         written = Written(stream_id=current.id, position=position, version=0)
         return await answer(deps, scope, key, written)
@@ -230,7 +241,7 @@ class SegmentController(Controller):
         key: FromPath[str],
         env_scope: NamedDependency[EnvironmentScope],
         deps: NamedDependency[GatewayDeps],
-        version: FromQuery[int | None] = None,
+        version: VersionQuery,
     ) -> DeletedSegment:
         """Delete; 409 FAILED_PRECONDITION while referenced by a flag rule or another segment."""
         scope = write_scope(env_scope)

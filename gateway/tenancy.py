@@ -15,8 +15,10 @@ from gateway.auth.guards import BEARER, org_admin, tenant_reader
 from gateway.auth.principals import Caller
 from gateway.deps import GatewayDeps
 from gateway.errors import InvalidArgument, NotFound
+from gateway.idempotency import bind_key
 from gateway.writes import IdempotencyKey, checked_key
 from readmodels import directory, identity
+from readmodels.db import ReadDb
 from schemas.http_identity import (
     CreatedSdkKeyReply,
     CreateEnvironmentBody,
@@ -59,12 +61,15 @@ def matches_path(field: str, body_id: UUID | None, path_id: UUID) -> None:
         raise InvalidArgument(f"body field `{field}` ({body_id}) contradicts the path ({path_id})")
 
 
-def command_ids(scope: UUID, kind: str, idempotency_key: str | None) -> tuple[UUID, UUID]:
+async def command_ids(
+    scope: UUID, kind: str, idempotency_key: str | None, *, body: object, db: ReadDb
+) -> tuple[UUID, UUID]:
     """(command id, new object id): derived from the client's Idempotency-Key so a retry repeats the first
-    result (scoped by organisation and kind), else fresh."""
+    result (scoped by organisation and kind) and bound to `body` (another body answers 422), else fresh."""
     if idempotency_key is None:
         return uuid4(), uuid4()
     command_id = uuid5(scope, f"{kind}:{checked_key(idempotency_key)}")
+    await bind_key(db, command_id, body)
     return command_id, uuid5(command_id, kind)
 
 
@@ -97,12 +102,14 @@ class ProjectController(Controller):
         """A project in the caller's organisation (names unique per organisation, case-insensitive)."""
         own_org(caller, data.org_id)
         taken = frozenset(p.name for p in await directory.list_projects(deps.db, caller.org_id))
-        command_id, project_id = command_ids(caller.org_id, "project", idempotency_key)
+        command_id, project_id = await command_ids(
+            caller.org_id, "project", idempotency_key, body=data, db=deps.db
+        )
         cmd = CreateProject(
             command_id=command_id, project_id=project_id, org_id=caller.org_id, name=data.name
         )
         written = await create_project(
-            cmd, store=deps.store, clock=deps.clock, actor=caller.actor, taken_names=taken
+            cmd, store=deps.store, clock=deps.clock, actor=caller.actor, taken_names=taken, quotas=deps.quotas
         )
         position = await deps.settle(written.position)
         row = await directory.get_project(deps.db, cmd.project_id)
@@ -139,14 +146,16 @@ class ProjectController(Controller):
         """An environment in one of the caller's projects (another organisation's project is 404)."""
         await project_of(deps, caller, project_id)
         matches_path("project_id", data.project_id, project_id)
-        command_id, environment_id = command_ids(project_id, "environment", idempotency_key)
+        command_id, environment_id = await command_ids(
+            project_id, "environment", idempotency_key, body=data, db=deps.db
+        )
         taken = frozenset(e.name for e in await directory.list_environments(deps.db, project_id))
         cmd = CreateEnvironment(
             command_id=command_id, environment_id=environment_id, org_id=caller.org_id,
             project_id=project_id, name=data.name,
         )  # fmt: skip
         written = await create_environment(
-            cmd, store=deps.store, clock=deps.clock, actor=caller.actor, taken_names=taken
+            cmd, store=deps.store, clock=deps.clock, actor=caller.actor, taken_names=taken, quotas=deps.quotas
         )
         position = await deps.settle(written.position)
         row = await directory.get_environment(deps.db, environment_id)
@@ -204,6 +213,7 @@ class SdkKeyController(Controller):
             store=deps.store,
             clock=deps.clock,
             actor=caller.actor,
+            quotas=deps.quotas,
         )
         return CreatedSdkKeyReply(
             sdk_key_id=issued.key_id,

@@ -9,13 +9,15 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody
 
 from commands.identity import change_password, register_user, remove_membership, remove_user
+from domain.ids import canonical_email
 from domain.tenancy.commands import ChangePassword, RegisterUser, RemoveMembership, RemoveUser
 from domain.tenancy.events import OrgRole
+from gateway.auth.authority import Action, managed_member
 from gateway.auth.guards import BEARER, org_admin, tenant_reader
-from gateway.auth.passwords import password_problem
+from gateway.auth.passwords import PasswordChecksBusy, password_problem
 from gateway.auth.principals import Caller
 from gateway.deps import GatewayDeps
-from gateway.errors import InvalidArgument, NotFound, PermissionDenied
+from gateway.errors import InvalidArgument, NotFound, PermissionDenied, ResourceExhausted
 from gateway.tenancy import command_ids, own_org
 from gateway.writes import IdempotencyKey
 from readmodels import identity
@@ -41,7 +43,7 @@ async def create_user(
     problem = password_problem(data.password)
     if problem:
         raise InvalidArgument(problem)
-    email = data.email.strip().lower()
+    email = canonical_email(data.email)
     display_name = data.display_name or email.partition("@")[0]
     cmd = RegisterUser(
         command_id=command_id,
@@ -52,24 +54,18 @@ async def create_user(
         org_id=org_id,
         role=_ROLES[data.org_role],
     )
-    written = await register_user(cmd, store=deps.store, clock=deps.clock, actor=actor)
+    written = await register_user(
+        cmd, store=deps.store, clock=deps.clock, actor=actor, vault=deps.identity_vault()
+    )
     if written.repeated and repeat_message is not None:
         raise PermissionDenied(repeat_message)
     return UserReply(
-        user_id=cmd.user_id,
+        user_id=written.stream_id,  # an existing account's id when the address was invited
         email=email,
         display_name=display_name.strip(),
         org_role=data.org_role,
         position=await deps.settle(written.position),
     )
-
-
-async def _member(deps: GatewayDeps, caller: Caller, user_id: UUID) -> identity.UserCredentials:
-    """A live user of the caller's organisation; any other answers 404."""
-    user = await identity.user_by_id(deps.db, user_id)
-    if user is None or await identity.role_in_org(deps.db, user_id, caller.org_id) is None:
-        raise NotFound(f"user {user_id} not found")
-    return user
 
 
 class UserController(Controller):
@@ -87,7 +83,7 @@ class UserController(Controller):
     ) -> UserReply:
         """A user account in the caller's organisation (`org_role`: org_admin, org_member or viewer)."""
         own_org(caller, data.org_id)
-        command_id, user_id = command_ids(caller.org_id, "user", idempotency_key)
+        command_id, user_id = await command_ids(caller.org_id, "user", idempotency_key, body=data, db=deps.db)
         return await create_user(
             deps, data, org_id=caller.org_id, actor=caller.actor, command_id=command_id, user_id=user_id
         )
@@ -109,16 +105,29 @@ class UserController(Controller):
     async def remove(
         self, user_id: FromPath[UUID], caller: NamedDependency[Caller], deps: NamedDependency[GatewayDeps]
     ) -> PositionReply:
-        """Remove the user from the organisation (the account too when it was the last one); tokens die."""
-        await _member(deps, caller, user_id)
+        """Remove the user from the organisation (the account too when it was the last one); tokens die.
+        An account the organisation only invited has its invitation withdrawn.
+
+        Ending the membership in the caller's own organisation is an org admin's call; deleting the
+        account needs the right to manage its credentials (`gateway.auth.authority`).
+        """
         if user_id == caller.user_id:
             raise InvalidArgument("you cannot remove yourself")
+        if await identity.is_invited(deps.db, user_id, caller.org_id):
+            withdraw = RemoveMembership(command_id=uuid4(), user_id=user_id, org_id=caller.org_id)
+            written = await remove_membership(
+                withdraw, store=deps.store, clock=deps.clock, actor=caller.actor
+            )
+            return PositionReply(position=await deps.settle(written.position))
+        target = await managed_member(deps, caller, user_id, Action.END_MEMBERSHIP)
         cmd = RemoveMembership(command_id=uuid4(), user_id=user_id, org_id=caller.org_id)
         written = await remove_membership(cmd, store=deps.store, clock=deps.clock, actor=caller.actor)
-        if len(await identity.memberships(deps.db, user_id)) <= 1:
+        if target.orgs == {caller.org_id}:  # its last organisation: the account goes too
             gone = RemoveUser(command_id=uuid4(), user_id=user_id)
-            written = await remove_user(gone, store=deps.store, clock=deps.clock, actor=caller.actor)
-        await deps.refresh_tokens.revoke_user(user_id, now=deps.clock())
+            written = await remove_user(
+                gone, store=deps.store, clock=deps.clock, actor=caller.actor, vault=deps.identity_vault()
+            )
+            await deps.refresh_tokens.revoke_user(user_id, now=deps.clock())
         return PositionReply(position=await deps.settle(written.position))
 
     @put("/{user_id:uuid}/password", guards=[tenant_reader])
@@ -129,24 +138,50 @@ class UserController(Controller):
         caller: NamedDependency[Caller],
         deps: NamedDependency[GatewayDeps],
     ) -> PositionReply:
-        """Change a password: your own with the current one, or any member's as org admin; old tokens die."""
-        user = await _member(deps, caller, user_id)
-        if user_id != caller.user_id and not caller.is_admin:
-            raise PermissionDenied("organisation admin role required")
-        return await set_password(deps, user, data, actor=caller.actor, own=user_id == caller.user_id)
+        """Change a password: your own with the current one, or, as org admin, that of a member whose
+        every organisation you administer (`gateway.auth.authority`); old tokens die."""
+        if user_id == caller.user_id:
+            own = await identity.user_by_id(deps.db, user_id)
+            if own is None:
+                raise NotFound(f"user {user_id} not found")
+            return await set_password(deps, own, data, actor=caller.actor, own=True)
+        target = await managed_member(deps, caller, user_id, Action.SET_CREDENTIALS)
+        return await set_password(deps, target.user, data, actor=caller.actor, own=False)
+
+
+async def _check_current(deps: GatewayDeps, user: identity.UserCredentials, password: str) -> None:
+    throttle, lane = deps.login_throttle(), f"user:{user.user_id}"
+    wait = throttle.reserve(user.email, lane)
+    if wait > 0:
+        raise ResourceExhausted(
+            "too many wrong passwords, retry later", headers={"Retry-After": str(int(wait) + 1)}
+        )
+    try:
+        right = await deps.passwords.verify(user.password_hash, password)
+    except PasswordChecksBusy:
+        throttle.cancel(user.email, lane)
+        raise
+    if not right:
+        raise PermissionDenied("current_password is wrong")
+    throttle.succeeded(user.email, lane)
 
 
 async def set_password(
     deps: GatewayDeps, user: identity.UserCredentials, data: ChangePasswordBody, *, actor: str, own: bool
 ) -> PositionReply:
-    """Store a new password hash (your own needs the current password); every older token dies."""
-    if own and not await deps.passwords.verify(user.password_hash, data.current_password or ""):
-        raise PermissionDenied("current_password is wrong")
+    """Store a new password hash (your own needs the current password); every older token dies.
+
+    Checking the current password is throttled like a login (a stolen token must not become an oracle).
+    """
+    if own:
+        await _check_current(deps, user, data.current_password or "")
     problem = password_problem(data.new_password)
     if problem:
         raise InvalidArgument(problem)
     digest = await deps.passwords.hash(data.new_password)
     cmd = ChangePassword(command_id=uuid4(), user_id=user.user_id, password_hash=digest)
-    written = await change_password(cmd, store=deps.store, clock=deps.clock, actor=actor)
+    written = await change_password(
+        cmd, store=deps.store, clock=deps.clock, actor=actor, vault=deps.identity_vault()
+    )
     await deps.refresh_tokens.revoke_user(user.user_id, now=deps.clock())
     return PositionReply(position=await deps.settle(written.position))

@@ -12,6 +12,8 @@ from litestar.params import HeaderParameter
 from commands.streams import Scope
 from gateway.auth.guards import EnvironmentScope
 from gateway.errors import InvalidArgument
+from gateway.idempotency import bind_key
+from readmodels.db import ReadDb
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 MAX_IDEMPOTENCY_KEY = 200
@@ -33,11 +35,16 @@ def write_scope(env: EnvironmentScope) -> Scope:
     )
 
 
-def command_id(env: EnvironmentScope, kind: str, idempotency_key: str | None) -> UUID:
-    """uuid5 of the client's Idempotency-Key scoped by organisation and route kind; else a fresh uuid4."""
+async def command_id(
+    env: EnvironmentScope, kind: str, idempotency_key: str | None, *, body: object, db: ReadDb
+) -> UUID:
+    """uuid5 of the client's Idempotency-Key scoped by organisation and route kind, bound to `body` (the
+    same key with another body answers 422, gateway.idempotency); else a fresh uuid4."""
     if idempotency_key is None:
         return uuid4()
-    return uuid5(env.org_id, f"{kind}:{env.environment_id}:{checked_key(idempotency_key)}")
+    command = uuid5(env.org_id, f"{kind}:{env.environment_id}:{checked_key(idempotency_key)}")
+    await bind_key(db, command, body)
+    return command
 
 
 def checked_key(idempotency_key: str) -> str:

@@ -11,6 +11,7 @@ from domain.tenancy.events import (
     SdkKeyIssued,
     SdkKeyRevoked,
     UserDisplayNameChanged,
+    UserInvitedToOrg,
     UserJoinedOrg,
     UserLeftOrg,
     UserOrgRoleChanged,
@@ -19,9 +20,10 @@ from domain.tenancy.events import (
     UserRemoved,
 )
 from projections.recorded import Recorded
+from readmodels.vault import ERASED, open_sealed
 
 NAME = "identity"
-TABLES = ("rm_users", "rm_memberships", "rm_sdk_keys")
+TABLES = ("rm_users", "rm_memberships", "rm_invitations", "rm_sdk_keys")
 
 Tx = psycopg.AsyncConnection[Any]
 
@@ -31,7 +33,7 @@ async def apply(tx: Tx, event: Event, recorded: Recorded) -> None:
     match event:
         case UserRegistered() | UserPasswordChanged() | UserDisplayNameChanged() | UserRemoved():
             await _user(tx, event, recorded)
-        case UserJoinedOrg() | UserOrgRoleChanged() | UserLeftOrg():
+        case UserJoinedOrg() | UserOrgRoleChanged() | UserLeftOrg() | UserInvitedToOrg():
             await _membership(tx, event)
         case SdkKeyIssued() | SdkKeyRevoked():
             await _sdk_key(tx, event, recorded)
@@ -40,35 +42,51 @@ async def apply(tx: Tx, event: Event, recorded: Recorded) -> None:
 
 
 async def _user(tx: Tx, event: Event, recorded: Recorded) -> None:
+    """Personal data is opened with its owner's key inside the transaction; once the key is shredded
+    (or on a replay after it was) the row holds the erased placeholder instead."""
     at, pos, uid = event.occurred_at, recorded.position, event.stream_id
     match event:
-        case UserRegistered(email=email, display_name=name, password_hash=digest):
+        case UserRegistered(email=email, display_name=name):
             await tx.execute(
-                "INSERT INTO rm_users (user_id, email, display_name, password_hash, created_at, updated_at,"
-                " position) VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (user_id) DO NOTHING",
-                (uid, email, name, digest, at, at, pos),
+                "INSERT INTO rm_users (user_id, email, display_name, created_at, updated_at, position)"
+                " VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (user_id) DO NOTHING",
+                (uid, await open_sealed(tx, uid, email), await open_sealed(tx, uid, name), at, at, pos),
             )
-        case UserPasswordChanged(password_hash=digest, token_generation=generation):
+        case UserPasswordChanged(token_generation=generation):
             await tx.execute(
-                "UPDATE rm_users SET password_hash = %s, token_generation = %s, updated_at = %s,"
-                " position = %s WHERE user_id = %s",
-                (digest, generation, at, pos, uid),
+                "UPDATE rm_users SET token_generation = %s, updated_at = %s, position = %s"
+                " WHERE user_id = %s",
+                (generation, at, pos, uid),
             )
         case UserDisplayNameChanged(display_name=name):
             await tx.execute(
                 "UPDATE rm_users SET display_name = %s, updated_at = %s, position = %s WHERE user_id = %s",
-                (name, at, pos, uid),
+                (await open_sealed(tx, uid, name), at, pos, uid),
             )
         case UserRemoved():
             await tx.execute(
-                "UPDATE rm_users SET removed = true, updated_at = %s, position = %s WHERE user_id = %s",
-                (at, pos, uid),
+                "UPDATE rm_users SET removed = true, email = %s, display_name = %s, updated_at = %s,"
+                " position = %s WHERE user_id = %s",
+                (ERASED, ERASED, at, pos, uid),
             )
             await tx.execute("DELETE FROM rm_memberships WHERE user_id = %s", (uid,))
+            await tx.execute("DELETE FROM rm_invitations WHERE user_id = %s", (uid,))
 
 
 async def _membership(tx: Tx, event: Event) -> None:
+    """Memberships, and invitations, which joining or leaving that organisation ends."""
+    if isinstance(event, UserJoinedOrg | UserLeftOrg):
+        await tx.execute(
+            "DELETE FROM rm_invitations WHERE user_id = %s AND org_id = %s", (event.stream_id, event.org_id)
+        )
     match event:
+        case UserInvitedToOrg(org_id=org, role=role, display_name=name):
+            shown = await open_sealed(tx, event.stream_id, name)
+            await tx.execute(
+                "INSERT INTO rm_invitations (user_id, org_id, role, display_name, invited_at)"
+                " VALUES (%s, %s, %s, %s, %s) ON CONFLICT (user_id, org_id) DO NOTHING",
+                (event.stream_id, org, str(role), shown, event.occurred_at),
+            )
         case UserJoinedOrg(org_id=org, role=role) | UserOrgRoleChanged(org_id=org, role=role):
             await tx.execute(
                 "INSERT INTO rm_memberships (user_id, org_id, role, joined_at) VALUES (%s, %s, %s, %s)"

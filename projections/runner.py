@@ -6,15 +6,20 @@ in one Postgres transaction, locks the checkpoint, reads the events in (checkpoi
 the range from the store (not the message bodies) makes in-order processing, redelivery, positions
 that JetStream lost to retention and a cold start one code path. On error it rolls back, acks nothing,
 logs the failing position and retries with backoff one event per transaction (so everything before the
-failure is kept), never skipping it; with `max_attempts` set it gives up by raising ProjectionError.
+failure is kept). The poison policy (projections/poison.py): an event that fails `max_attempts` times
+for a reason of its own is dead-lettered and the checkpoint moves past it in the same transaction;
+without `DeadLetters` (tests) the runner stops there instead, raising ProjectionError. PostgreSQL being
+unreachable is waited out forever. Nothing else ends the loop. When a fetch comes back empty the runner
+catches up with the store anyway, so a wake-up JetStream dropped (`max_deliver`) delays nothing for long.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,6 +30,9 @@ from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
+from projections.poison import DeadLetters, caused_by_the_world
+from projections.pull import ack as _ack
+from projections.pull import fetch
 from projections.recorded import Projection
 from projections.store import (
     apply_events,
@@ -37,8 +45,9 @@ from projections.store import (
     save_checkpoint,
 )
 from readmodels.db import wait_for_position
+from readmodels.positions import parse_event_position
 
-__all__ = ["ProjectionError", "ProjectionRunner", "RunnerOptions", "run_projector", "wait_for_position"]
+__all__ = ["ProjectionError", "ProjectionRunner", "RunnerOptions", "wait_for_position"]
 
 EVENTS_STREAM = "STITCHD_EVENTS"  # == stitchd.jetstream.EVENTS_STREAM (projections may not import stitchd)
 EVENTS_SUBJECTS = "stitchd.events.>"
@@ -52,14 +61,15 @@ class ProjectionError(RuntimeError):
 
 @dataclass(frozen=True)
 class RunnerOptions:
-    """Tuning knobs; `max_attempts=None` retries a failing event forever (the production default)."""
+    """Tuning knobs; an event failing `max_attempts` times (for its own reasons) is dead-lettered."""
 
     batch: int = 200
     chunk: int = 500
     fetch_timeout: float = 1.0
     max_ack_pending: int = 1000
     ack_wait: float = 60.0
-    max_attempts: int | None = None
+    max_attempts: int = 5
+    max_deliver: int = 20  # wake-ups only: the store is read by position, so a dropped one loses nothing
     backoff_initial: float = 0.2
     backoff_max: float = 30.0
 
@@ -80,9 +90,12 @@ class ProjectionRunner:
         js: JetStreamContext,
         options: RunnerOptions | None = None,
         stream: str = EVENTS_STREAM,
+        dead_letters: DeadLetters | None = None,
     ) -> None:
         self.projection = projection
         self.options = options or RunnerOptions()
+        self.dead_lettered = 0
+        self._dead_letters = dead_letters
         self._database_url = database_url
         self._js = js
         self._stream = stream
@@ -90,92 +103,154 @@ class ProjectionRunner:
         self._conn: psycopg.AsyncConnection[Any] | None = None
 
     async def run(self) -> None:
-        """Consume, apply and ack until cancelled (or ProjectionError when attempts run out)."""
+        """Consume, apply and ack until cancelled (ProjectionError without DeadLetters, see above)."""
         sub = await self._subscribe()
         try:
-            conn = await self._connection()
-            await ensure_checkpoint(conn, self._name)
             # Messages a killed predecessor fetched stay unacked until ack_wait: start from the store.
-            await self._apply_with_retry(await head_position(conn))
+            await self._guarded(self._start)
             while True:
-                msgs = await self._fetch(sub)
-                if msgs:
-                    await self._handle(msgs)
+                msgs = await fetch(sub, self.options.batch, self.options.fetch_timeout, self.projection.NAME)
+                # Idle: catch up from the store anyway; a wake-up lost (max_deliver) costs one wait.
+                step = functools.partial(self._handle, msgs) if msgs else self._catch_up
+                await self._guarded(step)
         finally:
             await self._close()
             with contextlib.suppress(nats.errors.Error):  # the connection may already be gone
                 await sub.unsubscribe()
+
+    async def _start(self) -> None:
+        await ensure_checkpoint(await self._connection(), self._name)
+        await self._catch_up()
+
+    async def _catch_up(self) -> None:
+        conn = await self._connection()
+        head = await head_position(conn)
+        if head > await read_checkpoint(conn, self._name):
+            await self._apply_with_retry(head)
+
+    async def _guarded(self, step: Callable[[], Awaitable[None]]) -> None:
+        """Run a step until it completes; an unexpected error is logged and the step retried after a
+        back-off (unacked messages come back after ack_wait), so only cancellation ends the loop."""
+        failures = 0
+        while True:
+            try:
+                await step()
+                return
+            except ProjectionError:
+                raise
+            except Exception as exc:  # the poison policy: log, back off, go on
+                failures += 1
+                await self._on_failure(exc, failures, counted=False)
 
     async def checkpoint(self) -> int:
         """The projection's current checkpoint."""
         return await read_checkpoint(await self._connection(), self._name)
 
     async def _subscribe(self) -> JetStreamContext.PullSubscription:
+        durable = consumer_name(self.projection)
         config = ConsumerConfig(
+            durable_name=durable,
+            filter_subject=EVENTS_SUBJECTS,
             deliver_policy=DeliverPolicy.ALL,
             ack_policy=AckPolicy.EXPLICIT,
             max_ack_pending=self.options.max_ack_pending,
             ack_wait=self.options.ack_wait,
+            max_deliver=self.options.max_deliver,
         )
-        durable = consumer_name(self.projection)
-        js = self._js
-        return await js.pull_subscribe(EVENTS_SUBJECTS, durable=durable, stream=self._stream, config=config)
-
-    async def _fetch(self, sub: JetStreamContext.PullSubscription) -> list[Msg]:
-        """The next batch; empty on timeout or while NATS reconnects (a closed connection raises)."""
-        fetching = asyncio.ensure_future(sub.fetch(self.options.batch, timeout=self.options.fetch_timeout))
-        try:
-            await asyncio.wait({fetching})
-        except asyncio.CancelledError:
-            # nats-py's fetch can swallow a cancellation (its inner wait_for on 3.11): never wait on it
-            fetching.cancel()
-            fetching.add_done_callback(_retrieve)
-            raise
-        try:
-            return fetching.result()
-        except TimeoutError:  # nats raises its own subclass or the builtin, depending on the path
-            return []
-        except nats.errors.ConnectionClosedError:
-            raise
-        except nats.errors.Error as exc:
-            log.warning("projection %s: fetch failed (%s); retrying", self.projection.NAME, exc)
-            await asyncio.sleep(self.options.backoff_initial)
-            return []
+        await self._js.add_consumer(self._stream, config)  # creates it, or updates an older definition
+        return await self._js.pull_subscribe(EVENTS_SUBJECTS, durable=durable, stream=self._stream)
 
     async def _handle(self, msgs: Sequence[Msg]) -> None:
-        carried = [(m, p) for m, p in [(m, await _position(m)) for m in msgs] if p is not None]
-        if carried:
-            await self._apply_with_retry(max(p for _, p in carried))
-        for msg, _ in carried:
+        carried: list[tuple[Msg, int]] = []
+        for msg in msgs:
+            position = parse_event_position((msg.headers or {}).get(POSITION_HEADER))
+            if position is None:
+                await self._reject(msg, f"no valid {POSITION_HEADER} header: not a store event")
+            else:
+                carried.append((msg, position))
+        if not carried:
+            return
+        head = await head_position(await self._connection())
+        for msg, position in carried:
+            if position > head:  # published after its commit, so a real event is always <= head
+                await self._reject(msg, f"position {position} is not in the events table (head {head})")
+        real = [(m, p) for m, p in carried if p <= head]
+        if real:
+            await self._apply_with_retry(max(p for _, p in real))
+        for msg, _ in real:
             await _ack(msg)
 
+    async def _reject(self, msg: Msg, reason: str) -> None:
+        """A pushed message that is not a store event: dead-lettered (or terminated), never applied."""
+        log.error("projection %s: message on %s rejected: %s", self.projection.NAME, msg.subject, reason)
+        if self._dead_letters is not None:
+            await self._dead_letters.message(consumer_name(self.projection), msg, reason)
+            self.dead_lettered += 1
+            await _ack(msg)
+        else:
+            with contextlib.suppress(nats.errors.Error):
+                await msg.term()
+
     async def _apply_with_retry(self, target: int) -> None:
-        attempt = 0
+        attempt, world, failed = 0, 0, False
+        failing_at: int | str = -1
         while True:
             try:
-                await self._apply_upto(target, chunk=1 if attempt else self.options.chunk)
+                await self._apply_upto(target, chunk=1 if failed else self.options.chunk)
                 return
-            except Exception as exc:  # any failure stops progress: logged, retried, never skipped
-                attempt += 1
-                await self._on_failure(exc, attempt)
+            except Exception as exc:  # any failure stops progress: logged, retried, then dead-lettered
+                failed = True
+                if caused_by_the_world(exc):
+                    world += 1
+                    await self._on_failure(exc, world, counted=False)
+                    continue
+                world = 0
+                position = await self._safe_checkpoint()
+                attempt = attempt + 1 if position == failing_at else 1
+                failing_at = position
+                if attempt < self.options.max_attempts:
+                    await self._on_failure(exc, attempt)
+                elif await self._give_up(target, exc, attempt):
+                    attempt = 0
 
-    async def _on_failure(self, exc: BaseException, attempt: int) -> None:
-        """Log, drop the connection (it may be broken) and back off; give up after max_attempts."""
-        position = await self._safe_checkpoint()
-        log.error(
-            "projection %s failed after position %s (attempt %d): %s",
-            self.projection.NAME,
-            position,
-            attempt,
-            exc,
-            exc_info=exc,
-        )
-        await self._close()
-        limit = self.options.max_attempts
-        if limit is not None and attempt >= limit:
-            name = self.projection.NAME
+    async def _give_up(self, target: int, exc: Exception, attempts: int) -> bool:
+        """Dead-letter the event after the checkpoint and move past it; False if that failed."""
+        name = self.projection.NAME
+        if self._dead_letters is None:
+            position = await self._safe_checkpoint()
             raise ProjectionError(f"projection {name} stopped after position {position}") from exc
-        delay = min(self.options.backoff_initial * 2 ** (attempt - 1), self.options.backoff_max)
+        try:
+            skipped = await self._skip_next(target, f"{type(exc).__name__}: {exc}", attempts)
+        except Exception as failure:  # NATS down, say: nothing was skipped; try again after a back-off
+            await self._on_failure(failure, attempts, counted=False)
+            return False
+        if skipped is not None:
+            self.dead_lettered += 1
+            log.error("projection %s: dead-lettered the event at position %d after %d attempts: %s",
+                      name, skipped, attempts, exc)  # fmt: skip
+        return True
+
+    async def _skip_next(self, target: int, reason: str, attempts: int) -> int | None:
+        """In one transaction: dead-letter the first event after the checkpoint and checkpoint it."""
+        assert self._dead_letters is not None
+        conn = await self._connection()
+        async with conn.transaction():
+            checkpoint = await lock_checkpoint(conn, self._name)
+            events = await read_range(conn, checkpoint, target, 1)
+            if not events:
+                return None
+            await self._dead_letters.event(consumer_name(self.projection), events[0], reason, attempts)
+            await save_checkpoint(conn, self._name, events[0].position)
+        return events[0].position
+
+    async def _on_failure(self, exc: BaseException, attempt: int, *, counted: bool = True) -> None:
+        """Log, drop the connection (it may be broken) and back off."""
+        position = await self._safe_checkpoint()
+        kind = "attempt" if counted else "retry"
+        log.error("projection %s failed after position %s (%s %d): %s",
+                  self.projection.NAME, position, kind, attempt, exc, exc_info=exc)  # fmt: skip
+        await self._close()
+        delay = min(self.options.backoff_initial * 2 ** min(attempt - 1, 30), self.options.backoff_max)
         await asyncio.sleep(delay)
 
     async def _apply_upto(self, target: int, *, chunk: int) -> None:
@@ -209,45 +284,3 @@ class ProjectionRunner:
         if self._conn is not None:
             await self._conn.close()
             self._conn = None
-
-
-def _retrieve(task: asyncio.Future[Any]) -> None:
-    """Mark an abandoned fetch's outcome as seen (it no longer matters)."""
-    if not task.cancelled():
-        task.exception()
-
-
-async def _ack(msg: Msg) -> None:
-    """Ack after commit; a lost ack only means a redelivery, which the checkpoint skips."""
-    try:
-        await msg.ack()
-    except nats.errors.Error as exc:
-        log.warning("ack of %s failed (%s); it will be redelivered and skipped", msg.subject, exc)
-
-
-async def _position(msg: Msg) -> int | None:
-    """The store position a message carries; a message without one is not a store event: terminate it."""
-    raw = (msg.headers or {}).get(POSITION_HEADER)
-    if raw is not None and raw.isdigit():
-        return int(raw)
-    log.error("message on %s has no %s header; terminated", msg.subject, POSITION_HEADER)
-    await msg.term()
-    return None
-
-
-async def run_projector(
-    database_url: str,
-    nats_url: str,
-    projections: Sequence[Projection],
-    options: RunnerOptions | None = None,
-) -> None:
-    """Run every projection's runner concurrently until cancelled (the `stitchd projector` process)."""
-    nc = await nats.connect(nats_url)
-    try:
-        js = nc.jetstream()
-        async with asyncio.TaskGroup() as group:
-            for projection in projections:
-                runner = ProjectionRunner(projection, database_url=database_url, js=js, options=options)
-                group.create_task(runner.run(), name=f"projection:{projection.NAME}")
-    finally:
-        await nc.close()

@@ -10,7 +10,9 @@ started broadcaster still gets exactly the deltas it missed. Nothing here does I
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 from uuid import UUID
 
@@ -19,8 +21,10 @@ from domain.context import ContextSet
 from domain.evaluation import not_found
 from domain.event_definitions.events import MetricValueType
 from domain.flags.model import EvaluationResult
+from domain.tenancy.events import SdkKeyIssued
 from domain.tenancy.sdk_keys import hash_sdk_key
 from readmodels.definitions_fold import RELEVANT_PREFIXES, Folder
+from readmodels.definitions_history import DEFAULT_HISTORY, DEFAULT_HISTORY_BYTES, HistoryBudget
 from readmodels.definitions_large import (
     DEFAULT_ANSWER_LIMIT,
     DEFAULT_MEMBER_BUDGET,
@@ -29,10 +33,20 @@ from readmodels.definitions_large import (
     Pair,
 )
 from readmodels.definitions_state import Delta, EnvDefinitions, Snapshot
+from readmodels.misses import MissCache
 
-DEFAULT_HISTORY = 1000  # deltas retained per environment for since_sequence replay
+DEFAULT_REFRESH_INTERVAL = 1.0  # seconds between catch-ups a caller asks for (unknown key or metric)
 
-__all__ = ["DEFAULT_HISTORY", "DefinitionsCache", "Delta", "EventLog", "LogRecord", "MemberFetch", "Snapshot"]
+__all__ = [
+    "DEFAULT_HISTORY",
+    "DEFAULT_HISTORY_BYTES",
+    "DefinitionsCache",
+    "Delta",
+    "EventLog",
+    "LogRecord",
+    "MemberFetch",
+    "Snapshot",
+]
 
 
 class LogRecord(Protocol):
@@ -58,6 +72,15 @@ class EventLog(Protocol):
 Listener = Callable[[Delta], None]
 
 
+@dataclass
+class CacheStats:
+    """On-demand catch-ups done and refused (rate limit), and SDK key look-ups the miss cache answered."""
+
+    refreshes: int = 0
+    refreshes_skipped: int = 0
+    key_misses_cached: int = 0
+
+
 class DefinitionsCache:
     """Every environment's definitions in memory; single-writer (the event loop), many readers."""
 
@@ -67,14 +90,28 @@ class DefinitionsCache:
         history_limit: int = DEFAULT_HISTORY,
         member_budget: int = DEFAULT_MEMBER_BUDGET,
         answer_limit: int = DEFAULT_ANSWER_LIMIT,
+        history_bytes: int = DEFAULT_HISTORY_BYTES,
+        refresh_interval: float = DEFAULT_REFRESH_INTERVAL,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        """`history_limit` deltas per environment and `history_bytes` in all are kept for replay."""
         self.answers = AnswerCache(answer_limit)
-        self._fold = Folder(history_limit, member_budget, self.answers)
+        self.stats = CacheStats()
+        self._refresh_interval = refresh_interval
+        self._clock = clock
+        self._refreshed_at: float | None = None
+        self._key_misses = MissCache(clock=clock)
+        self._fold = Folder(history_limit, member_budget, self.answers, history_bytes)
         self.position = 0
         self._lock = asyncio.Lock()
         self._changed: dict[UUID, asyncio.Future[None]] = {}
         self._advanced: asyncio.Future[None] | None = None
         self._listeners: list[Listener] = []
+
+    @property
+    def history(self) -> HistoryBudget:
+        """The byte budget of every environment's retained deltas (bytes held, deltas dropped)."""
+        return self._fold.history_budget
 
     # Writing
     def apply(self, record: LogRecord) -> list[Delta]:
@@ -84,7 +121,10 @@ class DefinitionsCache:
         self.position = record.position
         if not record.type.startswith(RELEVANT_PREFIXES):
             return []
-        deltas, revoked = self._fold.apply(record.position, decode_event(record.type, bytes(record.data)))
+        event = decode_event(record.type, bytes(record.data))
+        if isinstance(event, SdkKeyIssued):
+            self._key_misses.discard(event.key_hash)
+        deltas, revoked = self._fold.apply(record.position, event)
         for delta in deltas:
             for listener in self._listeners:
                 listener(delta)
@@ -105,21 +145,52 @@ class DefinitionsCache:
         self._advanced = None
         return self.position
 
-    async def apply_next(self, record: LogRecord, log: EventLog) -> None:
-        """Fold a record pushed by a subscription: directly when it is the next one, else catch up."""
-        if record.position <= self.position:
+    async def refresh(self, log: EventLog) -> None:
+        """A catch-up a caller asks for (it met an unknown SDK key or metric): at most one per
+        `refresh_interval`, and none while one is running (the caller waits for that one instead), so
+        a flood of unknown keys cannot keep the lock from the follower. Following the log is the
+        follower's job; this only shortens the wait for something written a moment ago."""
+        if self._lock.locked():
+            async with self._lock:
+                return
+        now = self._clock()
+        if self._refreshed_at is not None and now - self._refreshed_at < self._refresh_interval:
+            self.stats.refreshes_skipped += 1
             return
-        if record.position == self.position + 1 and not self._lock.locked():
-            self.apply(record)
-            _wake(self._advanced)
-            self._advanced = None
-            return
+        self._refreshed_at = now
+        self.stats.refreshes += 1
         await self.catch_up(log)
 
+    async def resolve_key(self, raw_key: str, log: EventLog) -> tuple[UUID, UUID] | None:
+        """`key_owner`, after a (rate-limited) refresh for a key not seen before; an unknown key is
+        remembered (bounded, expiring, dropped when its issuance is folded) and costs nothing again."""
+        key_hash = hash_sdk_key(raw_key)
+        owner = self._fold.keys.get(key_hash)
+        if owner is not None:
+            return owner
+        if key_hash in self._key_misses:
+            self.stats.key_misses_cached += 1
+            return None
+        await self.refresh(log)
+        owner = self._fold.keys.get(key_hash)
+        if owner is None:
+            self._key_misses.add(key_hash)
+        return owner
+
     async def reach(self, position: int, log: EventLog) -> None:
-        """Make sure everything up to `position` is folded (read-your-writes for a caller that knows it)."""
-        if position > self.position:
-            await self.catch_up(log)
+        """Make sure everything up to `position` is folded (read-your-writes for a caller that knows it).
+
+        Callers cap `position` at the store's head, and one waiting for a running catch-up checks again
+        before reading: concurrent callers share one read, so reads follow writes, not requests.
+        """
+        if position <= self.position:
+            return
+        if self._lock.locked():
+            async with self._lock:
+                pass
+            if position <= self.position:
+                return
+        await self.catch_up(log)
 
     def subscribe(self, listener: Listener) -> Callable[[], None]:
         """Call `listener` with every future delta (synchronously, in order); returns an unsubscribe."""

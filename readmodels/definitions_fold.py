@@ -26,6 +26,7 @@ from domain.segments.events import (
     SegmentMembersRemoved,
 )
 from domain.tenancy.events import EnvironmentCreated, SdkKeyIssued, SdkKeyRevoked
+from readmodels.definitions_history import DEFAULT_HISTORY_BYTES, HistoryBudget
 from readmodels.definitions_large import DEFAULT_MEMBER_BUDGET, AnswerCache
 from readmodels.definitions_state import Delta, DeltaBuilder, EnvDefinitions
 
@@ -41,8 +42,10 @@ class Folder:
         history_limit: int,
         member_budget: int = DEFAULT_MEMBER_BUDGET,
         answers: AnswerCache | None = None,
+        history_bytes: int = DEFAULT_HISTORY_BYTES,
     ) -> None:
         self.history_limit = history_limit
+        self.history_budget = HistoryBudget(history_bytes)
         self.member_budget = member_budget
         self.answers = AnswerCache() if answers is None else answers
         self.envs: dict[UUID, EnvDefinitions] = {}
@@ -91,6 +94,7 @@ class Folder:
             self.history_limit,
             member_budget=self.member_budget,
             answers=self.answers,
+            history_budget=self.history_budget,
         )
         self.envs[env_id] = env
         self.project_envs.setdefault(project_id, []).append(env_id)

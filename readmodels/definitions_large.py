@@ -52,12 +52,23 @@ class AnswerCache:
         return len(self._entries)
 
 
-def read_model_fetch(db: ReadDb, within: float, lagging: Exception) -> MemberFetch:
+PositionWait = Callable[[int, float], Awaitable[bool]]  # position, within -> reached
+
+
+def read_model_fetch(
+    db: ReadDb, within: float, lagging: Exception, wait: PositionWait | None = None
+) -> MemberFetch:
     """A MemberFetch over rm_segment_members that first waits (at most `within` s) for the segments
-    projection to reach the cache's position, raising `lagging` when it does not."""
+    projection to reach the cache's position, raising `lagging` when it does not. `wait` is a shared
+    waiter (a readmodels.checkpoints.CheckpointWatcher on SEGMENTS_PROJECTION); without one each
+    fetch waits on a connection of its own."""
 
     async def fetch(environment_id: UUID, position: int, pairs: Sequence[Pair]) -> dict[Pair, bool]:
-        if not await wait_for_position(db, position, within, names=[SEGMENTS_PROJECTION]):
+        if wait is not None:
+            reached = await wait(position, within)
+        else:
+            reached = await wait_for_position(db, position, within, names=[SEGMENTS_PROJECTION])
+        if not reached:
             raise lagging
         return await list_memberships(db, environment_id=environment_id, checks=pairs)
 

@@ -1,55 +1,56 @@
 """Keeping a DefinitionsCache current: a read-only event log over Postgres and the JetStream follower.
 
 The follower subscribes to STITCHD_EVENTS with an ordered consumer (new messages only) *before* the
-initial catch-up, so nothing falls between the two. A pushed event that is exactly the next position is
-folded straight from the message; anything else (a gap, a restart of the consumer, a relay behind)
-triggers a `read_all` catch-up from Postgres, which is the truth. A quiet subscription still polls the
-log every `poll_interval` seconds, so a NATS outage delays changes but never loses them.
+initial catch-up, so nothing falls between the two. A pushed message is only a wake-up: its
+`Stitchd-Position` header, when beyond the cache, triggers a `read_all` catch-up from Postgres, which is
+the truth; its body is never folded (as the projector does), so whoever can publish on the bus cannot
+forge an event (an SDK key, a flag) into the cache. A message without a valid position is logged,
+counted and skipped; a database error is logged and retried. A quiet subscription still polls the log
+every `poll_interval` seconds, so a NATS outage delays changes but never loses them.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 import msgspec
 import nats
+import psycopg
+from nats.aio.msg import Msg
 from nats.errors import TimeoutError as NatsTimeout
 from nats.js.api import DeliverPolicy
-from psycopg_pool import AsyncConnectionPool
+from psycopg_pool import AsyncConnectionPool, PoolClosed
 
 from readmodels.db import connection
 from readmodels.definitions import DefinitionsCache, EventLog
+from readmodels.positions import parse_position
 
 log = logging.getLogger("stitchd.definitions")
 
 EVENTS_SUBJECT = "stitchd.events.>"
 EVENTS_STREAM = "STITCHD_EVENTS"
+POSITION_HEADER = "Stitchd-Position"  # == commands.encoding.POSITION_HEADER
 DEFAULT_POLL_INTERVAL = 1.0
 
 
 class StoredEvent(msgspec.Struct, frozen=True, kw_only=True):
-    """The part of a stored event (or of the JetStream envelope, docs/messaging.md) the cache reads."""
+    """The part of a stored event the cache reads."""
 
     position: int
     type: str
     data: bytes
 
 
-class _Envelope(msgspec.Struct, frozen=True, kw_only=True):
-    position: int
-    type: str
-    data: msgspec.Raw
+@dataclass
+class FollowerStats:
+    """What a follower saw: wake-ups that led to a catch-up, messages it ignored, database errors."""
 
-
-_ENVELOPE = msgspec.json.Decoder(_Envelope)
-
-
-def decode_envelope(body: bytes) -> StoredEvent:
-    """A STITCHD_EVENTS message body as a StoredEvent (the event JSON kept as bytes)."""
-    envelope = _ENVELOPE.decode(body)
-    return StoredEvent(position=envelope.position, type=envelope.type, data=bytes(envelope.data))
+    wakeups: int = 0
+    ignored: int = 0
+    errors: int = 0
 
 
 class PostgresEventLog:
@@ -77,10 +78,12 @@ async def follow(
     nats_url: str | None,
     poll_interval: float = DEFAULT_POLL_INTERVAL,
     ready: asyncio.Event | None = None,
+    stats: FollowerStats | None = None,
 ) -> None:
     """Keep `cache` current until cancelled; sets `ready` after the initial catch-up."""
+    stats = stats if stats is not None else FollowerStats()
     if nats_url is None:
-        await _poll(cache, events, poll_interval, ready)
+        await _poll(cache, events, poll_interval, ready, stats)
         return
     nc = await nats.connect(nats_url, max_reconnect_attempts=-1)
     try:
@@ -95,11 +98,39 @@ async def follow(
             try:
                 msg = await sub.next_msg(timeout=poll_interval)
             except NatsTimeout:
-                await cache.catch_up(events)
+                await _catch_up(cache, events, stats, poll_interval)
                 continue
-            await cache.apply_next(decode_envelope(msg.data), events)
+            if _wakes(msg, cache, stats):
+                await _catch_up(cache, events, stats, poll_interval)
     finally:
         await nc.close()
+
+
+def _wakes(msg: Msg, cache: DefinitionsCache, stats: FollowerStats) -> bool:
+    """Whether a pushed message announces a position the cache has not folded (its body is ignored)."""
+    position = parse_position((msg.headers or {}).get(POSITION_HEADER))
+    if position is None:
+        stats.ignored += 1
+        log.warning(
+            "definitions follower: a message on %s has no valid %s; ignored", msg.subject, POSITION_HEADER
+        )
+        return False
+    if position <= cache.position:
+        return False
+    stats.wakeups += 1
+    return True
+
+
+async def _catch_up(cache: DefinitionsCache, events: EventLog, stats: FollowerStats, pause: float) -> None:
+    """Catch up from the log; a database error is the world's fault: logged, retried at the next wake."""
+    try:
+        await cache.catch_up(events)
+    except PoolClosed:
+        raise  # the process is shutting down (or its owner closed the pool): this follower is done
+    except psycopg.OperationalError as exc:
+        stats.errors += 1
+        log.warning("definitions follower: cannot read the event log (%s); retrying", exc)
+        await asyncio.sleep(pause)
 
 
 async def start_following(
@@ -108,11 +139,12 @@ async def start_following(
     *,
     nats_url: str | None,
     poll_interval: float = DEFAULT_POLL_INTERVAL,
+    stats: FollowerStats | None = None,
 ) -> asyncio.Task[None]:
     """Start `follow` in a task and return it once the initial catch-up is done (or raise its error)."""
     ready = asyncio.Event()
     task = asyncio.create_task(
-        follow(cache, events, nats_url=nats_url, poll_interval=poll_interval, ready=ready),
+        follow(cache, events, nats_url=nats_url, poll_interval=poll_interval, ready=ready, stats=stats),
         name="definitions-follower",
     )
     waiter = asyncio.create_task(ready.wait())
@@ -125,11 +157,15 @@ async def start_following(
 
 
 async def _poll(
-    cache: DefinitionsCache, events: EventLog, poll_interval: float, ready: asyncio.Event | None
+    cache: DefinitionsCache,
+    events: EventLog,
+    poll_interval: float,
+    ready: asyncio.Event | None,
+    stats: FollowerStats,
 ) -> None:
     await cache.catch_up(events)
     if ready is not None:
         ready.set()
     while True:
         await asyncio.sleep(poll_interval)
-        await cache.catch_up(events)
+        await _catch_up(cache, events, stats, poll_interval)

@@ -6,7 +6,6 @@ also the environment's `SegmentLookup`, so evaluation resolves `in_segment` leav
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Sequence
 from uuid import UUID
 
@@ -15,6 +14,7 @@ import msgspec
 from domain.compiled import CompiledFlag, compile_flag
 from domain.event_definitions.events import MetricValueType
 from domain.flags.model import FlagDefinition, ListSegmentMeta, RuleSegment
+from readmodels.definitions_history import EnvHistory, HistoryBudget
 from readmodels.definitions_large import AnswerCache
 
 
@@ -110,6 +110,7 @@ class EnvDefinitions:
         *,
         member_budget: int,
         answers: AnswerCache,
+        history_budget: HistoryBudget,
     ) -> None:
         self.environment_id = environment_id
         self.project_id = project_id
@@ -119,7 +120,7 @@ class EnvDefinitions:
         self.list_segments: dict[str, ListSegmentMeta] = {}
         self.members: dict[str, Membership] = {}
         self.event_types: dict[str, MetricValueType] = {}
-        self.history: deque[Delta] = deque(maxlen=history_limit)
+        self.history = EnvHistory(history_limit, history_budget)
         self.member_budget = member_budget
         self.held = 0  # membership keys in `members`, at most `member_budget` after every event
         self.large: dict[str, int] = {}  # segment key -> generation (position of its last member change)

@@ -7,11 +7,13 @@ from uuid import UUID
 
 import msgspec
 
+from domain.ids import canonical_email
 from readmodels.db import ReadDb, fetch_all, fetch_one
 
 
 class UserCredentials(msgspec.Struct, frozen=True, kw_only=True):
-    """A live user with what login needs; `token_generation` invalidates older tokens when it grows."""
+    """A live user with what login needs (hash and generation from the vault's `auth_credentials`);
+    `token_generation` invalidates older tokens when it grows."""
 
     user_id: UUID
     email: str
@@ -46,7 +48,10 @@ class SdkKeyRow(msgspec.Struct, frozen=True, kw_only=True):
     position: int
 
 
-_USER = "SELECT user_id, email, display_name, password_hash, token_generation FROM rm_users WHERE NOT removed"
+_USER = (
+    "SELECT u.user_id, u.email, u.display_name, c.password_hash, c.generation AS token_generation"
+    " FROM rm_users u JOIN auth_credentials c ON c.user_id = u.user_id WHERE NOT u.removed"
+)
 _KEY = (
     "SELECT key_id, environment_id, project_id, org_id, name, prefix, status, created_at, revoked_at,"
     " position FROM rm_sdk_keys"
@@ -55,12 +60,12 @@ _KEY = (
 
 async def user_by_email(db: ReadDb, email: str) -> UserCredentials | None:
     """The live user holding the (lower-cased) email."""
-    return await fetch_one(db, _USER + " AND email = %s", (email.strip().lower(),), UserCredentials)
+    return await fetch_one(db, _USER + " AND u.email = %s", (canonical_email(email),), UserCredentials)
 
 
 async def user_by_id(db: ReadDb, user_id: UUID) -> UserCredentials | None:
     """The live user with that id (None once removed)."""
-    return await fetch_one(db, _USER + " AND user_id = %s", (user_id,), UserCredentials)
+    return await fetch_one(db, _USER + " AND u.user_id = %s", (user_id,), UserCredentials)
 
 
 async def any_member(db: ReadDb, org_id: UUID) -> bool:
@@ -91,14 +96,41 @@ async def role_in_org(db: ReadDb, user_id: UUID, org_id: UUID) -> str | None:
 
 
 async def org_members(db: ReadDb, org_id: UUID) -> list[MemberRow]:
-    """Live members of the org, by email."""
+    """Live members of the org and the accounts it invited, by email. An invited account shows the name
+    the organisation typed, never the one its owner chose (nothing leaks from the account's other orgs)."""
     return await fetch_all(
         db,
         "SELECT u.user_id, u.email, u.display_name, m.role FROM rm_memberships m"
-        " JOIN rm_users u ON u.user_id = m.user_id WHERE m.org_id = %s AND NOT u.removed ORDER BY u.email",
-        (org_id,),
+        " JOIN rm_users u ON u.user_id = m.user_id WHERE m.org_id = %s AND NOT u.removed"
+        " UNION ALL SELECT u.user_id, u.email, i.display_name, i.role FROM rm_invitations i"
+        " JOIN rm_users u ON u.user_id = i.user_id WHERE i.org_id = %s AND NOT u.removed"
+        " ORDER BY email",
+        (org_id, org_id),
         MemberRow,
     )
+
+
+class InvitationRow(msgspec.Struct, frozen=True, kw_only=True):
+    org_id: UUID
+    org_name: str
+    role: str
+    invited_at: datetime
+
+
+async def invitations(db: ReadDb, user_id: UUID) -> list[InvitationRow]:
+    """The organisations that invited the account and wait for its answer, oldest first."""
+    return await fetch_all(
+        db,
+        "SELECT i.org_id, o.name AS org_name, i.role, i.invited_at FROM rm_invitations i"
+        " JOIN rm_orgs o ON o.id = i.org_id WHERE i.user_id = %s ORDER BY i.invited_at, i.org_id",
+        (user_id,),
+        InvitationRow,
+    )
+
+
+async def is_invited(db: ReadDb, user_id: UUID, org_id: UUID) -> bool:
+    """True while the org's invitation of the account is pending."""
+    return any(i.org_id == org_id for i in await invitations(db, user_id))
 
 
 async def sdk_key_by_hash(db: ReadDb, key_hash: str) -> SdkKeyRow | None:
@@ -151,14 +183,22 @@ async def all_orgs(db: ReadDb) -> list[OrgSummary]:
 class TokenSubject(msgspec.Struct, frozen=True, kw_only=True):
     token_generation: int
     role: str
+    session_live: bool | None  # None: no such session of this user
 
 
-async def token_subject(db: ReadDb, user_id: UUID, org_id: UUID) -> TokenSubject | None:
-    """A live user's token generation and role in the org, in one round trip; None if gone or not a member."""
+async def token_subject(
+    db: ReadDb, user_id: UUID, org_id: UUID, *, session_id: UUID, now: datetime
+) -> TokenSubject | None:
+    """A live user's token generation (from the vault), role in the org and whether the token's session is
+    still live, in one round trip; None if gone or not a member."""
     return await fetch_one(
         db,
-        "SELECT u.token_generation, m.role FROM rm_users u JOIN rm_memberships m ON m.user_id = u.user_id"
+        "SELECT c.generation AS token_generation, m.role,"
+        " (s.revoked_at IS NULL AND s.expires_at > %s) AS session_live"
+        " FROM rm_users u JOIN rm_memberships m ON m.user_id = u.user_id"
+        " JOIN auth_credentials c ON c.user_id = u.user_id"
+        " LEFT JOIN auth_sessions s ON s.family_id = %s AND s.user_id = u.user_id"
         " WHERE u.user_id = %s AND m.org_id = %s AND NOT u.removed",
-        (user_id, org_id),
+        (now, session_id, user_id, org_id),
         TokenSubject,
     )

@@ -145,14 +145,14 @@ def _serve_from_proto(msg: flags_pb.FlagRule) -> Serve:
 
 def _payload_of(condition: Condition, owner: str) -> bytes:
     try:
-        return encode_condition(condition)
+        return encode_condition(condition, recorded=True)
     except ConditionError as exc:
         raise WireFormatError(f"invalid condition in {owner}: {exc}") from exc
 
 
 def _condition_from_payload(payload: bytes, owner: str) -> Condition:
     try:
-        return decode_condition(payload)
+        return decode_condition(payload, recorded=True)
     except ConditionError as exc:
         raise WireFormatError(f"invalid rule_payload in {owner}: {exc}") from exc
 

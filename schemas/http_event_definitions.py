@@ -8,6 +8,8 @@ from uuid import UUID
 
 import msgspec
 
+from schemas.http_types import Key, Version
+
 MetricType = Literal["bool", "int", "double"]
 
 
@@ -16,7 +18,7 @@ class Body(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True
 
 
 class CreateEventDefinitionBody(Body, frozen=True, kw_only=True):
-    key: str
+    key: Key
     value_type: MetricType
     description: str = ""
 
@@ -24,7 +26,7 @@ class CreateEventDefinitionBody(Body, frozen=True, kw_only=True):
 class UpdateEventDefinitionBody(Body, frozen=True, kw_only=True):
     """Only the description changes; a value type is permanent."""
 
-    version: int
+    version: Version
     description: str | None = None
     value_type: MetricType | None = None
 

@@ -8,7 +8,7 @@ often the stats worker recomputes a running iteration; it may change in every st
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
 import msgspec
@@ -18,6 +18,7 @@ from domain.experiments.schedule import (
     MAX_STATS_INTERVAL_MINUTES,
     MIN_STATS_INTERVAL_MINUTES,
 )
+from schemas.http_types import Key, Version, WeightMilli
 
 StatsInterval = Annotated[
     int,
@@ -35,14 +36,14 @@ class Body(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True
 
 class WeightBody(Body, frozen=True, kw_only=True):
     variant_key: str
-    weight_milli: int
+    weight_milli: WeightMilli
 
 
 class CreateExperimentBody(Body, frozen=True, kw_only=True):
     """`control_variant` defaults to the first of `variant_keys`."""
 
     name: str
-    flag_key: str
+    flag_key: Key
     variant_keys: list[str]
     control_variant: str | None = None
     description: str = ""
@@ -55,7 +56,7 @@ class CreateExperimentBody(Body, frozen=True, kw_only=True):
 class UpdateExperimentBody(Body, frozen=True, kw_only=True):
     """Fields left out keep their value; what may change depends on the status."""
 
-    version: int
+    version: Version
     name: str | None = None
     description: str | None = None
     variant_keys: list[str] | None = None
@@ -66,10 +67,18 @@ class UpdateExperimentBody(Body, frozen=True, kw_only=True):
     stats_interval_minutes: StatsInterval | None = None
 
 
+StatusName = Literal[  # the seed's names, lower case, or with the seed's EXPERIMENT_STATUS_ prefix
+    "DRAFT", "ACTIVE", "PAUSED", "CONCLUDED",
+    "draft", "active", "paused", "concluded",
+    "EXPERIMENT_STATUS_DRAFT", "EXPERIMENT_STATUS_ACTIVE", "EXPERIMENT_STATUS_PAUSED",
+    "EXPERIMENT_STATUS_CONCLUDED",
+]  # fmt: skip
+
+
 class TransitionBody(Body, frozen=True, kw_only=True):
-    new_status: str
+    new_status: StatusName
     reason: str = ""
-    version: int | None = None
+    version: Version
 
 
 class WeightView(msgspec.Struct, frozen=True, kw_only=True):

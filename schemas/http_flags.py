@@ -14,6 +14,7 @@ from uuid import UUID
 import msgspec
 
 from domain.conditions.ast import Condition
+from schemas.http_types import Int64, Key, OptionalKey, Position, Rfc3339, ValueTypeName, Version, WeightMilli
 
 
 class Body(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -21,7 +22,7 @@ class Body(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True
 
 
 class VariantBody(Body, frozen=True, kw_only=True):
-    key: str
+    key: Key
     value: Any
     name: str = ""
     description: str = ""
@@ -29,7 +30,7 @@ class VariantBody(Body, frozen=True, kw_only=True):
 
 class BucketBody(Body, frozen=True, kw_only=True):
     variant_key: str
-    weight_milli: int
+    weight_milli: WeightMilli
 
 
 class ContextHashSpecBody(Body, frozen=True, kw_only=True):
@@ -57,13 +58,13 @@ class RuleBody(Body, frozen=True, kw_only=True):
 
     condition: Condition
     serve: ServeBody
-    id: str = ""
+    id: OptionalKey = ""
     description: str = ""
 
 
 class CreateFlagBody(Body, frozen=True, kw_only=True):
-    key: str
-    value_type: str
+    key: Key
+    value_type: ValueTypeName
     variants: list[VariantBody]
     name: str = ""
     description: str = ""
@@ -76,7 +77,7 @@ class CreateFlagBody(Body, frozen=True, kw_only=True):
 class UpdateFlagBody(Body, frozen=True, kw_only=True):
     """Fields left out keep their value; `version` is the environment config version read."""
 
-    version: int
+    version: Version
     enabled: bool | None = None
     off_variant: str | None = None
     fallthrough: ServeBody | None = None
@@ -85,15 +86,15 @@ class UpdateFlagBody(Body, frozen=True, kw_only=True):
 
 
 class AddVariantBody(Body, frozen=True, kw_only=True):
-    key: str
+    key: Key
     value: Any
     name: str = ""
     description: str = ""
-    version: int | None = None
+    version: Version
 
 
 class ReplaceRulesBody(Body, frozen=True, kw_only=True):
-    version: int
+    version: Version
     rules: list[RuleBody]
 
 
@@ -103,23 +104,23 @@ class HashingConfigBody(Body, frozen=True, kw_only=True):
 
     parameter_key: str
     parameter_type: str = "user"
-    order: int = 0
+    order: Int64 = 0
 
 
 class UpdateHashingBody(Body, frozen=True, kw_only=True):
-    version: int
+    version: Version
     configs: list[HashingConfigBody]
 
 
 class ToggleBody(Body, frozen=True, kw_only=True):
-    """Kill switch: `enabled` None flips the current state; `version` is optional (emergencies)."""
+    """Kill switch: `enabled` None flips the current state; `version` is the config version read."""
 
+    version: Version
     enabled: bool | None = None
-    version: int | None = None
 
 
 class ArchiveBody(Body, frozen=True, kw_only=True):
-    version: int | None = None
+    version: Version
 
 
 # --- responses --------------------------------------------------------------------------------------
@@ -207,8 +208,9 @@ class DeletedView(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class RevertBody(Body, frozen=True, kw_only=True):
-    """Restore this environment's config as it was at store position `position` (or time `at`)."""
+    """Restore this environment's config as it was at the last store position at or before both bounds
+    given, `position` and the time `at` (neither: the current config, a no-op)."""
 
-    position: int | None = None
-    at: datetime | None = None
-    version: int | None = None
+    version: Version
+    position: Position | None = None
+    at: Rfc3339 | None = None

@@ -66,6 +66,17 @@ class UserOrgsReply(Reply, frozen=True, kw_only=True):
 # --- admin -----------------------------------------------------------------------------------------
 
 
+class InvitationEntry(Reply, frozen=True, kw_only=True):
+    org_id: UUID
+    org_name: str
+    role: str
+    invited_at: datetime
+
+
+class InvitationsReply(Reply, frozen=True, kw_only=True):
+    invitations: list[InvitationEntry]
+
+
 class CreateOrgBody(Body, frozen=True, kw_only=True):
     name: Name
 

@@ -2,7 +2,9 @@
 
 `event_id` is the client's de-duplication key (a retried request re-sends the same ids); it becomes the
 JetStream `Nats-Msg-Id`, so it is restricted to header-safe characters. Constraints are enforced when
-the body is decoded (400 INVALID_ARGUMENT).
+the body is decoded (400 INVALID_ARGUMENT), numbers included: a metric value is a boolean, an int64 or a
+finite float64, an exposure `sequence` a non-negative int64 (schemas/numbers.py), so nothing reaches
+JetStream that a 64-bit ClickHouse column cannot store.
 """
 
 from __future__ import annotations
@@ -11,11 +13,13 @@ from typing import Annotated, Final
 
 import msgspec
 
+from schemas.http_context import ContextKey, ContextType
+from schemas.numbers import MetricValue, NonNegativeInt64
+
 MAX_BATCH: Final = 5000
 Key = Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
 EventId = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9._:\-]{1,128}$")]
 TimestampMs = Annotated[int, msgspec.Meta(ge=0, le=253_402_300_799_999)]  # up to year 9999
-MetricValue = bool | int | float | None
 
 
 class Body(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -26,8 +30,8 @@ class MetricEventBody(Body, frozen=True, kw_only=True):
     """The seed's Ingest Event; `value` None records an occurrence, `timestamp_ms` defaults to now."""
 
     metric_key: Key
-    context_key: Key
-    context_type: Key = "user"
+    context_key: ContextKey
+    context_type: ContextType = "user"
     value: MetricValue = None
     timestamp_ms: TimestampMs | None = None
     event_id: EventId | None = None
@@ -51,9 +55,9 @@ class ExposureBody(Body, frozen=True, kw_only=True):
 
     flag_key: Key
     variant_key: Key
-    context_key: Key
-    context_type: Key = "user"
-    sequence: Annotated[int, msgspec.Meta(ge=0)] = 0
+    context_key: ContextKey
+    context_type: ContextType = "user"
+    sequence: NonNegativeInt64 = 0
     timestamp_ms: TimestampMs | None = None
     event_id: EventId | None = None
 

@@ -6,11 +6,19 @@ A request names one context (`context_type`, `context_key`, `attributes`, as in 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any, ClassVar
 
 import msgspec
 
-from domain.context import Context, ContextSet, ParamValue
+from domain.context import Context, ContextSet
+from schemas.http_context import (
+    MAX_CONTEXTS,
+    Attributes,
+    ContextKey,
+    ContextType,
+    DefinitionKey,
+    PrivateAttributes,
+)
 
 MAX_BATCH_CHECKS = 1000
 
@@ -20,10 +28,10 @@ class Body(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True
 
 
 class ContextBody(Body, frozen=True, kw_only=True):
-    context_type: str = "user"
-    context_key: str
-    attributes: dict[str, ParamValue] = {}
-    private_attributes: list[str] = []
+    context_type: ContextType = "user"
+    context_key: ContextKey
+    attributes: Attributes = {}
+    private_attributes: PrivateAttributes = []
 
     def to_domain(self) -> Context:
         """The domain context."""
@@ -35,14 +43,31 @@ class ContextBody(Body, frozen=True, kw_only=True):
         )
 
 
+_ONE_CONTEXT_OR_SEVERAL: dict[str, Any] = {
+    "anyOf": [
+        {
+            "required": ["context_key"],
+            "properties": {"context_key": {"type": "string"}, "contexts": {"type": "null"}},
+        },
+        {
+            "required": ["contexts"],
+            "properties": {"contexts": {"type": "array", "minItems": 1}, "context_key": {"type": "null"}},
+        },
+    ],
+    "description": "Either `context_key` (one context) or a non-empty `contexts`, one per context_type.",
+}
+
+
 class ContextsBody(Body, frozen=True, kw_only=True):
     """Either the seed's single context fields or `contexts`; not both."""
 
-    context_type: str = "user"
-    context_key: str | None = None
-    attributes: dict[str, ParamValue] = {}
-    private_attributes: list[str] = []
-    contexts: list[ContextBody] | None = None
+    __json_schema_extra__: ClassVar[dict[str, Any]] = _ONE_CONTEXT_OR_SEVERAL
+
+    context_type: ContextType = "user"
+    context_key: ContextKey | None = None
+    attributes: Attributes = {}
+    private_attributes: PrivateAttributes = []
+    contexts: Annotated[list[ContextBody], msgspec.Meta(max_length=MAX_CONTEXTS)] | None = None
 
     def context_set(self) -> ContextSet | str:
         """The context set, or the reason the body does not name one."""
@@ -65,7 +90,7 @@ class ContextsBody(Body, frozen=True, kw_only=True):
 
 
 class EvaluateBody(ContextsBody, frozen=True, kw_only=True):
-    flag_key: str
+    flag_key: DefinitionKey
 
 
 class EvaluateAllBody(ContextsBody, frozen=True, kw_only=True):
@@ -95,9 +120,9 @@ class EvaluateAllView(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class ListCheckBody(Body, frozen=True, kw_only=True):
-    segment_key: str
-    context_type: str = "user"
-    context_key: str
+    segment_key: DefinitionKey
+    context_type: ContextType = "user"
+    context_key: ContextKey
 
 
 class ListCheckView(msgspec.Struct, frozen=True, kw_only=True):

@@ -3,6 +3,8 @@
 Publishers set `Nats-Msg-Id` to the message's `event_id`, so JetStream drops re-publishes inside its
 duplicate window and the stats worker de-duplicates in ClickHouse by the same id. Decoding is tolerant:
 unknown fields are ignored, so fields may be added (each with a default) without breaking old readers.
+Numbers are bounded to their ClickHouse columns (Int64, finite Float64) when decoded, so a message
+published around the gateway is refused by the worker's decoder, not by its insert.
 """
 
 from __future__ import annotations
@@ -10,6 +12,8 @@ from __future__ import annotations
 from typing import Final, Literal
 
 import msgspec
+
+from schemas.numbers import Int64, MetricValue
 
 SUBJECT_PREFIX: Final = "stitchd.ingest"
 SUBJECT_FILTER: Final = "stitchd.ingest.>"
@@ -28,9 +32,9 @@ class MetricEventMsg(msgspec.Struct, frozen=True, kw_only=True):
     metric_key: str
     context_type: str
     context_key: str
-    value: bool | int | float | None = None
-    timestamp_ms: int
-    received_at_ms: int
+    value: MetricValue = None
+    timestamp_ms: Int64
+    received_at_ms: Int64
 
 
 class ExposureMsg(msgspec.Struct, frozen=True, kw_only=True):
@@ -42,8 +46,8 @@ class ExposureMsg(msgspec.Struct, frozen=True, kw_only=True):
     variant_key: str
     context_type: str
     context_key: str
-    sequence: int
-    timestamp_ms: int
+    sequence: Int64
+    timestamp_ms: Int64
 
 
 IngestMsg = MetricEventMsg | ExposureMsg

@@ -22,8 +22,9 @@ from nats.aio.client import Client as NatsClient
 from nats.js import JetStreamContext
 from psycopg_pool import AsyncConnectionPool
 
+from stats_worker import stranded
 from stats_worker.clickhouse_schema import DEFAULT_DATABASE, ensure_schema, open_client
-from stats_worker.consumer import ConsumerSettings, IngestConsumer
+from stats_worker.consumer import DURABLE, INGEST_STREAM, ConsumerSettings, IngestConsumer
 from stats_worker.jobs import JobRunner, JobSettings
 from stats_worker.scheduler import Recomputer, Scheduler, ScheduleSettings
 from stats_worker.sink import ClickHouseSink
@@ -100,6 +101,8 @@ class StatsWorker:
         self._nc = await nats.connect(s.nats_url, max_reconnect_attempts=-1)
         js = self._nc.jetstream()
         self._consumer = await start_ingest(js, ingest_client, database=s.database, settings=s.consumer)
+        durable = (s.consumer.config.durable_name if s.consumer else None) or DURABLE
+        await stranded.follow(self._nc, js, stream=INGEST_STREAM, consumer=durable)
         self.recomputer = Recomputer(
             self._pool, compute_client, clock=self._clock, settings=s.schedule, database=s.database
         )

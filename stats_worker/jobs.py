@@ -1,7 +1,8 @@
 """On-demand recompute jobs (the seed's TriggerRecompute / GetJobStatus): pending -> running ->
 succeeded | failed, with timestamps and error text.
 
-The gateway inserts `stats_jobs` rows; any worker claims the oldest with `FOR UPDATE SKIP LOCKED`. A job
+The gateway inserts `stats_jobs` rows (one pending per experiment); any worker claims the next with
+`FOR UPDATE SKIP LOCKED`, tenants in turn (the one served longest ago first, then its oldest job). A job
 left `running` by a crashed worker is claimed again after `stuck_after`. A job recomputes the
 experiment's latest iteration whatever its schedule says.
 """
@@ -54,23 +55,27 @@ class JobRunner:
         return job
 
     async def _execute(self, job: pg.ClaimedJob) -> str | None:
-        """None on success, else the error text stored with the job."""
-        ref = await self._recomputer.latest(job.experiment_id)
-        if ref is None:
-            return "the experiment has no iteration yet (activate it first)"
+        """None on success, else the error text stored with the job (a claimed job always finishes)."""
         try:
+            ref = await self._recomputer.latest(job.experiment_id)
+            if ref is None:
+                return "the experiment has no iteration yet (activate it first)"
             await self._recomputer.run(ref, force=True)
         except Exception as exc:  # the job's outcome: stored as its error text, not swallowed
             return f"{type(exc).__name__}: {exc}"
         return None
 
     async def run(self) -> None:
-        """Drain jobs, then poll every `poll_seconds`, until cancelled; Postgres outages are waited out."""
+        """Drain jobs, then poll every `poll_seconds`, until cancelled; Postgres outages are waited out and
+        any other error is logged: only cancellation ends the loop."""
         while True:
             try:
                 job = await self.run_once()
             except psycopg.OperationalError as exc:
                 log.warning("stats jobs: Postgres unavailable (%s); retrying", exc)
+                job = None
+            except Exception:  # the poison policy: log, back off (the poll), go on
+                log.exception("stats jobs: unexpected error; going on")
                 job = None
             if job is None:
                 await asyncio.sleep(self._settings.poll_seconds)

@@ -1,8 +1,8 @@
 """The stats worker's Postgres: experiment read models in, `rm_experiment_results` and `stats_jobs` out.
 
-Plain SQL over the tables of migrations 0005 and 0007 (the worker may not import readmodels). Results rows are
-claimed with a compare-and-set on `next_run_at` (a lease), jobs with `FOR UPDATE SKIP LOCKED`, so any
-number of workers can share the work and a crashed worker's claims expire.
+Plain SQL over the tables of migrations 0005, 0007 and 0009 (the worker may not import readmodels). Results
+rows are claimed with a compare-and-set on `next_run_at` (a lease), jobs with `FOR UPDATE SKIP LOCKED` in
+tenant round-robin order, so any number of workers can share the work and a crashed worker's claims expire.
 """
 
 from __future__ import annotations
@@ -127,13 +127,19 @@ WHERE i.experiment_id = r.experiment_id AND i.iteration_number = r.iteration_num
        OR (i.ended_at IS NOT NULL AND r.computed_at < i.ended_at))
 """
 
+# Fair across tenants: among claimable jobs, the tenant served longest ago (or never) goes first, then
+# its oldest job; so one tenant's queue of 50 delays another tenant's job by at most one job.
 _CLAIM_JOB = """
 UPDATE stats_jobs SET status = 'running', started_at = %(now)s, completed_at = NULL, error = ''
 WHERE id = (
-    SELECT id FROM stats_jobs
-    WHERE status = 'pending' OR (status = 'running' AND started_at < %(stuck)s)
-    ORDER BY created_at
-    FOR UPDATE SKIP LOCKED
+    SELECT j.id FROM stats_jobs j
+    LEFT JOIN LATERAL (
+        SELECT max(s.started_at) AS last_started FROM stats_jobs s
+        WHERE coalesce(s.org_id, s.environment_id) = coalesce(j.org_id, j.environment_id)
+    ) served ON true
+    WHERE j.status = 'pending' OR (j.status = 'running' AND j.started_at < %(stuck)s)
+    ORDER BY served.last_started NULLS FIRST, j.created_at, j.id
+    FOR UPDATE OF j SKIP LOCKED
     LIMIT 1
 )
 RETURNING id, experiment_id, environment_id
@@ -239,7 +245,8 @@ async def mark_stale(conn: Conn, *, overdue_before: datetime) -> int:
 
 
 async def claim_job(conn: Conn, *, now: datetime, stuck_before: datetime) -> ClaimedJob | None:
-    """The oldest pending job (or one left running by a crashed worker), now running; None if none."""
+    """The next job in tenant round-robin order (a pending one, or one left running by a crashed worker),
+    now running; None if none."""
     rows = await _rows(conn, _CLAIM_JOB, {"now": now, "stuck": stuck_before})
     return msgspec.convert(rows[0], ClaimedJob) if rows else None
 

@@ -232,10 +232,13 @@ class Scheduler:
         return done
 
     async def run(self) -> None:
-        """Tick until cancelled; Postgres outages are waited out."""
+        """Tick until cancelled; Postgres outages are waited out, any other error is logged and the next
+        tick comes: only cancellation ends the loop."""
         while True:
             try:
                 await self.tick()
             except psycopg.OperationalError as exc:
                 log.warning("stats schedule: Postgres unavailable (%s); retrying", exc)
+            except Exception:  # the poison policy: log, back off (the tick), go on
+                log.exception("stats schedule: unexpected error; going on")
             await asyncio.sleep(self._settings.tick_seconds)

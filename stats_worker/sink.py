@@ -1,12 +1,19 @@
-"""Batch writes of ingest messages into ClickHouse; duplicates are harmless (see clickhouse_schema)."""
+"""Batch writes of ingest messages into ClickHouse; duplicates are harmless (see clickhouse_schema).
+
+A failed insert is one of two things. The store could not be reached (a connection error):
+SinkUnavailableError, retry the same batch later. The store refused the batch (any other error, from
+ClickHouse or from turning a row into its column types): SinkRejectedError, which may be one bad row,
+so the consumer splits the batch to find it.
+"""
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Sequence
 from typing import Final, Protocol
 
 from clickhouse_connect.driver.client import Client
-from clickhouse_connect.driver.exceptions import ClickHouseError
+from clickhouse_connect.driver.exceptions import ClickHouseError, OperationalError
 
 from schemas.ingest import ExposureMsg, MetricEventMsg
 from stats_worker.clickhouse_schema import DEFAULT_DATABASE, EXPOSURES, METRIC_EVENTS, checked_database
@@ -34,7 +41,11 @@ EXPOSURE_COLUMNS: Final = [
 
 
 class SinkUnavailableError(RuntimeError):
-    """The store refused or could not take a batch; the caller should retry it later."""
+    """The store could not be reached; the caller should retry the batch later."""
+
+
+class SinkRejectedError(RuntimeError):
+    """The store refused the batch: some row in it (or the store's schema) is wrong."""
 
 
 class IngestSink(Protocol):
@@ -80,7 +91,7 @@ class ClickHouseSink:
         self._db = checked_database(database)
 
     def insert(self, metrics: Sequence[MetricEventMsg], exposures: Sequence[ExposureMsg]) -> None:
-        """Store both lists; raises SinkUnavailableError when ClickHouse fails (nothing is acked then)."""
+        """Store both lists; raises SinkUnavailableError or SinkRejectedError (nothing is acked then)."""
         try:
             if metrics:
                 self._client.insert(
@@ -94,5 +105,7 @@ class ClickHouseSink:
                     [exposure_row(e) for e in exposures],
                     column_names=EXPOSURE_COLUMNS,
                 )
-        except (ClickHouseError, OSError) as exc:
+        except (OperationalError, OSError) as exc:
             raise SinkUnavailableError(str(exc)) from exc
+        except (ClickHouseError, ValueError, TypeError, OverflowError, struct.error) as exc:
+            raise SinkRejectedError(f"{type(exc).__name__}: {exc}") from exc

@@ -1,16 +1,23 @@
-"""The `stitchd` command: up, one process by name, migrate, projections rebuild, and registered tools."""
+"""The `stitchd` command: up, one process by name, migrate, projections rebuild, dlq list|replay, and
+registered tools."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import sys
-from collections.abc import Callable, Coroutine, Sequence
-from typing import Any, TextIO
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
+from typing import TYPE_CHECKING, Any, TextIO
 
 from stitchd.logging import configure_logging, redact
 from stitchd.processes import PROCESSES, TOOLS
 from stitchd.settings import Settings, SettingsError
+
+if TYPE_CHECKING:  # imported when used, so `stitchd --help` stays light
+    from nats.js import JetStreamContext
+
+    from schemas.dead_letters import DeadLetter
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -25,10 +32,23 @@ def build_parser() -> argparse.ArgumentParser:
     actions = projections.add_subparsers(dest="action", required=True, metavar="ACTION")
     rebuild = actions.add_parser("rebuild", help="replay the event store into fresh read-model tables")
     rebuild.add_argument("name", nargs="?", help="one projection (default: all)")
+    _add_dlq(sub)
     for tool in TOOLS.values():
         tool_parser = sub.add_parser(tool.name, help=tool.help)
         tool_parser.add_argument("args", nargs=argparse.REMAINDER)
     return parser
+
+
+def _add_dlq(sub: Any) -> None:
+    dlq = sub.add_parser("dlq", help="dead letters (STITCHD_DLQ): list and replay")
+    actions = dlq.add_subparsers(dest="action", required=True, metavar="ACTION")
+    listing = actions.add_parser("list", help="show dead letters: id, time, consumer, subject, reason")
+    listing.add_argument("--consumer", help="only this consumer's (e.g. stats-worker, proj_flags)")
+    replaying = actions.add_parser("replay", help="republish dead letters (re-apply a projection's event)")
+    which = replaying.add_mutually_exclusive_group(required=True)
+    which.add_argument("--id", type=int, action="append", dest="ids", help="a dead letter's id (repeatable)")
+    which.add_argument("--all", action="store_true", help="every dead letter (of --consumer, if given)")
+    replaying.add_argument("--consumer", help="only this consumer's")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -49,6 +69,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return TOOLS[args.command].load()(list(args.args))
     if args.command == "migrate":
         return _guarded(_migrate, settings)
+    if args.command == "dlq":
+        return _guarded(_dlq, settings, args)
     return _guarded(_rebuild, settings, args.name)
 
 
@@ -92,6 +114,69 @@ async def _rebuild(settings: Settings, name: str | None) -> int:
         last = await rebuild(url, projection, progress=ProgressBar(projection.NAME))
         print(f"stitchd: rebuilt {projection.NAME} up to position {last}")
     return 0
+
+
+@contextlib.asynccontextmanager
+async def _nats_url(settings: Settings) -> AsyncIterator[str]:
+    """NATS_URL, else the embedded nats-server: the running one on STITCHD_NATS_PORT, or started for
+    the command on the data directory (so dead letters can be read while the stack is down)."""
+    from stitchd.embedded import port_in_use, start_nats
+
+    if settings.nats_url:
+        yield settings.nats_url
+    elif port_in_use(settings.nats_port):
+        yield f"nats://127.0.0.1:{settings.nats_port}"
+    else:
+        proc = start_nats(settings.data_dir.resolve() / "nats", settings.nats_port)
+        try:
+            yield proc.url
+        finally:
+            proc.stop()
+
+
+async def _dlq(settings: Settings, args: argparse.Namespace) -> int:
+    import nats
+    import nats.errors
+
+    from stitchd import dlq
+
+    async with _nats_url(settings) as url:
+        try:
+            nc = await nats.connect(url, connect_timeout=5, max_reconnect_attempts=1)
+        except (OSError, nats.errors.Error) as exc:
+            return _fail(RuntimeError(f"NATS at {url} is unreachable: {exc}"))
+        try:
+            letters = await dlq.dead_letters(nc.jetstream(), args.consumer)
+            if args.action == "list":
+                for letter, _ in letters:
+                    print(redact(dlq.describe(letter)))
+                print(f"stitchd: {len(letters)} dead letter(s)")
+                return 0
+            return await _replay(
+                nc.jetstream(), dlq.chosen(letters, None if args.all else args.ids), settings
+            )
+        finally:
+            await nc.close()
+
+
+async def _replay(js: JetStreamContext, letters: list[tuple[DeadLetter, bytes]], settings: Settings) -> int:
+    from stitchd import dlq
+    from stitchd.up import database_url
+
+    failed = 0
+    db: str | None = None
+    for letter, data in letters:
+        try:
+            if letter.stream == dlq.STORE and db is None:
+                db = database_url(settings)
+            await dlq.replay(js, letter, data, db)
+        except Exception as exc:  # reported per letter; the letter stays in STITCHD_DLQ
+            failed += 1
+            print(f"stitchd: dead letter {letter.id} not replayed: {redact(str(exc))}", file=sys.stderr)
+        else:
+            print(f"stitchd: replayed dead letter {letter.id} ({letter.consumer} {letter.subject})")
+    print(f"stitchd: {len(letters) - failed} of {len(letters)} replayed")
+    return 1 if failed else 0
 
 
 class ProgressBar:

@@ -11,6 +11,9 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import quote
+
+from stitchd.nats_config import NatsCredentials, NatsTls, write_config
 
 
 class EmbeddedStartError(RuntimeError):
@@ -66,14 +69,27 @@ def nats_server_binary() -> str:
 
 @dataclass
 class NatsProcess:
-    """A running nats-server with JetStream."""
+    """A running nats-server with JetStream that requires `credentials` (and TLS when `tls`)."""
 
     process: subprocess.Popen[bytes]
     port: int
+    credentials: NatsCredentials
+    tls: bool = False
 
     @property
     def url(self) -> str:
-        return f"nats://127.0.0.1:{self.port}"
+        """The URL every process connects with, credentials included (redacted in logs)."""
+        user, password = quote(self.credentials.user, safe=""), quote(self.credentials.password, safe="")
+        return f"{self.scheme}://{user}:{password}@127.0.0.1:{self.port}"
+
+    @property
+    def anonymous_url(self) -> str:
+        """The same server without credentials (which it refuses)."""
+        return f"{self.scheme}://127.0.0.1:{self.port}"
+
+    @property
+    def scheme(self) -> str:
+        return "tls" if self.tls else "nats"
 
     def stop(self, timeout: float = 10.0) -> None:
         """Stop gracefully (SIGTERM), then kill if it lingers."""
@@ -86,14 +102,21 @@ class NatsProcess:
                 self.process.wait(timeout)
 
 
-def start_nats(store_dir: Path, port: int = 0, *, startup_timeout: float = 15.0) -> NatsProcess:
-    """Start nats-server with JetStream storing under store_dir; port 0 picks a free one."""
+def start_nats(
+    store_dir: Path, port: int = 0, *, tls: NatsTls | None = None, startup_timeout: float = 15.0
+) -> NatsProcess:
+    """Start nats-server with JetStream storing under store_dir; port 0 picks a free one.
+
+    It listens on 127.0.0.1 only, requires the store dir's generated credentials
+    (stitchd.nats_config), has no monitoring port, and serves TLS when `tls` is given.
+    """
     if port and port_in_use(port):
         raise EmbeddedStartError(f"port {port} for nats-server is already in use")
     port = port or free_port()
     store_dir.mkdir(parents=True, exist_ok=True)
+    config, creds = write_config(store_dir, port, tls=tls)
     log = (store_dir / "nats-server.log").open("ab")
-    cmd = [nats_server_binary(), "-js", "-a", "127.0.0.1", "-p", str(port), "-sd", str(store_dir)]
+    cmd = [nats_server_binary(), "-c", str(config)]
     # Its own session: a Ctrl-C or SIGTERM to our process group must not kill it before our processes
     # have drained their connections; the caller stops it last.
     proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
@@ -105,7 +128,7 @@ def start_nats(store_dir: Path, port: int = 0, *, startup_timeout: float = 15.0)
                 f"nats-server exited with {proc.returncode}; see {store_dir}/nats-server.log"
             )
         if port_in_use(port):
-            return NatsProcess(proc, port)
+            return NatsProcess(proc, port, creds, tls=tls is not None)
         time.sleep(0.05)
     proc.kill()
     raise EmbeddedStartError(f"nats-server did not listen on port {port} within {startup_timeout}s")

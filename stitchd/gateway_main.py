@@ -12,6 +12,7 @@ import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from uuid import uuid4
@@ -21,16 +22,30 @@ from psycopg_pool import AsyncConnectionPool
 
 from commands.postgres_store import open_postgres_store
 from commands.tenancy import ensure_system_org
+from domain.quotas import Quotas
 from gateway.app import SYSTEM_ORG_COMMAND_ID, create_app
+from gateway.auth.addresses import parse_networks
 from gateway.auth.passwords import Passwords
 from gateway.auth.refresh import MemoryRefreshTokens, PostgresRefreshTokens
 from gateway.auth.tokens import TokenSettings, load_jwt_secret, utc_now
-from gateway.deps import GatewayDeps, PoolWaiter
+from gateway.deps import GatewayDeps, GatewaySettings, PoolWaiter
 from gateway.evaluate import start_definitions
 from gateway.exposures import jetstream_ingest
 from projections.registry import PROJECTIONS
 from stitchd.processes import Resources
-from stitchd.settings import Settings
+from stitchd.settings import Limits, Settings
+
+
+def quotas_of(limits: Limits) -> Quotas:
+    """The domain's quotas from the process settings."""
+    return Quotas(
+        projects_per_org=limits.projects_per_org,
+        environments_per_org=limits.environments_per_org,
+        flags_per_org=limits.flags_per_org,
+        segments_per_org=limits.segments_per_org,
+        sdk_keys_per_environment=limits.sdk_keys_per_environment,
+        members_per_segment=limits.members_per_segment,
+    )
 
 
 @asynccontextmanager
@@ -48,9 +63,18 @@ async def gateway_deps(settings: Settings, database_url: str) -> AsyncIterator[G
             store=store,
             db=pool,
             clock=utc_now,
-            tokens=TokenSettings(secret=secret),
+            tokens=TokenSettings(
+                secret=secret, session_max_age=timedelta(hours=settings.session_max_age_hours)
+            ),
             waiter=PoolWaiter(pool, [p.NAME for p in PROJECTIONS]),
             refresh_tokens=PostgresRefreshTokens(pool),
+            passwords=Passwords(max_concurrent=settings.password_hash_concurrency),
+            settings=GatewaySettings(
+                exposure_buffer_max=settings.limits.exposure_buffer_max,
+                definition_history_bytes=settings.limits.definition_history_bytes,
+                trusted_proxies=parse_networks(settings.trusted_proxies),
+            ),
+            quotas=quotas_of(settings.limits),
         )
     finally:
         await pool.close()
@@ -74,7 +98,12 @@ async def gateway_app(settings: Settings, resources: Resources) -> AsyncIterator
         jetstream_ingest(resources.nats_url) as ingest,  # helper-ingest: /events, /exposures, exposures
     ):
         app = create_app(dataclasses.replace(deps, ingest=ingest))
-        follower = await start_definitions(app, deps.store, nats_url=resources.nats_url)
+        follower = await start_definitions(
+            app,
+            deps.store,
+            nats_url=resources.nats_url,
+            history_bytes=settings.limits.definition_history_bytes,
+        )
         try:
             yield GatewayApp(app, follower)
         finally:
@@ -181,6 +210,7 @@ async def seed_user(database_url: str, email: str, password: str, display_name: 
     from domain.tenancy.events import OrgRole
     from domain.tenancy.orgs import SYSTEM_ORG_ID
     from gateway.auth.passwords import password_problem
+    from readmodels.vault import PostgresVault
 
     problem = password_problem(password)
     if problem:
@@ -197,7 +227,7 @@ async def seed_user(database_url: str, email: str, password: str, display_name: 
             org_id=SYSTEM_ORG_ID,
             role=OrgRole.ORG_ADMIN,
         )
-        await register_user(cmd, store=store, clock=utc_now, actor="cli")
+        await register_user(cmd, store=store, clock=utc_now, actor="cli", vault=PostgresVault(store.pool))
         return str(cmd.user_id)
     finally:
         await store.aclose()

@@ -13,6 +13,7 @@ from nats.js.errors import NotFoundError
 STREAMS_FILE = Path(__file__).resolve().parent.parent / "deploy" / "nats" / "streams.json"
 EVENTS_STREAM = "STITCHD_EVENTS"
 INGEST_STREAM = "STITCHD_INGEST"
+DLQ_STREAM = "STITCHD_DLQ"
 POSITION_HEADER = "Stitchd-Position"
 
 

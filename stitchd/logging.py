@@ -14,21 +14,49 @@ import msgspec
 from stitchd.settings import Settings
 
 REDACTED = "[REDACTED]"
+# Whatever a caller managed to put into a log record is cut to these lengths after redaction (the
+# gateway already clips request input to 256 characters; this bounds every other line too).
+MAX_MESSAGE_CHARS = 8192
+MAX_TRACEBACK_CHARS = 65536
 QUIET_LOGGERS = ("pgserver",)  # third-party loggers whose INFO lines are start-up chatter
+# Each pattern is linear in the text it scans (issue 9 item 15): a match may start only where a run of
+# its characters starts (a lookbehind, not `\b`, which fires inside `a-a-a-...`), every repetition is
+# possessive (`*+`, `++`: no backtracking into it), and what follows a run is one fixed character. So a
+# failed attempt scans one run and the next attempt starts after it: every character is looked at a
+# bounded number of times. `[^\s...]` classes stop at whitespace, so a secret is a whitespace-bounded
+# token. Checked by tests/adversarial/test_log_redaction.py on megabyte inputs.
+_RUN = r"A-Za-z0-9_\-"  # the characters of SDK keys, JWT segments and key names
 _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
-    (re.compile(r"\bsdk_[A-Za-z0-9]+_[A-Za-z0-9_\-]+"), REDACTED),  # SDK keys (sdk_live_…, sdk_test_…)
-    (re.compile(r"(?i)\b(bearer\s+)[A-Za-z0-9._~+/=\-]+"), r"\1" + REDACTED),
-    (re.compile(r"\beyJ[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]*"), REDACTED),  # bare JWTs
-    (re.compile(r"(://[^:/@\s]+:)[^@\s]+(@)"), r"\1" + REDACTED + r"\2"),  # URL user:password@
+    # SDK keys (sdk_live_..., sdk_test_...), wherever they start: `sdk_` cannot recur inside `[A-Za-z0-9]`
+    (re.compile(r"sdk_[A-Za-z0-9]++_[A-Za-z0-9_\-]++"), REDACTED),
+    (re.compile(r"(?i)(bearer\s++)[A-Za-z0-9._~+/=\-]++"), r"\1" + REDACTED),
+    # bare JWTs: the first `eyJ` of a run, the rest of that run, then two dot-separated runs
+    (
+        re.compile(rf"(?<![{_RUN}])(?>([{_RUN}]*?)eyJ[{_RUN}]*+)\.[{_RUN}]++\.[{_RUN}]*+"),
+        r"\1" + REDACTED,
+    ),
+    # URL user:password@ (a password cannot hold `/` or `@` unencoded, RFC 3986 userinfo)
+    (re.compile(r"(://[^:/@\s]++:)[^/@\s]++(?=@)"), r"\1" + REDACTED),
+    # key = value where the key names a secret: the first such word of a run, the rest of that run
     (
         re.compile(
-            r"(?i)\b([\w-]*(?:password|passwd|secret|token|api[_-]?key)[\w-]*[\"']?\s*[=:]\s*[\"']?)[^\s\"',;&}]+"
+            rf"(?i)(?<![{_RUN}])((?>[{_RUN}]*?(?:password|passwd|secret|token|api[_-]?key)[{_RUN}]*+)"
+            r"[\"']?\s*+[=:]\s*+[\"']?)[^\s\"',;&}]++"
         ),
         r"\1" + REDACTED,
     ),
 )
 # Attributes every LogRecord has; anything else on a record came from `extra=` and is logged as a field.
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime", "taskName"}
+
+
+def clip(text: str, limit: int, *, keep_end: bool = False) -> str:
+    """`text` cut to `limit` characters (its start, or its end), marked with its original length."""
+    if len(text) <= limit:
+        return text
+    if keep_end:
+        return f"({len(text)} chars) …{text[-limit:]}"
+    return f"{text[:limit]}… ({len(text)} chars)"
 
 
 def redact(text: str, secrets: Iterable[str] = ()) -> str:
@@ -49,15 +77,15 @@ class RedactingFilter(logging.Filter):
         self._secrets = tuple(s for s in secrets if s)
 
     def filter(self, record: logging.LogRecord) -> bool:
-        record.msg = redact(record.getMessage(), self._secrets)
+        record.msg = clip(redact(record.getMessage(), self._secrets), MAX_MESSAGE_CHARS)
         record.args = None
         if record.exc_info and not record.exc_text:
             record.exc_text = logging.Formatter().formatException(record.exc_info)
         if record.exc_text:
-            record.exc_text = redact(record.exc_text, self._secrets)
+            record.exc_text = clip(redact(record.exc_text, self._secrets), MAX_TRACEBACK_CHARS, keep_end=True)
         for key, value in _extras(record).items():
             if isinstance(value, str):
-                setattr(record, key, redact(value, self._secrets))
+                setattr(record, key, clip(redact(value, self._secrets), MAX_MESSAGE_CHARS))
         return True
 
 

@@ -79,11 +79,12 @@ async def run_relay(settings: Settings, resources: Resources) -> None:
 
 
 async def run_projector(settings: Settings, resources: Resources) -> None:
-    """Every registered projection, each from its durable JetStream consumer."""
+    """Every registered projection, each from its durable JetStream consumer; poison to STITCHD_DLQ."""
+    from projections.projector import run_projector as run
     from projections.registry import PROJECTIONS
-    from projections.runner import run_projector as run
+    from stitchd.dlq import JetStreamDeadLetters
 
-    await run(resources.database_url, resources.nats_url, PROJECTIONS)
+    await run(resources.database_url, resources.nats_url, PROJECTIONS, dead_letters=JetStreamDeadLetters)
 
 
 def _projector_role(settings: Settings) -> str:

@@ -2,14 +2,52 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from domain.quotas import DEFAULT_QUOTAS as Q
+from gateway.exposure_buffer import DEFAULT_MAX_PENDING
+from readmodels.definitions_history import DEFAULT_HISTORY_BYTES
+
 
 class SettingsError(ValueError):
     """A setting is malformed; the message names it."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Memory bounds and per-organisation quotas (issue 9 item 13); see docs/running.md."""
+
+    exposure_buffer_max: int = DEFAULT_MAX_PENDING
+    definition_history_bytes: int = DEFAULT_HISTORY_BYTES
+    projects_per_org: int = Q.projects_per_org
+    environments_per_org: int = Q.environments_per_org
+    flags_per_org: int = Q.flags_per_org
+    segments_per_org: int = Q.segments_per_org
+    sdk_keys_per_environment: int = Q.sdk_keys_per_environment
+    members_per_segment: int = Q.members_per_segment
+
+    @staticmethod
+    def from_env(env: Mapping[str, str]) -> Limits:
+        """Each limit from its STITCHD_* variable, else its default."""
+        d = Limits()
+        return Limits(
+            exposure_buffer_max=_count(env, "STITCHD_EXPOSURE_BUFFER_MAX", d.exposure_buffer_max),
+            definition_history_bytes=_count(
+                env, "STITCHD_DEFINITION_HISTORY_BYTES", d.definition_history_bytes
+            ),
+            projects_per_org=_count(env, "STITCHD_QUOTA_PROJECTS_PER_ORG", d.projects_per_org),
+            environments_per_org=_count(env, "STITCHD_QUOTA_ENVIRONMENTS_PER_ORG", d.environments_per_org),
+            flags_per_org=_count(env, "STITCHD_QUOTA_FLAGS_PER_ORG", d.flags_per_org),
+            segments_per_org=_count(env, "STITCHD_QUOTA_SEGMENTS_PER_ORG", d.segments_per_org),
+            sdk_keys_per_environment=_count(
+                env, "STITCHD_QUOTA_SDK_KEYS_PER_ENVIRONMENT", d.sdk_keys_per_environment
+            ),
+            members_per_segment=_count(env, "STITCHD_QUOTA_MEMBERS_PER_SEGMENT", d.members_per_segment),
+        )
 
 
 @dataclass(frozen=True)
@@ -21,11 +59,22 @@ class Settings:
     clickhouse_url: str | None = None
     http_port: int = 8080
     grpc_port: int = 50050
+    grpc_max_concurrent_streams: int = 100  # HTTP/2 streams per gRPC connection (STITCHD_GRPC_MAX_STREAMS)
     nats_port: int = 4222  # the embedded nats-server's (STITCHD_NATS_PORT), unused with NATS_URL
     jwt_secret: str | None = field(default=None, repr=False)
     app_env: str = "development"
     log_level: str = "INFO"
     data_dir: Path = Path(".stitchd")
+    limits: Limits = field(default_factory=Limits)
+    # TLS certificate pairs (PEM files): the embedded nats-server's and the broadcaster's gRPC listener's
+    nats_tls_cert: Path | None = None
+    nats_tls_key: Path | None = None
+    grpc_tls_cert: Path | None = None
+    grpc_tls_key: Path | None = None
+    # --- identity/auth (issue 9) ---
+    trusted_proxies: str = ""  # STITCHD_TRUSTED_PROXIES: IPs/CIDRs whose X-Forwarded-For counts
+    password_hash_concurrency: int = 4  # STITCHD_PASSWORD_HASH_CONCURRENCY: argon2 hashings at once
+    session_max_age_hours: int = 720  # STITCHD_SESSION_MAX_AGE_HOURS: absolute lifetime of a login session
 
     @property
     def production(self) -> bool:
@@ -41,12 +90,30 @@ class Settings:
             clickhouse_url=e.get("CLICKHOUSE_URL") or None,
             http_port=_port(e, "HTTP_PORT", 8080),
             grpc_port=_port(e, "GRPC_PORT", 50050),
+            grpc_max_concurrent_streams=_count(e, "STITCHD_GRPC_MAX_STREAMS", 100),
             nats_port=_port(e, "STITCHD_NATS_PORT", 4222),
             jwt_secret=e.get("STITCHD_JWT_SECRET") or None,
             app_env=e.get("APP_ENV", "development"),
             log_level=e.get("LOG_LEVEL", "INFO").upper(),
             data_dir=Path(e.get("STITCHD_DATA_DIR", ".stitchd")),
+            limits=Limits.from_env(e),
+            **_pair(e, "STITCHD_NATS_TLS", "nats_tls"),
+            **_pair(e, "STITCHD_GRPC_TLS", "grpc_tls"),
+            trusted_proxies=_networks(e, "STITCHD_TRUSTED_PROXIES"),
+            password_hash_concurrency=_count(e, "STITCHD_PASSWORD_HASH_CONCURRENCY", 4),
+            session_max_age_hours=_count(e, "STITCHD_SESSION_MAX_AGE_HOURS", 720),
         )
+
+
+def _pair(env: Mapping[str, str], prefix: str, field_prefix: str) -> dict[str, Path | None]:
+    """`<prefix>_CERT` and `<prefix>_KEY`: both or neither."""
+    cert, key = env.get(f"{prefix}_CERT") or None, env.get(f"{prefix}_KEY") or None
+    if (cert is None) != (key is None):
+        raise SettingsError(f"{prefix}_CERT and {prefix}_KEY must be set together")
+    return {
+        f"{field_prefix}_cert": None if cert is None else Path(cert),
+        f"{field_prefix}_key": None if key is None else Path(key),
+    }
 
 
 def _port(env: Mapping[str, str], name: str, default: int) -> int:
@@ -60,3 +127,24 @@ def _port(env: Mapping[str, str], name: str, default: int) -> int:
     if not 0 <= port <= 65535:
         raise SettingsError(f"{name} must be between 0 and 65535, got {port}")
     return port
+
+
+def _count(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if not raw:
+        return default
+    if not (raw.isascii() and raw.isdigit()) or int(raw) < 1:
+        raise SettingsError(f"{name} must be a positive whole number, got {raw!r}")
+    return int(raw)
+
+
+def _networks(env: Mapping[str, str], name: str) -> str:
+    """Checked here (a typo must stop the start), parsed again by the gateway."""
+    raw = env.get(name, "")
+    for part in (p.strip() for p in raw.split(",")):
+        if part:
+            try:
+                ipaddress.ip_network(part, strict=False)
+            except ValueError:
+                raise SettingsError(f"{name}: not an IP address or network: {part!r}") from None
+    return raw

@@ -25,6 +25,7 @@ from stitchd.embedded import EmbeddedStartError, NatsProcess, port_in_use, start
 from stitchd.jetstream import ensure_streams
 from stitchd.logging import redact
 from stitchd.migrate import migrate
+from stitchd.nats_config import NatsTls
 from stitchd.processes import PROCESSES, ProcessExitedError, Resources, serve
 from stitchd.settings import Settings, SettingsError
 
@@ -64,12 +65,18 @@ def servers(settings: Settings) -> Iterator[Resources]:
     db = database_url(settings)
     nats_proc: NatsProcess | None = None
     if settings.nats_url is None:
-        nats_proc = start_nats(settings.data_dir.resolve() / "nats", port)
+        nats_proc = start_nats(settings.data_dir.resolve() / "nats", port, tls=_nats_tls(settings))
     try:
         yield Resources(db, settings.nats_url or _url(nats_proc), clickhouse_url(settings))
     finally:
         if nats_proc is not None:
             nats_proc.stop()
+
+
+def _nats_tls(settings: Settings) -> NatsTls | None:
+    if settings.nats_tls_cert is None or settings.nats_tls_key is None:
+        return None
+    return NatsTls(settings.nats_tls_cert, settings.nats_tls_key)
 
 
 def _url(proc: NatsProcess | None) -> str:

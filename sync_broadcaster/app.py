@@ -6,15 +6,17 @@ import asyncio
 import logging
 import os
 import socket
+import ssl
 from dataclasses import dataclass
+from pathlib import Path
 from types import TracebackType
 from typing import Any, Protocol
 
-from grpclib.server import Server
 from psycopg_pool import AsyncConnectionPool
 
-from readmodels.definitions import DEFAULT_HISTORY, DefinitionsCache, EventLog
+from readmodels.definitions import DEFAULT_HISTORY, DEFAULT_HISTORY_BYTES, DefinitionsCache, EventLog
 from readmodels.definitions_log import DEFAULT_POLL_INTERVAL, PostgresEventLog, start_following
+from sync_broadcaster.server import DEFAULT_MAX_CONCURRENT_STREAMS, SyncServer
 from sync_broadcaster.service import DEFAULT_HEARTBEAT_SECONDS, FlagSyncService
 from sync_broadcaster.wire import WireCodec
 
@@ -34,7 +36,20 @@ class BroadcasterSettings:
     port: int = 50050
     heartbeat_seconds: float = DEFAULT_HEARTBEAT_SECONDS
     history_limit: int = DEFAULT_HISTORY
+    history_bytes: int = DEFAULT_HISTORY_BYTES
     poll_interval: float = DEFAULT_POLL_INTERVAL
+    tls_cert: Path | None = None  # PEM certificate chain; with tls_key, the listener speaks TLS only
+    tls_key: Path | None = None
+    max_concurrent_streams: int = DEFAULT_MAX_CONCURRENT_STREAMS  # HTTP/2 streams per connection
+
+
+def server_tls(cert: Path, key: Path) -> ssl.SSLContext:
+    """A TLS context for the gRPC listener (HTTP/2 over TLS 1.2+)."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.load_cert_chain(cert, key)
+    context.set_alpn_protocols(["h2"])
+    return context
 
 
 class Broadcaster:
@@ -48,7 +63,7 @@ class Broadcaster:
         self._events = events
         self._pool: AsyncConnectionPool[Any] | None = None
         self._tasks: list[asyncio.Task[None]] = []
-        self._server: Server | None = None
+        self._server: SyncServer | None = None
         self.service: FlagSyncService | None = None
         self.port = settings.port
 
@@ -70,9 +85,16 @@ class Broadcaster:
         self._tasks.append(asyncio.create_task(self.service.run_heartbeats(), name="sync-heartbeats"))
         sock = socket.create_server((self.settings.host, self.settings.port))
         self.port = sock.getsockname()[1]
-        self._server = Server([self.service], codec=WireCodec())
-        await self._server.start(sock=sock)
-        log.info("broadcaster listening", extra={"port": self.port, "position": self.cache.position})
+        self._server = SyncServer(
+            [self.service], codec=WireCodec(), max_concurrent_streams=self.settings.max_concurrent_streams
+        )
+        cert, key = self.settings.tls_cert, self.settings.tls_key
+        context = None if cert is None or key is None else server_tls(cert, key)
+        await self._server.start(sock=sock, ssl=context)
+        log.info(
+            "broadcaster listening",
+            extra={"port": self.port, "position": self.cache.position, "tls": context is not None},
+        )
 
     async def _open_log(self) -> EventLog:
         self._pool = AsyncConnectionPool(
@@ -118,12 +140,30 @@ class Broadcaster:
 
 def build_broadcaster(settings: BroadcasterSettings, *, events: EventLog | None = None) -> Broadcaster:
     """The broadcaster process; `events` defaults to a read-only log over `settings.database_url`."""
-    return Broadcaster(settings, DefinitionsCache(history_limit=settings.history_limit), events)
+    cache = DefinitionsCache(history_limit=settings.history_limit, history_bytes=settings.history_bytes)
+    return Broadcaster(settings, cache, events)
+
+
+class ProcessLimits(Protocol):
+    @property
+    def definition_history_bytes(self) -> int: ...
 
 
 class ProcessSettings(Protocol):
     @property
     def grpc_port(self) -> int: ...
+
+    @property
+    def limits(self) -> ProcessLimits: ...
+
+    @property
+    def grpc_tls_cert(self) -> Path | None: ...
+
+    @property
+    def grpc_tls_key(self) -> Path | None: ...
+
+    @property
+    def grpc_max_concurrent_streams(self) -> int: ...
 
 
 class ProcessResources(Protocol):
@@ -141,6 +181,10 @@ async def run(settings: ProcessSettings, resources: ProcessResources) -> None:
         nats_url=resources.nats_url,
         host=os.environ.get("STITCHD_GRPC_HOST", "0.0.0.0"),
         port=settings.grpc_port,
+        history_bytes=settings.limits.definition_history_bytes,
+        tls_cert=settings.grpc_tls_cert,
+        tls_key=settings.grpc_tls_key,
+        max_concurrent_streams=settings.grpc_max_concurrent_streams,
     )
     async with build_broadcaster(config) as broadcaster:
         await broadcaster.serve()

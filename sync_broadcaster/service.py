@@ -120,10 +120,8 @@ class FlagSyncService(FlagSyncServiceBase):
         raw = stream.metadata.get(SDK_KEY_METADATA) if stream.metadata is not None else None
         if not isinstance(raw, str) or not raw or len(raw) > MAX_KEY_LENGTH:
             raise GRPCError(Status.UNAUTHENTICATED, "missing x-sdk-key metadata")
-        owner = self.cache.key_owner(raw.strip())
-        if owner is None:
-            await self.cache.catch_up(self.events)  # a key issued a moment ago may not be folded yet
-            owner = self.cache.key_owner(raw.strip())
+        # a key issued a moment ago may not be folded yet: resolve_key catches up, rate-limited
+        owner = await self.cache.resolve_key(raw.strip(), self.events)
         if owner is None:
             raise GRPCError(Status.UNAUTHENTICATED, "sdk key not found")
         env_id = owner[0]

@@ -15,6 +15,7 @@ from grpclib.encoding.proto import ProtoCodec
 from readmodels.definitions import Delta, Snapshot
 from schemas.flag_wire import flag_to_proto, list_segment_meta_to_proto, rule_segment_to_proto
 from schemas.generated.stitchd.flags.v1 import SyncResponse
+from sync_broadcaster.requests import decode_request
 
 Clock = Callable[[], int]  # epoch milliseconds
 
@@ -30,7 +31,11 @@ class Encoded:
 
 
 class WireCodec(ProtoCodec):
-    """grpclib's protobuf codec, passing `Encoded` messages through without re-encoding."""
+    """grpclib's protobuf codec, passing `Encoded` messages through without re-encoding and refusing
+    request bytes that are not protobuf (INVALID_ARGUMENT)."""
+
+    def decode(self, data: bytes, message_type: Any) -> Any:
+        return decode_request(data, message_type)
 
     def encode(self, message: Any, message_type: Any) -> bytes:
         if isinstance(message, Encoded):

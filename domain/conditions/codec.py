@@ -2,7 +2,10 @@
 
 The encoding is msgspec's encoding of the AST structs (tag field `kind`); it is permanent.
 Validation refuses what evaluation would silently treat as a non-match: unknown operators, constants
-of the wrong type, unbounded regexes, invalid versions or dates, oversized or too-deep trees.
+of the wrong type, regexes the engine will not run, invalid versions or dates, oversized or too-deep
+trees. `recorded=True` is for conditions already in the log travelling to evaluators (the sync wire):
+it lets through patterns an older release accepted but RE2 refuses (lookahead, atomic groups), which
+evaluate as non-matches, so one such leaf cannot stop a whole environment from syncing.
 """
 
 from __future__ import annotations
@@ -41,13 +44,13 @@ class ConditionError(ValueError):
         self.message = message
 
 
-def encode_condition(condition: Condition) -> bytes:
+def encode_condition(condition: Condition, *, recorded: bool = False) -> bytes:
     """The JSON encoding; raises ConditionError for a condition `decode_condition` would refuse."""
-    validate_condition(condition)
+    validate_condition(condition, recorded=recorded)
     return _ENCODER.encode(condition)
 
 
-def decode_condition(data: bytes) -> Condition:
+def decode_condition(data: bytes, *, recorded: bool = False) -> Condition:
     """The condition `data` encodes; raises ConditionError (with a path) for anything malformed."""
     if len(data) > MAX_PAYLOAD_BYTES:
         raise ConditionError("", f"payload larger than {MAX_PAYLOAD_BYTES} bytes")
@@ -59,17 +62,17 @@ def decode_condition(data: bytes) -> Condition:
         raise ConditionError("", f"malformed JSON: {err}") from None
     except RecursionError:
         raise ConditionError("", f"nested deeper than {MAX_CONDITION_DEPTH} levels") from None
-    validate_condition(condition)
+    validate_condition(condition, recorded=recorded)
     return condition
 
 
-def validate_condition(condition: Condition) -> None:
+def validate_condition(condition: Condition, *, recorded: bool = False) -> None:
     """Raise ConditionError at the first problem; a valid condition round-trips exactly."""
     if exceeds_depth(condition, MAX_CONDITION_DEPTH):
         raise ConditionError("", f"nested deeper than {MAX_CONDITION_DEPTH} levels")
     if _count_nodes(condition) > MAX_NODES:
         raise ConditionError("", f"more than {MAX_NODES} nodes")
-    _check(condition, "")
+    _check(condition, "", recorded)
 
 
 def _split(message: str) -> tuple[str, str]:
@@ -93,30 +96,30 @@ def _count_nodes(condition: Condition) -> int:
     return count
 
 
-def _check(condition: Condition, path: str) -> None:
+def _check(condition: Condition, path: str, recorded: bool) -> None:
     match condition:
         case And(children=children) | Or(children=children):
             for i, child in enumerate(children):
-                _check(child, f"{path}/children/{i}")
+                _check(child, f"{path}/children/{i}", recorded)
         case Not(child=child):
-            _check(child, f"{path}/child")
+            _check(child, f"{path}/child", recorded)
         case Leaf():
-            _check_leaf(condition, path)
+            _check_leaf(condition, path, recorded)
 
 
-def _check_leaf(leaf: Leaf, path: str) -> None:
+def _check_leaf(leaf: Leaf, path: str, recorded: bool) -> None:
     attribute = leaf.attribute
     if not attribute.context_type or len(attribute.context_type) > MAX_STRING_LENGTH:
         raise ConditionError(f"{path}/attribute/context_type", "must be a non-empty short string")
     if attribute.name is not None and not 0 < len(attribute.name) <= MAX_STRING_LENGTH:
         raise ConditionError(f"{path}/attribute/name", "must be null or a non-empty short string")
-    problem = leaf_value_problem(leaf.op, leaf.value)
+    problem = leaf_value_problem(leaf.op, leaf.value, recorded=recorded)
     if problem is not None:
         raise ConditionError(f"{path}/value", f"{leaf.op.value}: {problem}")
 
 
-def leaf_value_problem(op: Op, value: LeafValue) -> str | None:
-    """Why `value` is not a valid constant for `op`, or None."""
+def leaf_value_problem(op: Op, value: LeafValue, *, recorded: bool = False) -> str | None:
+    """Why `value` is not a valid constant for `op`, or None (`recorded`: see the module docstring)."""
     if op in (Op.EXISTS, Op.NOT_EXISTS):
         return None if value is None else "takes no value"
     if op in (Op.IN_SEGMENT, Op.NOT_IN_SEGMENT):
@@ -131,7 +134,7 @@ def leaf_value_problem(op: Op, value: LeafValue) -> str | None:
         if not value or not all(isinstance(v, str) for v in value):
             return "needs a string or a non-empty list of strings"
         return next(filter(None, map(_scalar_problem, value)), None)
-    return _scalar_problem(value) or _typed_problem(op, value)
+    return _scalar_problem(value) or _typed_problem(op, value, recorded)
 
 
 def _scalar_problem(value: LeafValue) -> str | None:
@@ -146,11 +149,13 @@ def _scalar_problem(value: LeafValue) -> str | None:
     return None
 
 
-def _typed_problem(op: Op, value: LeafValue) -> str | None:
+def _typed_problem(op: Op, value: LeafValue, recorded: bool) -> str | None:
     if op in _STRINGS and not isinstance(value, str):
         return "needs a string or a non-empty list of strings"
     if op is Op.MATCHES:
-        return regex_problem(value) if isinstance(value, str) else "needs a pattern string"
+        if not isinstance(value, str):
+            return "needs a pattern string"
+        return None if recorded else regex_problem(value)
     if op in _NUMERIC and (isinstance(value, bool) or not isinstance(value, int | float)):
         return "needs a number"
     if op in _SEMVER and (not isinstance(value, str) or parse_semver(value) is None):

@@ -4,8 +4,9 @@ Segments: `in_segment` names a segment by key (the leaf's value); the leaf's att
 context (its parameter name is ignored). A rule segment matches when its condition holds for the whole
 context set; a list segment asks `SegmentLookup.is_list_member` for that context's key. The segment's
 context type must equal the attribute's. An unknown segment, an unknown membership, a context-type
-mismatch or a chain deeper than MAX_SEGMENT_DEPTH (e.g. a segment that refers to itself) makes both
-`in_segment` and `not_in_segment` false.
+mismatch, a chain deeper than MAX_SEGMENT_DEPTH (e.g. a segment that refers to itself) or a segment
+past the MAX_SEGMENT_EVALUATIONS an evaluation may run (`SegmentAnswers`) makes both `in_segment` and
+`not_in_segment` false.
 """
 
 from __future__ import annotations
@@ -14,7 +15,13 @@ from collections.abc import Callable
 
 from domain.conditions.ast import And, Attribute, Condition, Leaf, LeafValue, Not, Op, Or
 from domain.conditions.operators import attribute_value, value_matcher
-from domain.conditions.segments import MAX_SEGMENT_DEPTH, SegmentLookup
+from domain.conditions.segments import (
+    MAX_SEGMENT_DEPTH,
+    MAX_SEGMENT_EVALUATIONS,
+    SegmentAnswers,
+    SegmentLookup,
+    answers_for,
+)
 from domain.context import ContextSet
 from domain.flags.model import RuleSegment
 
@@ -90,7 +97,7 @@ def segment_leaf(
     rule = segments.rule_segment(value)
     if rule is not None:
         if rule.context_type == ctx.context_type:
-            member = rule_test(rule, contexts, segments, depth + 1)
+            member = _rule_member(rule, contexts, answers_for(segments), depth, rule_test)
     else:
         listed = segments.list_segment(value)
         if listed is not None and listed.context_type == ctx.context_type:
@@ -98,3 +105,18 @@ def segment_leaf(
     if member is None:
         return False
     return member if op is Op.IN_SEGMENT else not member
+
+
+def _rule_member(
+    rule: RuleSegment, contexts: ContextSet, answers: SegmentAnswers, depth: int, rule_test: RuleSegmentTest
+) -> bool | None:
+    """The rule segment's answer at this depth: remembered, computed, or None past the evaluation cap."""
+    question = (rule.key, depth)
+    known = answers.answers.get(question)
+    if known is not None:
+        return known
+    if len(answers.answers) >= MAX_SEGMENT_EVALUATIONS:
+        return None
+    answers.answers[question] = False  # taken before running, so the cap counts conditions started
+    member = answers.answers[question] = rule_test(rule, contexts, answers, depth + 1)
+    return member

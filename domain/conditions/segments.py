@@ -8,6 +8,7 @@ from typing import Protocol, runtime_checkable
 from domain.flags.model import ListSegmentMeta, RuleSegment
 
 MAX_SEGMENT_DEPTH = 8  # segments may reference segments; deeper chains (or cycles) are non-matches
+MAX_SEGMENT_EVALUATIONS = 32  # rule-segment conditions one evaluation runs; later ones are non-matches
 
 
 @runtime_checkable
@@ -57,3 +58,36 @@ class StaticSegments:
 
 
 NO_SEGMENTS = StaticSegments()
+
+
+class SegmentAnswers:
+    """A SegmentLookup for one evaluation that remembers rule-segment answers.
+
+    Segments may name segments, so without it a condition naming a segment 32 times, whose condition
+    names another 32 times, ... would run 32^8 conditions. Each (segment, nesting level) is asked once
+    (its answer is a pure function of both and the context set), and after MAX_SEGMENT_EVALUATIONS
+    distinct questions a further one has no answer (a non-match, like a chain past MAX_SEGMENT_DEPTH).
+    """
+
+    __slots__ = ("answers", "inner")
+
+    def __init__(self, inner: SegmentLookup) -> None:
+        self.inner = inner
+        self.answers: dict[tuple[str, int], bool] = {}
+
+    def rule_segment(self, key: str) -> RuleSegment | None:
+        """The rule segment with that key, if any."""
+        return self.inner.rule_segment(key)
+
+    def list_segment(self, key: str) -> ListSegmentMeta | None:
+        """The list segment with that key, if any."""
+        return self.inner.list_segment(key)
+
+    def is_list_member(self, segment_key: str, context_type: str, context_key: str) -> bool | None:
+        """Membership as the wrapped lookup answers it."""
+        return self.inner.is_list_member(segment_key, context_type, context_key)
+
+
+def answers_for(segments: SegmentLookup) -> SegmentAnswers:
+    """`segments` as a per-evaluation SegmentAnswers (itself when it already is one)."""
+    return segments if isinstance(segments, SegmentAnswers) else SegmentAnswers(segments)

@@ -143,7 +143,8 @@ def change_config(
     check_version(version, cmd.expected_version)
     current = state.config if live and state is not None else default_config(definition)
     target = _target(cmd, current)
-    check_config(target, definition.variant_keys, segment_keys)
+    unchanged_rules = live and target.rules == current.rules
+    check_config(target, definition.variant_keys, segment_keys, budget=not unchanged_rules)
     stream = flag_config_stream(cmd.environment_id, cmd.key)
     if live:
         return _diff(stream, version, now, current, target)

@@ -6,10 +6,12 @@ import math
 from collections.abc import Iterable, Iterator
 
 from domain.conditions.ast import And, Condition, Leaf, Not, Op, Or
+from domain.conditions.budget import condition_cost, flag_budget_problem, rules_cost, segment_budget_problem
 from domain.conditions.codec import ConditionError, validate_condition
 from domain.errors import (
     DuplicateRuleId,
     DuplicateVariantKey,
+    EvaluationBudgetExceeded,
     InvalidCondition,
     InvalidHashSpec,
     InvalidServe,
@@ -156,16 +158,38 @@ def check_segments(condition: Condition, segment_keys: frozenset[str]) -> None:
         raise UnknownSegment(f"rule refers to missing segment(s): {', '.join(missing)}")
 
 
-def check_config(config: FlagConfig, variant_keys: frozenset[str], segment_keys: frozenset[str]) -> None:
-    """A whole environment configuration against the flag's variants and the environment's segments."""
+def check_config(
+    config: FlagConfig, variant_keys: frozenset[str], segment_keys: frozenset[str], *, budget: bool = True
+) -> None:
+    """A whole environment configuration against the flag's variants and the environment's segments.
+
+    `budget=False` skips the evaluation budget: for a change that keeps the rules as they are, so a
+    flag written before the budget existed can still be toggled (a kill switch must always work).
+    """
     if config.off_variant not in variant_keys:
         raise UnknownVariant(f"unknown off variant {config.off_variant!r}")
     check_serve(config.fallthrough, variant_keys)
     check_hash_spec(config.hashing)
+    if budget:
+        check_flag_budget(config)
     _check_rule_ids(r.id for r in config.rules)
     for rule in config.rules:
         check_serve(rule.serve, variant_keys)
         check_segments(rule.condition, segment_keys)
+
+
+def check_flag_budget(config: FlagConfig) -> None:
+    """The rules fit the flag's evaluation budget (`domain.conditions.budget`)."""
+    problem = flag_budget_problem(rules_cost(r.condition for r in config.rules))
+    if problem is not None:
+        raise EvaluationBudgetExceeded(problem)
+
+
+def check_segment_budget(condition: Condition) -> None:
+    """A segment's condition fits the segment's evaluation budget (`domain.conditions.budget`)."""
+    problem = segment_budget_problem(condition_cost(condition))
+    if problem is not None:
+        raise EvaluationBudgetExceeded(problem)
 
 
 def _check_rule_ids(ids: Iterable[str]) -> None:

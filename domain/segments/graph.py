@@ -7,7 +7,7 @@ from types import MappingProxyType
 
 from domain.conditions.ast import Condition
 from domain.errors import SegmentCycle, UnknownSegment
-from domain.flags.validation import check_condition, segment_refs
+from domain.flags.validation import check_condition, check_segment_budget, segment_refs
 
 # Live segment key -> the segment keys its condition names (empty for list segments).
 SegmentGraph = Mapping[str, frozenset[str]]
@@ -15,7 +15,8 @@ NO_SEGMENTS: SegmentGraph = MappingProxyType({})
 
 
 def check_references(key: str, condition: Condition, segment_graph: SegmentGraph) -> None:
-    """A valid condition whose named segments exist and whose references never lead back to `key`."""
+    """A valid condition within budget, whose segments exist and whose references never lead back to `key`."""
+    check_segment_budget(condition)
     check_condition(condition)
     refs = segment_refs(condition)
     missing = sorted(refs - set(segment_graph) - {key})

@@ -4,10 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import msgspec
+
 from domain.errors import InvalidArgument, KeyBothIncludedAndExcluded
 
-# Keys per membership event: keeps single events small however large the list grows.
+# Keys and bytes per membership event: keeps single events small however large the list grows. The
+# byte bound is what matters for the bus (an event must fit a NATS message, commands.eventstore caps it);
+# the count bound keeps folds and read-model writes per event cheap.
 MEMBER_BATCH_SIZE = 5_000
+MEMBER_BATCH_BYTES = 256 * 1024  # the keys' JSON text, with the ", " the store's jsonb puts between them
 MAX_CONTEXT_KEY_LENGTH = 512
 
 
@@ -30,11 +35,31 @@ def clean_batch(
     return inc, exc
 
 
+def key_bytes(key: str) -> int:
+    """What one key adds to an event's stored JSON: the quoted, escaped string and its separator."""
+    return len(msgspec.json.encode(key)) + 2
+
+
 def batches(
-    included: tuple[str, ...], excluded: tuple[str, ...], size: int = MEMBER_BATCH_SIZE
+    included: tuple[str, ...],
+    excluded: tuple[str, ...],
+    size: int = MEMBER_BATCH_SIZE,
+    max_bytes: int = MEMBER_BATCH_BYTES,
 ) -> Iterator[tuple[tuple[str, ...], tuple[str, ...]]]:
-    """Split into `(included, excluded)` chunks of at most `size` keys in total, order kept."""
-    tagged = [(True, k) for k in included] + [(False, k) for k in excluded]
-    for start in range(0, len(tagged), size):
-        chunk = tagged[start : start + size]
-        yield tuple(k for inc, k in chunk if inc), tuple(k for inc, k in chunk if not inc)
+    """Split into `(included, excluded)` chunks of at most `size` keys and `max_bytes` of key JSON (a
+    single key is never split), order kept."""
+    chunk: list[tuple[bool, str]] = []
+    used = 0
+    for tagged in [(True, k) for k in included] + [(False, k) for k in excluded]:
+        cost = key_bytes(tagged[1])
+        if chunk and (len(chunk) == size or used + cost > max_bytes):
+            yield _split(chunk)
+            chunk, used = [], 0
+        chunk.append(tagged)
+        used += cost
+    if chunk:
+        yield _split(chunk)
+
+
+def _split(chunk: list[tuple[bool, str]]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    return tuple(k for inc, k in chunk if inc), tuple(k for inc, k in chunk if not inc)

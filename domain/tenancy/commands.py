@@ -43,8 +43,11 @@ class RegisterUser(Command, frozen=True, kw_only=True, tag="user.register"):
 
 
 class ChangePassword(Command, frozen=True, kw_only=True, tag="user.change_password"):
+    """`password_hash` goes to the vault, never into an event; `token_generation` is the vault's."""
+
     user_id: UUID
     password_hash: str
+    token_generation: int = 0
 
 
 class RenameUser(Command, frozen=True, kw_only=True, tag="user.rename"):
@@ -60,7 +63,23 @@ class SetMembership(Command, frozen=True, kw_only=True, tag="user.set_membership
     role: OrgRole
 
 
+class InviteToOrg(Command, frozen=True, kw_only=True, tag="user.invite_to_org"):
+    """Invite an existing account into `org_id`; it joins only when its owner accepts."""
+
+    user_id: UUID
+    org_id: UUID
+    role: OrgRole
+    display_name: str = ""
+
+
+class AcceptInvitation(Command, frozen=True, kw_only=True, tag="user.accept_invitation"):
+    user_id: UUID
+    org_id: UUID
+
+
 class RemoveMembership(Command, frozen=True, kw_only=True, tag="user.remove_membership"):
+    """Leave the organisation, or withdraw its pending invitation."""
+
     user_id: UUID
     org_id: UUID
 
@@ -116,6 +135,8 @@ TenancyCommand = (
     | ChangePassword
     | RenameUser
     | SetMembership
+    | InviteToOrg
+    | AcceptInvitation
     | RemoveMembership
     | RemoveUser
     | CreateProject

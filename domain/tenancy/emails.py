@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 from uuid import UUID
 
 import msgspec
@@ -14,12 +14,24 @@ from domain.ids import normalize_email, stream_id
 from domain.tenancy.commands import ClaimEmail, ReleaseEmail
 from domain.tenancy.events import EmailClaimed, EmailEvent, EmailReleased
 
+# A claim whose user never registered is abandoned (a crash between the two appends) once it is older
+# than this; then anyone may claim the address again.
+ABANDONED_AFTER = timedelta(minutes=10)
+
 
 class EmailClaim(msgspec.Struct, frozen=True, kw_only=True):
     id: UUID
     version: int
-    email: str
+    email: str  # as stored: sealed with the holder's key
     user_id: UUID | None  # None once released
+    claimed_at: datetime | None = None
+
+
+def holder_gone(claim: EmailClaim, *, registered: bool, removed: bool, now: datetime) -> bool:
+    """The holder can no longer use the claim: its account was removed, or it never registered in time."""
+    if removed:
+        return True
+    return not registered and claim.claimed_at is not None and now - claim.claimed_at >= ABANDONED_AFTER
 
 
 def email_stream(email: str) -> UUID:
@@ -27,13 +39,16 @@ def email_stream(email: str) -> UUID:
     return stream_id("email", normalize_email(email))
 
 
-def claim_email(claim: EmailClaim | None, cmd: ClaimEmail, now: datetime) -> list[EmailEvent]:
-    """Give the address to `user_id`; a repeat by the same user is a no-op, anyone else is refused."""
+def claim_email(
+    claim: EmailClaim | None, cmd: ClaimEmail, now: datetime, *, holder_is_gone: bool = False
+) -> list[EmailEvent]:
+    """Give the address to `user_id`; a repeat by the same user is a no-op, anyone else is refused
+    unless the holder is gone (`holder_gone`), whose claim then passes to the new user."""
     email = normalize_email(cmd.email)
-    if claim is not None and claim.user_id is not None:
+    if claim is not None and claim.user_id is not None and not holder_is_gone:
         if claim.user_id == cmd.user_id:
             return []
-        raise EmailAlreadyClaimed(f"email {email!r} is already in use")
+        raise EmailAlreadyClaimed("email is already in use")
     version = 0 if claim is None else claim.version
     return [
         EmailClaimed(
@@ -53,23 +68,17 @@ def release_email(claim: EmailClaim | None, cmd: ReleaseEmail, now: datetime) ->
     if claim.user_id != cmd.user_id:
         raise FailedPrecondition("email is held by another user")
     return [
-        EmailReleased(
-            stream_id=claim.id,
-            version=claim.version + 1,
-            occurred_at=now,
-            email=claim.email,
-            user_id=cmd.user_id,
-        )
+        EmailReleased(stream_id=claim.id, version=claim.version + 1, occurred_at=now, user_id=cmd.user_id)
     ]
 
 
 def evolve(state: EmailClaim | None, event: EmailEvent) -> EmailClaim:
     """Fold one fact; never refuses."""
     match event:
-        case EmailClaimed(stream_id=id_, version=v, email=email, user_id=user_id):
-            return EmailClaim(id=id_, version=v, email=email, user_id=user_id)
-        case EmailReleased(stream_id=id_, version=v, email=email):
-            return EmailClaim(id=id_, version=v, email=email, user_id=None)
+        case EmailClaimed(stream_id=id_, version=v, email=email, user_id=user_id, occurred_at=at):
+            return EmailClaim(id=id_, version=v, email=email, user_id=user_id, claimed_at=at)
+        case EmailReleased(stream_id=id_, version=v):
+            return EmailClaim(id=id_, version=v, email=state.email if state else "", user_id=None)
 
 
 def replay(events: Iterable[EmailEvent]) -> EmailClaim | None:

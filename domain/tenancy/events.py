@@ -25,40 +25,52 @@ class OrgRenamed(Event, frozen=True, kw_only=True, tag="org.renamed"):
     name: str
 
 
-class EmailClaimed(Event, frozen=True, kw_only=True, tag="email.claimed"):
-    """The lower-cased email now belongs to `user_id`; its stream is `stream_id("email", email)`."""
+# Personal data: every `email` and `display_name` below is stored sealed with its owner's key (the
+# handlers seal them, readmodels.vault opens them), so deleting that key erases the person from the log.
+# Password hashes never enter the log: they live in the vault's credentials table. Old events that still
+# carry a `password_hash` decode fine (unknown fields are ignored).
 
-    email: str
+
+class EmailClaimed(Event, frozen=True, kw_only=True, tag="email.claimed"):
+    """The address now belongs to `user_id`; its stream is `stream_id("email", canonical email)`."""
+
+    email: str  # sealed with user_id's key
     user_id: UUID
 
 
 class EmailReleased(Event, frozen=True, kw_only=True, tag="email.released"):
-    email: str
     user_id: UUID
+    email: str = ""  # no longer written: the stream names the address
 
 
 class UserRegistered(Event, frozen=True, kw_only=True, tag="user.registered"):
-    """A user account; `password_hash` is an argon2 hash made by the gateway, never a raw password."""
+    """A user account with a password (its hash is in the vault, never here)."""
 
-    email: str
-    display_name: str
-    password_hash: str
+    email: str  # sealed
+    display_name: str  # sealed
 
 
 class UserPasswordChanged(Event, frozen=True, kw_only=True, tag="user.password_changed"):
-    """A new hash; tokens minted under an older `token_generation` are dead."""
+    """The password was replaced (the hash is in the vault); tokens of an older generation are dead."""
 
-    password_hash: str
     token_generation: int
 
 
 class UserDisplayNameChanged(Event, frozen=True, kw_only=True, tag="user.display_name_changed"):
-    display_name: str
+    display_name: str  # sealed
 
 
 class UserJoinedOrg(Event, frozen=True, kw_only=True, tag="user.joined_org"):
     org_id: UUID
     role: OrgRole
+
+
+class UserInvitedToOrg(Event, frozen=True, kw_only=True, tag="user.invited_to_org"):
+    """An organisation invited this existing account; it joins (UserJoinedOrg) only when its owner accepts."""
+
+    org_id: UUID
+    role: OrgRole
+    display_name: str = ""  # sealed: the name the inviting organisation typed, shown only to it
 
 
 class UserOrgRoleChanged(Event, frozen=True, kw_only=True, tag="user.org_role_changed"):
@@ -71,9 +83,9 @@ class UserLeftOrg(Event, frozen=True, kw_only=True, tag="user.left_org"):
 
 
 class UserRemoved(Event, frozen=True, kw_only=True, tag="user.removed"):
-    """The account is gone; `email` is carried so readers can free it."""
+    """The account is gone and its personal data key shredded: its earlier events read as erased."""
 
-    email: str
+    email: str = ""  # no longer written
 
 
 class ProjectCreated(Event, frozen=True, kw_only=True, tag="project.created"):
@@ -115,6 +127,7 @@ UserEvent = (
     | UserPasswordChanged
     | UserDisplayNameChanged
     | UserJoinedOrg
+    | UserInvitedToOrg
     | UserOrgRoleChanged
     | UserLeftOrg
     | UserRemoved

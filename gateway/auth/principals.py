@@ -28,6 +28,7 @@ class Caller(msgspec.Struct, frozen=True, kw_only=True):
     user_id: UUID
     org_id: UUID
     role: str
+    session_id: UUID | None = None  # the login session of the token
 
     @property
     def actor(self) -> str:
@@ -94,12 +95,14 @@ async def authenticate(connection: ASGIConnection[Any, Any, Any, Any]) -> Caller
 
 
 async def caller_from_token(deps: GatewayDeps, token: str) -> Caller:
-    """Claims checked against the read model: live user, current token generation, still a member."""
-    claims = decode_access_token(deps.tokens, token, now=deps.clock())
-    subject = await identity.token_subject(deps.db, claims.sub, claims.org)
-    if subject is None or subject.token_generation != claims.cv:
+    """Claims checked against the read model and the vault: live user, current token generation, still a
+    member, and its login session neither revoked (refresh-token reuse) nor past its absolute end."""
+    now = deps.clock()
+    claims = decode_access_token(deps.tokens, token, now=now)
+    subject = await identity.token_subject(deps.db, claims.sub, claims.org, session_id=claims.sid, now=now)
+    if subject is None or subject.token_generation != claims.cv or not subject.session_live:
         raise Unauthenticated("token revoked")
-    return Caller(user_id=claims.sub, org_id=claims.org, role=subject.role)
+    return Caller(user_id=claims.sub, org_id=claims.org, role=subject.role, session_id=claims.sid)
 
 
 async def authenticate_sdk_key(connection: ASGIConnection[Any, Any, Any, Any]) -> SdkCaller:
@@ -121,3 +124,9 @@ async def authenticate_sdk_key(connection: ASGIConnection[Any, Any, Any, Any]) -
     )
     connection.scope.setdefault("state", {})[_SDK] = caller
     return caller
+
+
+def is_authenticated(connection: ASGIConnection[Any, Any, Any, Any]) -> bool:
+    """Whether this request already proved a bearer token or an SDK key (cached by a guard)."""
+    state = connection.scope.get("state", {})
+    return isinstance(state.get(_CALLER), Caller) or isinstance(state.get(_SDK), SdkCaller)

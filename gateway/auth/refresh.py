@@ -2,7 +2,8 @@
 
 Session state rather than domain facts, so they live in a plain table, not the event log: rotation on
 every refresh would flood the log, and the log is forever. Presenting an already-rotated token revokes
-its whole family (a stolen token and its thief's successors die together).
+its whole family (a stolen token and its thief's successors die together) and its session
+(`auth_sessions`, gateway/auth/sessions.py), which kills the access tokens issued in it as well.
 """
 
 from __future__ import annotations
@@ -82,11 +83,18 @@ class PostgresRefreshTokens:
                 return RefreshGrant(
                     user_id=row[0], org_id=row[1], credentials_version=row[2], family_id=row[3]
                 )
-            await conn.execute(
-                "UPDATE auth_refresh_tokens SET revoked_at = %s WHERE revoked_at IS NULL AND family_id ="
-                " (SELECT family_id FROM auth_refresh_tokens WHERE token_hash = %s AND used_at IS NOT NULL)",
-                (now, digest),
+            cur = await conn.execute(
+                "SELECT family_id FROM auth_refresh_tokens WHERE token_hash = %s AND used_at IS NOT NULL",
+                (digest,),
             )
+            reused = await cur.fetchone()
+            if reused is not None:  # a used token again: someone holds a copy; end the whole session
+                for table in ("auth_refresh_tokens", "auth_sessions"):  # fixed names, never data
+                    await conn.execute(
+                        f"UPDATE {table} SET revoked_at = %s WHERE revoked_at IS NULL"
+                        " AND family_id = %s".encode(),
+                        (now, reused[0]),
+                    )
         return None
 
     async def revoke_user(self, user_id: UUID, *, now: datetime) -> None:
@@ -98,10 +106,12 @@ class PostgresRefreshTokens:
 
 
 class MemoryRefreshTokens:
-    """RefreshTokens in a dict, for unit tests; same rules as the Postgres one."""
+    """RefreshTokens in a dict, for unit tests; the same rules for refresh tokens, but a reuse cannot end
+    the session row in PostgreSQL (it records the family in `reused_families` instead)."""
 
     def __init__(self) -> None:
         self.rows: dict[str, tuple[RefreshGrant, datetime, bool, bool]] = {}
+        self.reused_families: set[UUID] = set()
 
     async def issue(self, grant: RefreshGrant, *, now: datetime, expires_at: datetime) -> str:
         raw, digest = new_refresh_token()
@@ -115,6 +125,7 @@ class MemoryRefreshTokens:
             return None
         grant, expires_at, used, revoked = found
         if used:
+            self.reused_families.add(grant.family_id)
             for key, (g, e, u, _) in list(self.rows.items()):
                 if g.family_id == grant.family_id:
                     self.rows[key] = (g, e, u, True)

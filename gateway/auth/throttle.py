@@ -11,6 +11,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from domain.ids import canonical_email
+
 MAX_TRACKED_KEYS = 100_000
 
 
@@ -47,29 +49,48 @@ class TokenBuckets:
         bucket = self._refilled(key, now)
         bucket.tokens = max(0.0, bucket.tokens - 1)
 
+    def give_back(self, key: str, now: float) -> None:
+        """Return one token taken earlier (never above capacity)."""
+        bucket = self._refilled(key, now)
+        bucket.tokens = min(self.capacity, bucket.tokens + 1)
+
     def reset(self, key: str) -> None:
         self._buckets.pop(key, None)
 
 
 @dataclass
 class LoginThrottle:
-    """Failed logins spend tokens of the account's and the address's buckets; empty buckets refuse logins."""
+    """Every attempt reserves a token of the account's and of the address's bucket BEFORE the password
+    is checked (so concurrent attempts cannot all pass one check); a success gives them back.
+
+    Accounts are keyed by `domain.ids.canonical_email`, the same form the lookup uses, so blank or case
+    variants of an address share one bucket.
+    """
 
     clock: Callable[[], datetime]
     per_account: TokenBuckets = field(default_factory=lambda: TokenBuckets(capacity=5, per_second=1 / 60))
     per_address: TokenBuckets = field(default_factory=lambda: TokenBuckets(capacity=20, per_second=1 / 6))
 
-    def retry_after(self, email: str, address: str) -> float:
-        """Seconds the caller must wait before trying again; 0 means it may try now."""
-        now = self.clock().timestamp()
-        return max(
-            self.per_account.retry_after(email.lower(), now), self.per_address.retry_after(address, now)
-        )
+    def reserve(self, email: str, address: str) -> float:
+        """Take one token from both buckets and return 0, or take none and return the seconds to wait.
 
-    def failed(self, email: str, address: str) -> None:
-        now = self.clock().timestamp()
-        self.per_account.take(email.lower(), now)
+        Synchronous on purpose: no other attempt can run between the check and the take.
+        """
+        now, account = self.clock().timestamp(), canonical_email(email)
+        wait = max(self.per_account.retry_after(account, now), self.per_address.retry_after(address, now))
+        if wait > 0:
+            return wait
+        self.per_account.take(account, now)
         self.per_address.take(address, now)
+        return 0.0
 
-    def succeeded(self, email: str) -> None:
-        self.per_account.reset(email.lower())
+    def cancel(self, email: str, address: str) -> None:
+        """The attempt never reached a password check: both reserved tokens return."""
+        now, account = self.clock().timestamp(), canonical_email(email)
+        self.per_account.give_back(account, now)
+        self.per_address.give_back(address, now)
+
+    def succeeded(self, email: str, address: str) -> None:
+        """The password was right: the account's bucket is full again and the address's token returns."""
+        self.per_account.reset(canonical_email(email))
+        self.per_address.give_back(address, self.clock().timestamp())

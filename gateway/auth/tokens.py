@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
+import os
 import secrets
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -32,6 +34,7 @@ class TokenSettings:
     audience: str = "stitchd-api"
     ttl: timedelta = timedelta(hours=24)
     refresh_ttl: timedelta = timedelta(days=30)
+    session_max_age: timedelta = timedelta(days=30)  # absolute: a session never outlives its login by more
 
     def __post_init__(self) -> None:
         if len(self.secret.encode()) < MIN_SECRET_BYTES:
@@ -39,11 +42,12 @@ class TokenSettings:
 
 
 class Claims(msgspec.Struct, frozen=True, kw_only=True):
-    """What a verified access token says: user, org, credentials version, token id and lifetime."""
+    """What a verified access token says: user, org, credentials version, session, token id, lifetime."""
 
     sub: UUID
     org: UUID
     cv: int
+    sid: UUID  # the login session (refresh-token family); the token dies with it
     jti: UUID
     iat: int
     exp: int
@@ -56,22 +60,30 @@ class IssuedToken(msgspec.Struct, frozen=True, kw_only=True):
 
 
 def issue_access_token(
-    settings: TokenSettings, *, user_id: UUID, org_id: UUID, credentials_version: int, now: datetime
+    settings: TokenSettings,
+    *,
+    user_id: UUID,
+    org_id: UUID,
+    credentials_version: int,
+    session_id: UUID,
+    now: datetime,
+    session_ends: datetime | None = None,
 ) -> IssuedToken:
-    """A signed access token for the user acting in the org."""
-    exp = now + settings.ttl
+    """A signed access token for the user acting in the org, expiring no later than its session."""
+    exp = now + settings.ttl if session_ends is None else min(now + settings.ttl, session_ends)
     payload = {
         "iss": settings.issuer,
         "aud": settings.audience,
         "sub": str(user_id),
         "org": str(org_id),
         "cv": credentials_version,
+        "sid": str(session_id),
         "jti": str(uuid4()),
         "iat": int(now.timestamp()),
         "exp": int(exp.timestamp()),
     }
     token = jwt.encode(payload, settings.secret, algorithm=ALGORITHM)
-    return IssuedToken(token=token, expires_at=exp, expires_in=int(settings.ttl.total_seconds()))
+    return IssuedToken(token=token, expires_at=exp, expires_in=max(0, int((exp - now).total_seconds())))
 
 
 def decode_access_token(settings: TokenSettings, token: str, *, now: datetime) -> Claims:
@@ -85,7 +97,7 @@ def decode_access_token(settings: TokenSettings, token: str, *, now: datetime) -
             issuer=settings.issuer,
             # Expiry is checked below against the injected clock, so tests need no sleeping.
             options={
-                "require": ["iss", "aud", "sub", "exp", "iat", "jti"],
+                "require": ["iss", "aud", "sub", "exp", "iat", "jti", "sid"],
                 "verify_exp": False,
                 "verify_iat": False,
             },
@@ -110,19 +122,34 @@ def hash_secret(raw: str) -> str:
 
 
 def load_jwt_secret(configured: str | None, *, data_dir: Path, production: bool) -> str:
-    """The configured secret; in development, one generated once and kept (mode 0600) under the data dir."""
+    """The signing secret every process of one deployment shares.
+
+    Production: `STITCHD_JWT_SECRET` is required (replicas on other machines could not agree on a
+    generated one). Development: the configured one, else the one kept (mode 0600) in the data
+    directory that every local process shares; generated under a file lock, so processes starting
+    together agree, and regenerated when the file is empty or too short (a crash while writing it, a
+    file truncated by hand) instead of blocking the start.
+    """
     if configured:
         return configured
     if production:
         raise JwtSecretError("STITCHD_JWT_SECRET must be set when APP_ENV=production")
-    path = data_dir / SECRET_FILE
-    if path.exists():
-        return path.read_text().strip()
     data_dir.mkdir(parents=True, exist_ok=True)
-    secret = secrets.token_urlsafe(48)
-    path.touch(mode=0o600)
-    path.write_text(secret)
-    return secret
+    path = data_dir / SECRET_FILE
+    with open(data_dir / f"{SECRET_FILE}.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        kept = path.read_text().strip() if path.exists() else ""
+        if len(kept.encode()) >= MIN_SECRET_BYTES:
+            return kept
+        secret = secrets.token_urlsafe(48)
+        fresh = data_dir / f".{SECRET_FILE}.{secrets.token_hex(4)}"
+        fd = os.open(fresh, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(secret)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(fresh, path)  # atomic: readers see the old file or the whole new one
+        return secret
 
 
 def utc_now() -> datetime:

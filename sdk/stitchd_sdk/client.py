@@ -212,7 +212,8 @@ class AsyncSdkClient:
         value: MetricValue = None,
         timestamp_ms: int | None = None,
     ) -> None:
-        """Queue a metric event (sent in the background); thread-safe, never blocks."""
+        """Queue a metric event (sent in the background); thread-safe, never blocks. TypeError for a value
+        that is not a number, ValueError for one the gateway would refuse (NaN, beyond int64, ...)."""
         self.tracker.track(metric_key, to_context(context), value, timestamp_ms)
 
     async def flush(self) -> bool:

@@ -2,7 +2,8 @@
 
 Each (re)connect sends `since_sequence` = the last applied sequence, so a broadcaster that still
 retains the history answers with exactly the missed deltas; otherwise it sends a snapshot. A stream
-silent for `idle_reconnect_s` (not even a heartbeat) is dropped and reopened.
+silent for `idle_reconnect_s` (not even a heartbeat) is dropped and reopened. Any error, expected or
+not, ends only the current stream: the loop logs it and reconnects with backoff until cancelled.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import ssl
 import time
 from collections.abc import AsyncGenerator, Callable
 from typing import cast
@@ -36,6 +38,17 @@ def parse_grpc_url(url: str) -> tuple[str, int, bool]:
     if not parts.hostname:
         raise ValueError(f"no host in gRPC address {url!r}")
     return parts.hostname, parts.port or (443 if tls else 50050), tls
+
+
+def grpc_tls(options: SdkOptions, url_says_tls: bool) -> ssl.SSLContext | bool | None:
+    """The channel's TLS: the options' context or CA file, else the system trust store for a TLS URL."""
+    context = options.grpc_ssl_context
+    if context is None and options.grpc_ca_file is not None:
+        context = ssl.create_default_context(cafile=options.grpc_ca_file)
+    if context is not None:
+        context.set_alpn_protocols(["h2"])
+        return context
+    return True if url_says_tls else None
 
 
 def backoff_delay(attempt: int, initial: float, maximum: float) -> float:
@@ -65,6 +78,7 @@ class SyncLoop:
         self._connected = False
         self._last_message_at: float | None = None
         self.reconnects = 0
+        self._want_snapshot = False  # after a message that could not be applied: start over
         self.ready = asyncio.Event()  # set by the first snapshot, or by a fatal start-up error
         self.fatal: SdkError | None = None
 
@@ -90,6 +104,9 @@ class SyncLoop:
                 received = await self._stream_once()
             except _RETRYABLE as exc:
                 self._on_failure(exc)
+            except Exception:  # a message it cannot apply, a bug: reconnect for a snapshot, never die
+                log.exception("definition sync failed; reconnecting for a fresh snapshot")
+                self._want_snapshot = True
             finally:
                 self._connected = False
             attempt = 0 if received else attempt + 1
@@ -99,10 +116,9 @@ class SyncLoop:
 
     async def _stream_once(self) -> bool:
         """One stream until it ends; whether any message arrived on it."""
-        request = flags_pb.SyncRequest(
-            environment_id=self._options.environment_id, since_sequence=self._store.sequence
-        )
-        channel = Channel(self._host, self._port, ssl=self._tls or None)
+        since = 0 if self._want_snapshot else self._store.sequence
+        request = flags_pb.SyncRequest(environment_id=self._options.environment_id, since_sequence=since)
+        channel = Channel(self._host, self._port, ssl=grpc_tls(self._options, self._tls))
         received = False
         try:
             stub = flags_pb.FlagSyncServiceStub(channel, metadata=self._metadata)
@@ -125,6 +141,8 @@ class SyncLoop:
         self._connected = True
         self._last_message_at = self._clock()
         update = self._store.apply(msg)
+        if msg.is_snapshot:
+            self._want_snapshot = False
         if update is not None:
             self._on_update(update)
         if self._store.has_snapshot:

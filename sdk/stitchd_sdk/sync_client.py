@@ -127,7 +127,8 @@ class SdkClient:
         value: MetricValue = None,
         timestamp_ms: int | None = None,
     ) -> None:
-        """Queue a metric event (sent in the background); never blocks."""
+        """Queue a metric event (sent in the background); never blocks. TypeError for a value that is not
+        a number, ValueError for one the gateway would refuse (NaN, beyond int64, an empty key...)."""
         self._client.track(metric_key, context, value, timestamp_ms)
 
     def flush(self) -> bool:

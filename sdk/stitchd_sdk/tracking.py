@@ -3,12 +3,18 @@
 Only a context's type and key leave the process, never its parameters (so private parameters cannot).
 Each buffer is bounded: when full the oldest item is dropped and counted. A batch the gateway could
 not take for a transient reason goes back to the front of its buffer and is retried on the next flush;
-a batch it refused (4xx) is dropped and counted.
+a batch it refused (4xx) is dropped and counted. `track()` checks each event against the gateway's own
+body schema at the call site (TypeError for a value that is not a number, ValueError for one out of
+range), so no queued event can make the gateway refuse its batch-mates or the flush task fail. The
+flush task logs an unexpected error and goes on after a back-off; it never dies.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
+import math
+import numbers
 import threading
 import time
 import uuid
@@ -17,14 +23,47 @@ from collections.abc import Callable
 from contextlib import suppress
 from typing import Any
 
+import msgspec
+
 from domain.context import Context
+from schemas.http_ingest import MetricEventBody
+from schemas.numbers import INT64_MAX, INT64_MIN
 from stitchd_sdk.rest import AsyncRest, PostOutcome
+from stitchd_sdk.sync import backoff_delay
 from stitchd_sdk.types import SdkOptions, TrackingStats
 
+log = logging.getLogger("stitchd_sdk")
 Item = dict[str, Any]
 MetricValue = bool | int | float | None
 EVENTS_ROUTE = ("events/batch", "events")
 EXPOSURES_ROUTE = ("exposures/batch", "exposures")
+
+
+def metric_value(value: object) -> MetricValue:
+    """`value` as a plain bool, int64 or finite float (numpy scalars, Fractions... converted);
+    TypeError if it is not a real number (a Decimal, a string), ValueError if it is out of range."""
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, numbers.Integral):
+        number = int(value)
+        if not INT64_MIN <= number <= INT64_MAX:
+            raise ValueError(f"metric value {number} does not fit in 64 bits")
+        return number
+    if isinstance(value, numbers.Real):  # Decimal is not one: converting it would silently round
+        real = float(value)
+        if not math.isfinite(real):
+            raise ValueError(f"metric value must be finite, not {real}")
+        return real
+    raise TypeError(f"metric value must be a bool, an int or a float, not {type(value).__name__}")
+
+
+def checked_event(item: Item) -> Item:
+    """The item if the gateway would accept it as a metric event (its body schema); else ValueError."""
+    try:
+        msgspec.convert(item, MetricEventBody)
+    except msgspec.ValidationError as exc:
+        raise ValueError(f"invalid metric event: {exc}") from None
+    return item
 
 
 class Outbox:
@@ -103,14 +142,15 @@ class Tracker:
         self._dedup = ExposureDedup(options.exposure_dedup_window_s, options.exposure_dedup_capacity)
         self._batch = options.flush_max_events
         self._interval = options.flush_interval_s
+        self._backoff = (options.backoff_initial_s, options.backoff_max_s)
         self._wall_clock = wall_clock
         self._wake: Callable[[], None] = lambda: None
         self._wake_pending = False  # one wake-up per flush, not one per event past the threshold
         self.failed_flushes = 0
         self.rejected = 0  # metric events the gateway refused by key (unregistered or mistyped)
 
-    def track(self, metric_key: str, context: Context, value: MetricValue, timestamp_ms: int | None) -> None:
-        """Queue one metric event."""
+    def track(self, metric_key: str, context: Context, value: object, timestamp_ms: int | None) -> None:
+        """Queue one metric event; TypeError or ValueError here, at the call site, if it is malformed."""
         item: Item = {
             "event_id": uuid.uuid4().hex,
             "metric_key": metric_key,
@@ -118,9 +158,10 @@ class Tracker:
             "context_key": context.key,
             "timestamp_ms": self._now_ms() if timestamp_ms is None else timestamp_ms,
         }
-        if value is not None:
-            item["value"] = value
-        self._queued(self.metrics.add(item))
+        number = metric_value(value)
+        if number is not None:
+            item["value"] = number
+        self._queued(self.metrics.add(checked_event(item)))
 
     def expose(self, flag_key: str, variant_key: str, context: Context, sequence: int) -> None:
         """Queue an exposure unless the same one was queued within the dedup window."""
@@ -161,13 +202,21 @@ class Tracker:
             loop.call_soon_threadsafe(wake.set)
 
         self._wake = wake_up
+        errors = 0
         while True:
             with suppress(TimeoutError):
                 async with asyncio.timeout(self._interval):
                     await wake.wait()
             wake.clear()
             self._wake_pending = False
-            await self.flush(rest)
+            try:
+                await self.flush(rest)
+                errors = 0
+            except Exception:  # a bug must not end tracking for the life of the process
+                errors += 1
+                self.failed_flushes += 1
+                log.exception("SDK event flush failed; retrying after a back-off")
+                await asyncio.sleep(backoff_delay(errors, *self._backoff))
 
     async def _drain(self, rest: AsyncRest, outbox: Outbox, route: tuple[str, str]) -> bool:
         while batch := outbox.take(self._batch):
@@ -175,6 +224,9 @@ class Tracker:
                 outcome, rejected = await rest.post_batch(route[0], route[1], batch)
             except asyncio.CancelledError:
                 outbox.put_back(batch)  # close() cancelled a background flush: its final flush sends these
+                raise
+            except Exception:
+                outbox.count(dropped=len(batch))  # a batch that breaks the sender must not block the rest
                 raise
             if outcome is PostOutcome.RETRY:
                 outbox.put_back(batch)

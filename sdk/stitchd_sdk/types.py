@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import ssl
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
@@ -92,5 +93,9 @@ class SdkOptions:
     flush_max_events: int = 500
     max_buffered_events: int = 10_000
     http_timeout_s: float = 5.0
+    # gRPC TLS: an https:// or grpcs:// URL verifies against the system trust store; a CA file (PEM) or
+    # a ready SSLContext trusts a private CA and turns TLS on whatever the URL's scheme.
+    grpc_ca_file: str | None = None
+    grpc_ssl_context: ssl.SSLContext | None = field(default=None, repr=False)
     http_transport: httpx.BaseTransport | None = field(default=None, repr=False)
     async_http_transport: httpx.AsyncBaseTransport | None = field(default=None, repr=False)

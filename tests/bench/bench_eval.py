@@ -71,6 +71,16 @@ def flags() -> dict[str, FlagDefinition]:
     }
 
 
+def regex_flag() -> FlagDefinition:
+    """A rule matching the context key with a regex (RE2): a separate row, not one of the synced three."""
+    sevens = Rule(
+        id="sevens",
+        condition=Leaf(Attribute("user"), Op.MATCHES, r"^user-\d*7$"),
+        serve=Serve(variant_key="on"),
+    )
+    return _flag("regex", Serve(variant_key="off"), sevens)
+
+
 def contexts() -> list[ContextSet]:
     """100,000 distinct users with a country and a plan."""
     return [
@@ -127,10 +137,11 @@ def _interpreted(definition: FlagDefinition, population: list[ContextSet]) -> Ca
 
 
 def run() -> list[dict[str, object]]:
-    """One row per flag (compiled), plus the rule flag interpreted, each beside the floor."""
+    """One row per flag (compiled), a regex rule, and the rule flag interpreted, each beside the floor."""
     population = contexts()
     floor = _best_rate(_floor(population))
     measured = [(name, _best_rate(_compiled(flag, population))) for name, flag in flags().items()]
+    measured.append(("eval.regex_rule", _best_rate(_compiled(regex_flag(), population))))
     rule_flag = flags()["eval.rule_or_50pct"]
     measured.append(("eval.rule_or_50pct.interpreted", _best_rate(_interpreted(rule_flag, population))))
     return [

@@ -153,11 +153,10 @@ async def _tenant(client: httpx.AsyncClient) -> tuple[str, str]:
     await _ok(client.post("/v1/admin/seed-user", json=creds))
     root = (await _ok(client.post("/v1/auth/login", json=creds)))["access_token"]
     org = await _ok(client.post("/v1/admin/orgs", json={"name": "Bench"}, headers=_auth(root)))
-    token = (
-        await _ok(
-            client.post("/v1/auth/switch-org", json={"target_org_id": org["org_id"]}, headers=_auth(root))
-        )
-    )["access_token"]
+    owner = {"email": "owner@bench.test", "password": PASSWORD, "org_role": "org_admin"}
+    await _ok(client.post(f"/v1/admin/orgs/{org['org_id']}/users", json=owner, headers=_auth(root)))
+    login = {"email": owner["email"], "password": PASSWORD}
+    token = (await _ok(client.post("/v1/auth/login", json=login)))["access_token"]
     project = await _ok(client.post("/v1/management/projects", json={"name": "Web"}, headers=_auth(token)))
     env = await _ok(
         client.post(

@@ -24,7 +24,7 @@ _SEMVER = {
     "$vlt": Op.SEMVER_LT,
     "$vlte": Op.SEMVER_LTE,
 }
-_KNOWN_UNSUPPORTED = {"$elemMatch", "$size", "$all", "$alli", "$type", "$ini", "$nini", "$regexi"}
+_KNOWN_UNSUPPORTED = {"$elemMatch", "$size", "$all", "$alli", "$type", "$ini", "$nini"}
 
 
 class Translation:
@@ -94,6 +94,8 @@ class Translation:
                 return Not(Leaf(attr, Op.SEMVER_EQ, value))
             case "$regex":
                 return Leaf(attr, Op.MATCHES, value)
+            case "$regexi":
+                return Leaf(attr, Op.MATCHES, f"(?i){value}")  # RE2 takes inline flags
             case "$exists":
                 return Leaf(attr, Op.EXISTS if arg else Op.NOT_EXISTS)
             case "$not":

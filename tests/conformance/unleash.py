@@ -35,10 +35,12 @@ def segment_key(segment_id: int) -> str:
 def constraint(c: dict[str, Any]) -> Condition:
     """One Unleash constraint as a condition; raises Unsupported or Rejected."""
     name, op = c["contextName"], c["operator"]
-    if c.get("caseInsensitive"):
-        raise Unsupported("case-insensitive matching is not in our language")
-    attr = Attribute(CTX, name)
     values = tuple(c.get("values") or ())
+    if c.get("caseInsensitive"):
+        if op != "REGEX" or not isinstance(c.get("value"), str):
+            raise Unsupported("case-insensitive matching is not in our language (but for regexes)")
+        c = {**c, "value": f"(?i){c['value']}"}  # RE2 takes inline flags
+    attr = Attribute(CTX, name)
     if op in ("IN", "NOT_IN"):
         leaf: Condition = Leaf(attr, Op.IN, values)
         # Unleash's NOT_IN is the negation of IN, true when the field is missing.

@@ -166,10 +166,11 @@ class Executor:
 
     async def _flag_update(self, m: Mutation) -> None:
         await self._ensure_flag(m.key)
+        version = (await self.api.ok("GET", f"{self.env}/flags/{m.key}", token=self.token))["version"]
         if m.kind == "toggle":
-            await self._write("POST", f"{self.env}/flags/{m.key}/toggle", {"enabled": m.body})
+            body = {"enabled": m.body, "version": version}
+            await self._write("POST", f"{self.env}/flags/{m.key}/toggle", body)
         else:
-            version = (await self.api.ok("GET", f"{self.env}/flags/{m.key}", token=self.token))["version"]
             await self._write("PUT", f"{self.env}/flags/{m.key}", {"version": version, "fallthrough": m.body})
 
     async def _rules(self, key: str, flag_rules: list[Json]) -> None:
@@ -199,7 +200,9 @@ class Executor:
     async def _members(self, key: str, add: list[str], remove: list[str]) -> None:
         await self._ensure_list(key)
         if add or remove:
-            await self._write("POST", f"{self.env}/segments/{key}/members", {"add": add, "remove": remove})
+            path = f"{self.env}/segments/{key}"
+            version = (await self.api.ok("GET", path, token=self.token))["version"]
+            await self._write("POST", f"{path}/members", {"add": add, "remove": remove, "version": version})
 
     async def _ensure_list(self, key: str) -> None:
         if key not in self.segments:

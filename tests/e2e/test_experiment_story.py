@@ -100,7 +100,8 @@ async def set_up_experiment(api: Api, tenant: Tenant) -> str:
         "metric_keys": ["purchase", "revenue"],
     }
     experiment = await admin(api, tenant, "POST", "experiments", body)
-    await admin(api, tenant, "POST", f"experiments/{experiment['id']}/transition", {"new_status": "ACTIVE"})
+    body = {"new_status": "ACTIVE", "version": experiment["version"]}
+    await admin(api, tenant, "POST", f"experiments/{experiment['id']}/transition", body)
     return str(experiment["id"])
 
 

@@ -136,7 +136,9 @@ async def test_list_segment_membership_changes_reach_sdk_evaluations(stack: Stac
         assert await client.bool_value("beta-only", ("user", "ann"), False) is True
         assert await client.bool_value("beta-only", ("user", "bob"), True) is False
         members = f"/v1/environments/{tenant.environment_id}/segments/beta/members"
-        changed = await api.ok("POST", members, token=tenant.token, json={"add": ["bob"], "remove": ["ann"]})
+        segment = await api.ok("GET", members.removesuffix("/members"), token=tenant.token)
+        body = {"add": ["bob"], "remove": ["ann"], "version": segment["version"]}
+        changed = await api.ok("POST", members, token=tenant.token, json=body)
         await eventually(lambda: client.status().last_sequence >= changed["position"])
         assert await client.bool_value("beta-only", ("user", "bob"), False) is True
         assert await client.bool_value("beta-only", ("user", "ann"), True) is False

@@ -33,7 +33,7 @@ ALLOWED: dict[str, set[str]] = {
     "schemas": {"domain"},
     "stitchd_sdk": {"domain", "schemas"},
 }
-THIRD_PARTY_ALLOWED_IN_DOMAIN = {"msgspec", "mmh3"}
+THIRD_PARTY_ALLOWED_IN_DOMAIN = {"msgspec", "mmh3", "re2"}
 SERVER_ONLY = {
     "litestar",
     "psycopg",
@@ -43,6 +43,7 @@ SERVER_ONLY = {
     "chdb",
     "uvicorn",
     "pgserver",
+    "cryptography",
 }
 
 
@@ -72,7 +73,7 @@ def test_package_imports_only_inner_layers(pkg: str) -> None:
         assert not bad, f"{path.relative_to(ROOT)} imports {sorted(bad)}"
 
 
-def test_domain_imports_only_stdlib_msgspec_mmh3() -> None:
+def test_domain_imports_only_stdlib_msgspec_mmh3_re2() -> None:
     import sys
 
     stdlib = set(sys.stdlib_module_names) | {"__future__"}

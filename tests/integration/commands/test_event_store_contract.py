@@ -11,7 +11,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from commands.eventstore import ConcurrencyError, EventStore, Metadata, NewEvent
+from commands.encoding import encode_envelope
+from commands.event_size import MAX_EVENT_BYTES
+from commands.eventstore import ConcurrencyError, EventStore, EventTooLarge, Metadata, NewEvent
 from commands.memory_store import InMemoryEventStore
 from commands.postgres_store import open_postgres_store
 
@@ -148,6 +150,42 @@ class EventStoreContract:
         await store.append(uuid4(), "thing", 0, new_events(2), metadata=here)
         assert [r.position for r in await store.read_environment(env)] == [1, 2, 4, 5]
         assert [r.position for r in await store.read_environment(env, 2, limit=1)] == [4]
+
+    async def test_an_event_over_the_size_cap_is_refused_and_nothing_is_written(
+        self, store: EventStore
+    ) -> None:
+        stream, command = uuid4(), uuid4()
+        small = new_events(1)
+        huge = NewEvent(
+            event_id=uuid4(), type="thing.happened", data=b'{"s":"' + b"x" * MAX_EVENT_BYTES + b'"}'
+        )
+        head = await store.head_position()
+        with pytest.raises(EventTooLarge) as caught:
+            await store.append(stream, "thing", 0, [*small, huge], metadata=META, command_id=command)
+        assert caught.value.limit == MAX_EVENT_BYTES
+        assert str(MAX_EVENT_BYTES) in str(caught.value)
+        assert await store.load(stream) == []
+        assert await store.head_position() == head
+        # the command id was not recorded: the same command may be retried, smaller
+        retried = await store.append(stream, "thing", 0, small, metadata=META, command_id=command)
+        assert not retried.repeated
+        assert retried.version == 1
+
+    async def test_the_cap_counts_the_spaces_the_store_adds(self, store: EventStore) -> None:
+        """jsonb's text (what the relay publishes) has a space after each comma: 0.8 MiB is 1.2 stored."""
+        ones = b"[" + b",".join([b"1"] * (MAX_EVENT_BYTES * 4 // 10)) + b"]"
+        assert len(ones) < MAX_EVENT_BYTES
+        event = NewEvent(event_id=uuid4(), type="thing.happened", data=b'{"xs":' + ones + b"}")
+        with pytest.raises(EventTooLarge):
+            await store.append(uuid4(), "thing", 0, [event], metadata=META)
+
+    async def test_every_accepted_event_fits_the_cap_as_published(self, store: EventStore) -> None:
+        ones = b"[" + b",".join([b"1"] * (MAX_EVENT_BYTES // 3 - 2_000)) + b"]"
+        event = NewEvent(event_id=uuid4(), type="thing.happened", data=b'{"xs":' + ones + b"}")
+        stream = uuid4()
+        await store.append(stream, "thing", 0, [event], metadata=META)
+        [recorded] = await store.load(stream)
+        assert len(encode_envelope(recorded)) <= MAX_EVENT_BYTES
 
 
 async def check_interleaved_appends(store: EventStore, ops: list[tuple[int, int]]) -> None:

@@ -77,7 +77,9 @@ async def wait_until_blocked(pg_url: str) -> None:
 
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(name=st.text(alphabet=st.characters(blacklist_characters="\x00")))
+# No NUL (PostgreSQL text refuses it) and no lone surrogates: not UTF-8, refused by every decoder at
+# the edge (msgspec), so no event can carry one.
+@given(name=st.text(alphabet=st.characters(blacklist_characters="\x00", blacklist_categories=["Cs"])))
 async def test_domain_events_round_trip_through_jsonb(store: PostgresEventStore, name: str) -> None:
     """jsonb re-formats the JSON; what comes back still decodes to the same event (NUL is not storable)."""
     org = uuid4()

@@ -255,3 +255,26 @@ async def test_a_relay_whose_database_session_dies_takes_the_lead_again_and_goes
     await stop(relay, task)
     assert relay.stats.lead_changes == 2
     assert await positions_in_stream(js) == [1, 2, 3, 4]
+
+
+async def test_an_event_too_large_for_nats_is_published_as_a_reference_and_the_relay_goes_on(
+    store: PostgresEventStore, js: JetStreamContext, pg_url: str, nats_url: str
+) -> None:
+    """An event stored before the store capped sizes (here: a store without the cap) must not wedge it."""
+    uncapped = PostgresEventStore(store.pool, max_event_bytes=16 * 1_048_576)
+    huge = NewEvent(event_id=uuid4(), type="thing.happened", data=b'{"s":"' + b"x" * 3_000_000 + b'"}')
+    await append_events(store, streams=1, per_stream=1)
+    await uncapped.append(uuid4(), "thing", 0, [huge], metadata=Metadata(actor="u", environment_id=uuid4()))
+    await append_events(store, streams=1, per_stream=1)
+    relay = OutboxRelay(pg_url, nats_url, config=FAST)
+    task = start(relay)
+    await eventually(has_positions(js, 3), "the events after the oversized one are published")
+    await stop(relay, task)
+    assert await positions_in_stream(js) == [1, 2, 3]
+    assert relay.stats.oversized == 1
+    assert relay.stats.cursor == 3
+    reference = (await stream_messages(js))[1]
+    assert (reference.headers or {})["Stitchd-Body"] == "omitted"
+    assert (reference.headers or {})["Nats-Msg-Id"] == str(huge.event_id)
+    assert reference.data is not None
+    assert msgspec.json.decode(reference.data)["data"] is None

@@ -51,13 +51,10 @@ class Tenant:
         return f"/v1/environments/{env or self.env}/flags"
 
     async def other_org_token(self) -> str:
-        """A token of the system admin switched into a second, unrelated organisation."""
+        """A token of the first admin of a second, unrelated organisation (made by the system admin)."""
         auth = {"authorization": f"Bearer {self.root_token}"}
         org = await ok(await self.client.post("/v1/admin/orgs", json={"name": "Other"}, headers=auth), 201)
-        body = {"target_org_id": org["org_id"]}
-        return str(
-            (await ok(await self.client.post("/v1/auth/switch-org", json=body, headers=auth)))["token"]
-        )
+        return await org_admin_token(self.client, auth, org["org_id"], f"admin-{org['org_id']}@other.test")
 
     async def user_token(self, email: str, role: str) -> str:
         """A token of a new user of this organisation with `role` (created by the system admin)."""
@@ -95,10 +92,16 @@ async def _bootstrap(client: httpx.AsyncClient) -> tuple[str, UUID, str]:
     login = await ok(await client.post("/v1/auth/login", json={"email": ADMIN_EMAIL, "password": PASSWORD}))
     auth = {"authorization": f"Bearer {login['token']}"}
     org = await ok(await client.post("/v1/admin/orgs", json={"name": "Acme"}, headers=auth), 201)
-    switched = await ok(
-        await client.post("/v1/auth/switch-org", json={"target_org_id": org["org_id"]}, headers=auth)
-    )
-    return switched["token"], UUID(org["org_id"]), str(login["token"])
+    token = await org_admin_token(client, auth, org["org_id"], "admin@acme.test")
+    return token, UUID(org["org_id"]), str(login["token"])
+
+
+async def org_admin_token(client: httpx.AsyncClient, root: dict[str, str], org_id: str, email: str) -> str:
+    """The token of a new org admin of `org_id`, created by the system admin (who is no member)."""
+    body = {"email": email, "password": PASSWORD, "org_role": "org_admin"}
+    await ok(await client.post(f"/v1/admin/orgs/{org_id}/users", json=body, headers=root), 201)
+    login = {"email": email, "password": PASSWORD}
+    return str((await ok(await client.post("/v1/auth/login", json=login)))["token"])
 
 
 @pytest.fixture(name="tenant")

@@ -127,6 +127,9 @@ MATRIX: dict[str, Entry] = {
     ),
     "GET /v1/auth/orgs": own_route({200}),
     "POST /v1/auth/switch-org": own_route({404}, lambda w: {"target_org_id": str(w.tenant.org_id)}),
+    "GET /v1/auth/invitations": own_route({200}),
+    "POST /v1/auth/invitations/{org_id}/accept": own_route({404}),  # B never invited A's admin
+    "DELETE /v1/auth/invitations/{org_id}": own_route({404}),
     "GET /v1/admin/orgs": admin_route(),
     "POST /v1/admin/orgs": admin_route(lambda w: {"name": "Sneaky"}),
     "POST /v1/admin/orgs/{org_id}/users": admin_route(lambda w: {"email": "s@x.test", "password": PASSWORD}),
@@ -153,16 +156,18 @@ MATRIX: dict[str, Entry] = {
     ),
     f"GET {F}/{{key}}": tenant_route(),
     f"PUT {F}/{{key}}": tenant_route(lambda w: {"version": w.versions["flag"], "name": "sneaky"}),
-    f"DELETE {F}/{{key}}": tenant_route(),
-    f"POST {F}/{{key}}/variants": tenant_route(lambda w: {"key": "extra", "value": True}),
+    f"DELETE {F}/{{key}}": tenant_route(query={"version": "0"}),
+    f"POST {F}/{{key}}/variants": tenant_route(
+        lambda w: {"key": "extra", "value": True, "version": w.versions["flag"]}
+    ),
     f"PUT {F}/{{key}}/rules": tenant_route(_rules),
     f"PUT {F}/{{key}}/hashing": tenant_route(
         lambda w: {"version": w.versions["flag"], "configs": [{"parameter_key": "id"}]}
     ),
-    f"POST {F}/{{key}}/toggle": tenant_route(lambda w: {"enabled": True}),
+    f"POST {F}/{{key}}/toggle": tenant_route(lambda w: {"enabled": True, "version": w.versions["flag"]}),
     f"POST {F}/{{key}}/archive": tenant_route(_v("flag")),
     f"POST {F}/{{key}}/unarchive": tenant_route(_v("flag")),
-    f"POST {F}/{{key}}/revert": tenant_route(lambda w: {"position": 1}),
+    f"POST {F}/{{key}}/revert": tenant_route(lambda w: {"position": 1, "version": w.versions["flag"]}),
     f"GET {F}/{{key}}/as-of": tenant_route(query={"position": str(2**40)}),
     # Scoped by stream ids derived from the caller's own project/environment: an empty page, never B's.
     f"GET {F}/{{key}}/audit": tenant_route(mixed=frozenset({200, 404})),
@@ -170,9 +175,11 @@ MATRIX: dict[str, Entry] = {
     f"POST {S}": tenant_route(lambda w: {"key": "sneaky", "kind": "list", "included_keys": ["x"]}),
     f"GET {S}/{{key}}": tenant_route(),
     f"PUT {S}/{{key}}": tenant_route(lambda w: {"version": w.versions["segment"], "name": "sneaky"}),
-    f"DELETE {S}/{{key}}": tenant_route(),
+    f"DELETE {S}/{{key}}": tenant_route(query={"version": "0"}),
     f"GET {S}/{{key}}/members": tenant_route(),
-    f"POST {S}/{{key}}/members": tenant_route(lambda w: {"add": ["sneaky"]}),
+    f"POST {S}/{{key}}/members": tenant_route(
+        lambda w: {"add": ["sneaky"], "version": w.versions["segment"]}
+    ),
     f"GET {S}/{{key}}/as-of": tenant_route(query={"position": str(2**40)}),
     # Scoped by stream ids derived from the caller's own project/environment: an empty page, never B's.
     f"GET {S}/{{key}}/audit": tenant_route(mixed=frozenset({200, 404})),
@@ -182,7 +189,7 @@ MATRIX: dict[str, Entry] = {
     f"POST {E}": tenant_route(lambda w: {"key": "sneaky", "value_type": "bool"}),
     f"GET {E}/{{key}}": tenant_route(),
     f"PUT {E}/{{key}}": tenant_route(lambda w: {"version": w.versions["metric"], "description": "sneaky"}),
-    f"DELETE {E}/{{key}}": tenant_route(),
+    f"DELETE {E}/{{key}}": tenant_route(query={"version": "0"}),
     f"GET {X}": tenant_route(),
     f"POST {X}": tenant_route(
         lambda w: {"name": "sneaky", "flag_key": w.flag, "variant_keys": ["off", "on"]}
@@ -191,11 +198,13 @@ MATRIX: dict[str, Entry] = {
     f"PUT {X}/{{experiment_id}}": tenant_route(
         lambda w: {"version": w.versions["experiment"], "name": "sneaky"}
     ),
-    f"DELETE {X}/{{experiment_id}}": tenant_route(),
+    f"DELETE {X}/{{experiment_id}}": tenant_route(query={"version": "0"}),
     f"GET {X}/{{experiment_id}}/iterations": tenant_route(),
     f"GET {X}/{{experiment_id}}/results": tenant_route(),
     f"POST {X}/{{experiment_id}}/recompute": tenant_route(),
-    f"POST {X}/{{experiment_id}}/transition": tenant_route(lambda w: {"new_status": "active"}),
+    f"POST {X}/{{experiment_id}}/transition": tenant_route(
+        lambda w: {"new_status": "active", "version": w.versions["experiment"]}
+    ),
     "GET /v1/environments/{env_id}/stats-jobs/{job_id}": tenant_route(),
     "GET /v1/environments/{env_id}/audit": tenant_route(),
     "POST /v1/environments/{env_id}/evaluate": sdk_route(lambda w: {"flag_key": w.flag, "context_key": "u1"}),

@@ -94,9 +94,10 @@ async def test_as_of_by_position_and_time_and_revert(tenant: Tenant) -> None:
     assert before_create.status_code == 404
     now = quote(datetime.now(UTC).isoformat())
     assert (await ok(await tenant.call("GET", f"{base}/as-of?at={now}")))["rules"] == states[2]["rules"]
-    both = await tenant.call("GET", f"{base}/as-of?position=1&at={now}")
-    assert both.status_code == 400
-    reverted = await ok(await tenant.call("POST", f"{base}/revert", {"position": states[0]["position"]}))
+    both = await tenant.call("GET", f"{base}/as-of?position=1&at={now}")  # both are upper bounds
+    assert both.status_code == 404
+    target = {"position": states[0]["position"], "version": states[2]["version"]}
+    reverted = await ok(await tenant.call("POST", f"{base}/revert", target))
     assert reverted["rules"] == []
     assert reverted["version"] == states[2]["version"] + 1
     audit = await ok(await tenant.call("GET", f"{base}/audit?limit=1"))
@@ -108,7 +109,9 @@ async def test_segment_audit_and_as_of(tenant: Tenant) -> None:
     created = await ok(
         await tenant.call("POST", path, {"key": "vips", "kind": "list", "included_keys": ["u1"]}), 201
     )
-    await ok(await tenant.call("POST", f"{path}/vips/members", {"add": ["u2"]}))
+    await ok(
+        await tenant.call("POST", f"{path}/vips/members", {"add": ["u2"], "version": created["version"]})
+    )
     audit = await ok(await tenant.call("GET", f"{path}/vips/audit"))
     assert [e["type"] for e in audit["entries"]] == [
         "segment.members_added",
@@ -125,7 +128,16 @@ async def test_rebuilt_read_models_equal_the_live_ones(tenant: Tenant) -> None:
     seg_body = {"key": "vips", "kind": "list", "included_keys": ["u1", "u2"]}
     await ok(await tenant.call("POST", f"/v1/environments/{tenant.env}/segments", seg_body), 201)
     await ok(
-        await tenant.call("POST", f"{tenant.flags()}/new-checkout/variants", {"key": "x", "value": True}), 201
+        await tenant.call(
+            "POST",
+            f"{tenant.flags()}/new-checkout/variants",
+            {
+                "key": "x",
+                "value": True,
+                "version": (await ok(await tenant.call("GET", f"{tenant.flags()}/new-checkout")))["version"],
+            },
+        ),
+        201,
     )
     await tenant.stack.settle()
     for projection in (flags, segments, event_definitions, experiments):

@@ -236,7 +236,8 @@ async def test_a_list_over_the_member_budget_is_answered_from_the_read_model(api
     admin = Admin(api, tenant)
     await admin.segment({"key": "big", "kind": "list", "included_keys": ["ann"]})
     members = f"/v1/environments/{tenant.environment_id}/segments/big/members"
-    body = {"add": ["bob", "dee"], "add_excluded": ["cy"]}
+    segment = await api.ok("GET", members.removesuffix("/members"), token=tenant.token)
+    body = {"add": ["bob", "dee"], "add_excluded": ["cy"], "version": segment["version"]}
     position = (await api.ok("POST", members, token=tenant.token, json=body))["position"]
     cache = DefinitionsCache(member_budget=3)  # "big" holds 4 keys: it is answered from rm_segment_members
     app = create_app(api.deps, bootstrap=False)
@@ -264,7 +265,8 @@ async def test_a_list_over_the_member_budget_is_answered_from_the_read_model(api
             tiny, tenant, "segments/list-check", {**check, "context_type": "team"}, position
         )
         assert team.json() == {"is_member": False}
-        change = {"remove": ["ann"], "add": ["zed"]}
+        segment = await api.ok("GET", members.removesuffix("/members"), token=tenant.token)
+        change = {"remove": ["ann"], "add": ["zed"], "version": segment["version"]}
         position = (await api.ok("POST", members, token=tenant.token, json=change))["position"]
         assert await batch(position) == [(False, True), (False, True), (True, True), (False, False)]
         gone = await sdk_call(tiny, tenant, "segments/list-check", {**check, "segment_key": "nope"}, position)

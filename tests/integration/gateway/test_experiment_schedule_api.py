@@ -28,7 +28,8 @@ async def _experiment(t: Tenant, **extra: Any) -> dict[str, Any]:
 
 
 async def _move(t: Tenant, experiment_id: str, status: str) -> dict[str, Any]:
-    body = {"new_status": status}
+    current = await ok(await t.call("GET", _path(t, f"/{experiment_id}")))
+    body = {"new_status": status, "version": current["version"]}
     return await ok(await t.call("POST", _path(t, f"/{experiment_id}/transition"), body))  # type: ignore[no-any-return]
 
 

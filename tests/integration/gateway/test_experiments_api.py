@@ -60,15 +60,17 @@ async def test_transitions_start_and_end_iterations(tenant: Tenant) -> None:
     assert created["control_variant"] == "off"
     base = env_path(tenant, f"experiments/{created['id']}")
     steps = ["ACTIVE", "PAUSED", "active", "EXPERIMENT_STATUS_CONCLUDED"]
+    moved = created
     for step in steps:
-        moved = await ok(
-            await tenant.call("POST", f"{base}/transition", {"new_status": step, "reason": "test"})
-        )
+        body = {"new_status": step, "reason": "test", "version": moved["version"]}
+        moved = await ok(await tenant.call("POST", f"{base}/transition", body))
     assert moved["status"] == "CONCLUDED"
     iterations = (await ok(await tenant.call("GET", f"{base}/iterations")))["iterations"]
     assert [i["iteration_number"] for i in iterations] == [1, 2]
     assert all(i["ended_at_ms"] >= i["started_at_ms"] > 0 for i in iterations)
-    illegal = await tenant.call("POST", f"{base}/transition", {"new_status": "ACTIVE"})
+    illegal = await tenant.call(
+        "POST", f"{base}/transition", {"new_status": "ACTIVE", "version": moved["version"]}
+    )
     assert illegal.status_code in (400, 409)
     assert illegal.json()["code"] == "FAILED_PRECONDITION"
 
@@ -76,8 +78,12 @@ async def test_transitions_start_and_end_iterations(tenant: Tenant) -> None:
 async def test_measured_metric_cannot_be_deleted_while_running(tenant: Tenant) -> None:
     created = await _experiment(tenant)
     base = env_path(tenant, f"experiments/{created['id']}")
-    await ok(await tenant.call("POST", f"{base}/transition", {"new_status": "ACTIVE"}))
-    refused = await tenant.call("DELETE", env_path(tenant, "event-definitions/purchase"))
+    await ok(
+        await tenant.call(
+            "POST", f"{base}/transition", {"new_status": "ACTIVE", "version": created["version"]}
+        )
+    )
+    refused = await tenant.call("DELETE", env_path(tenant, "event-definitions/purchase?version=1"))
     assert refused.status_code in (400, 409)
     assert refused.json()["code"] == "FAILED_PRECONDITION"
 
@@ -138,16 +144,17 @@ async def test_update_get_list_and_delete_follow_the_status_rules(tenant: Tenant
     stale = await tenant.call("PUT", base, {"version": 1, "name": "Again"})
     assert stale.status_code == 409
     assert stale.json()["code"] == "ABORTED"
-    active = await ok(await tenant.call("POST", f"{base}/transition", {"new_status": "ACTIVE"}))
+    active = await ok(await tenant.call("POST", f"{base}/transition", {"new_status": "ACTIVE", "version": 2}))
     frozen = await tenant.call("PUT", base, {"version": active["version"], "variant_keys": ["on", "off"]})
     assert frozen.json()["code"] == "FAILED_PRECONDITION"
     assert (await ok(await tenant.call("GET", base)))["status"] == "ACTIVE"
     listed = await ok(await tenant.call("GET", env_path(tenant, "experiments")))
     assert [e["id"] for e in listed["experiments"]] == [created["id"]]
-    running = await tenant.call("DELETE", base)
+    running = await tenant.call("DELETE", f"{base}?version={active['version']}")
     assert running.json()["code"] == "FAILED_PRECONDITION"
-    await ok(await tenant.call("POST", f"{base}/transition", {"new_status": "CONCLUDED"}))
-    await ok(await tenant.call("DELETE", base))
+    body = {"new_status": "CONCLUDED", "version": active["version"]}
+    concluded = await ok(await tenant.call("POST", f"{base}/transition", body))
+    await ok(await tenant.call("DELETE", f"{base}?version={concluded['version']}"))
     assert (await tenant.call("GET", base)).status_code == 404
 
 
@@ -171,6 +178,6 @@ async def test_viewers_read_but_cannot_change_anything(tenant: Tenant) -> None:
 async def test_an_id_of_another_kind_of_object_is_no_experiment(tenant: Tenant) -> None:
     # The environment's own id names an existing stream, but not an experiment's.
     for method in ("GET", "DELETE"):
-        answer = await tenant.call(method, env_path(tenant, f"experiments/{tenant.env}"))
+        answer = await tenant.call(method, env_path(tenant, f"experiments/{tenant.env}?version=0"))
         assert answer.status_code == 404, answer.text
         assert answer.json()["code"] == "NOT_FOUND"

@@ -84,14 +84,16 @@ async def test_variants_rules_hashing_toggle_and_archive(tenant: Tenant) -> None
     hashed = await ok(await tenant.call("PUT", f"{base}/hashing", {"version": 2, "configs": configs}))
     assert hashed["configs"] == configs
     assert hashed["version"] == 3
-    toggled = await ok(await tenant.call("POST", f"{base}/toggle", {}))
+    toggled = await ok(await tenant.call("POST", f"{base}/toggle", {"version": hashed["version"]}))
     assert toggled["enabled"] is True
     archived = await ok(await tenant.call("POST", f"{base}/archive", {"version": toggled["version"]}))
     assert archived["archived"] is True
-    frozen = await tenant.call("POST", f"{base}/variants", {"key": "later", "value": True})
+    frozen = await tenant.call(
+        "POST", f"{base}/variants", {"key": "later", "value": True, "version": archived["version"]}
+    )
     assert frozen.status_code in (400, 409)
     assert frozen.json()["code"] == "FAILED_PRECONDITION"
-    restored = await ok(await tenant.call("POST", f"{base}/unarchive", {}))
+    restored = await ok(await tenant.call("POST", f"{base}/unarchive", {"version": archived["version"]}))
     assert restored["archived"] is False
 
 

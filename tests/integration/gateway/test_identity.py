@@ -125,13 +125,23 @@ async def test_removed_user_token_dies(api: Api) -> None:
 async def test_org_listing_and_switch(api: Api) -> None:
     root = await api.root()
     created = [await api.ok("POST", "/v1/admin/orgs", token=root, json={"name": n}) for n in ("One", "Two")]
-    listed = await api.ok("GET", "/v1/auth/orgs", token=root)
+    assert (await api.ok("GET", "/v1/auth/orgs", token=root))["orgs"] == []  # the creator joins neither
+    for org in created:
+        await api.ok(
+            "POST", f"/v1/admin/orgs/{org['org_id']}/users", token=root,
+            json={"email": "both@x.test", "password": PASSWORD, "org_role": "org_admin"},
+        )  # fmt: skip
+    token = (await api.login("both@x.test"))["access_token"]
+    invited = await api.ok("GET", "/v1/auth/invitations", token=token)
+    assert [(i["org_name"], i["role"]) for i in invited["invitations"]] == [("Two", "org_admin")]
+    await api.ok("POST", f"/v1/auth/invitations/{created[1]['org_id']}/accept", token=token)
+    listed = await api.ok("GET", "/v1/auth/orgs", token=token)
     assert [(o["org_name"], o["role"]) for o in listed["orgs"]] == [
         ("One", "org_admin"),
         ("Two", "org_admin"),
     ]
     switched = await api.ok(
-        "POST", "/v1/auth/switch-org", token=root, json={"target_org_id": created[1]["org_id"]}
+        "POST", "/v1/auth/switch-org", token=token, json={"target_org_id": created[1]["org_id"]}
     )
     assert switched["org_id"] == created[1]["org_id"]
     project = await api.ok(
@@ -140,6 +150,10 @@ async def test_org_listing_and_switch(api: Api) -> None:
     assert project["org_id"] == created[1]["org_id"]
     stranger = await api.call("POST", "/v1/auth/switch-org", token=root, json={"target_org_id": str(uuid4())})
     assert_envelope(stranger, 404, "NOT_FOUND")
+    own = await api.call(
+        "POST", "/v1/auth/switch-org", token=root, json={"target_org_id": created[0]["org_id"]}
+    )
+    assert_envelope(own, 404, "NOT_FOUND")
 
 
 async def test_login_into_a_named_org_requires_membership(api: Api) -> None:

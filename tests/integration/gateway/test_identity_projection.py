@@ -27,6 +27,9 @@ async def test_rebuild_reproduces_users_memberships_and_keys(api: Api, stack: St
         if u["email"] == "v@acme.test"
     )
     await api.ok("DELETE", f"/v1/management/users/{viewer}", token=tenant.token)
+    other = await api.tenant("Other")  # invites Acme's member: a pending invitation, its typed name
+    body = {"email": "m@acme.test", "password": PASSWORD, "display_name": "Typed by Other"}
+    await api.ok("POST", "/v1/management/users", token=other.token, json=body)
     await stack.settle()
     live = await snapshot(stack.pg_url, identity.TABLES)
     assert all(live.values())

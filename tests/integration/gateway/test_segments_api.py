@@ -39,7 +39,11 @@ async def test_list_segment_members_in_batches(tenant: Tenant) -> None:
     assert created["condition"] is None
     path = f"{segments(tenant)}/vips/members"
     changed = await ok(
-        await tenant.call("POST", path, {"add": ["u3"], "remove": ["u1"], "add_excluded": ["u2"]})
+        await tenant.call(
+            "POST",
+            path,
+            {"add": ["u3"], "remove": ["u1"], "add_excluded": ["u2"], "version": created["version"]},
+        )
     )
     assert changed["included_keys"] == ["u2", "u3"]
     assert changed["excluded_keys"] == ["u2"]
@@ -79,12 +83,12 @@ async def test_referenced_segment_cannot_be_deleted(tenant: Tenant) -> None:
     await ok(await tenant.call("POST", segments(tenant), BETA), 201)
     rule = {"condition": in_segment("beta"), "serve": {"variant_key": "on"}}
     await ok(await tenant.call("POST", tenant.flags(), {**BOOL_FLAG, "rules": [rule]}), 201)
-    refused = await tenant.call("DELETE", f"{segments(tenant)}/beta")
+    refused = await tenant.call("DELETE", f"{segments(tenant)}/beta?version=1")
     assert refused.status_code == 409
     assert refused.json()["code"] == "FAILED_PRECONDITION"
     assert "flag:new-checkout" in refused.json()["error"]
     await ok(await tenant.call("PUT", f"{tenant.flags()}/new-checkout/rules", {"version": 1, "rules": []}))
-    await ok(await tenant.call("DELETE", f"{segments(tenant)}/beta"))
+    await ok(await tenant.call("DELETE", f"{segments(tenant)}/beta?version=1"))
     assert (await ok(await tenant.call("GET", segments(tenant))))["segments"] == []
 
 

@@ -78,7 +78,8 @@ async def test_full_story(stack: Stack) -> None:  # noqa: F811
             "variants": [{"key": "off", "value": False}, {"key": "on", "value": True}],
         }
         flag = await ann("POST", f"{base}/flags", flag_body, 201)
-        flag = await ann("POST", f"{base}/flags/checkout/variants", {"key": "maybe", "value": True}, 201)
+        variant = {"key": "maybe", "value": True, "version": flag["version"]}
+        flag = await ann("POST", f"{base}/flags/checkout/variants", variant, 201)
         early, early_rules = flag["position"], flag["rules"]
         assert [r["id"] for r in early_rules] == ["rule-1"]
         split = {
@@ -109,7 +110,9 @@ async def test_full_story(stack: Stack) -> None:  # noqa: F811
         )
         for status in ("ACTIVE", "PAUSED", "ACTIVE", "CONCLUDED"):
             experiment = await ann(
-                "POST", f"{base}/experiments/{experiment['id']}/transition", {"new_status": status}
+                "POST",
+                f"{base}/experiments/{experiment['id']}/transition",
+                {"new_status": status, "version": experiment["version"]},
             )
         iterations = await ann("GET", f"{base}/experiments/{experiment['id']}/iterations")
         assert len(iterations["iterations"]) == 2

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from dataclasses import replace
 from typing import Any
 
@@ -82,6 +83,16 @@ async def test_missing_unknown_and_revoked_keys_are_401(api: Api) -> None:
     assert_envelope(await api.call("POST", "/ofrep/v1/evaluate/flags", json={}, headers=seen), 401)
 
 
+def _many_attributes(count: int) -> bytes:
+    attributes = {f"a{i}": i for i in range(count)}
+    return json.dumps({"context": {"targetingKey": "u1", **attributes}}).encode()
+
+
+def _many_kinds(count: int) -> bytes:
+    kinds = {f"kind{i}": {"targetingKey": "u1"} for i in range(count)}
+    return json.dumps({"context": {"kind": "multi", **kinds}}).encode()
+
+
 @pytest.mark.parametrize(
     ("content", "code"),
     [
@@ -96,6 +107,13 @@ async def test_missing_unknown_and_revoked_keys_are_401(api: Api) -> None:
         (b'{"context": {"targetingKey": "u1", "kind": ""}}', "INVALID_CONTEXT"),
         (b'{"context": {"kind": "multi", "user": "u1"}}', "INVALID_CONTEXT"),
         (b'{"context": "u1"}', "INVALID_CONTEXT"),
+        # the SDK bodies' bounds (schemas/http_context.py), as on /evaluate
+        (b'{"context": {"targetingKey": "%s"}}' % (b"k" * 513), "INVALID_CONTEXT"),
+        (b'{"context": {"targetingKey": "u1", "kind": "%s"}}' % (b"t" * 257), "INVALID_CONTEXT"),
+        (b'{"context": {"targetingKey": "u1", "plan": "%s"}}' % (b"p" * 4097), "INVALID_CONTEXT"),
+        (b'{"context": {"targetingKey": "u1", "n": 9223372036854775808}}', "INVALID_CONTEXT"),
+        (_many_attributes(257), "INVALID_CONTEXT"),
+        (_many_kinds(17), "INVALID_CONTEXT"),
     ],
 )
 async def test_bad_requests_answer_their_error_code_on_both_endpoints(

@@ -9,7 +9,7 @@ from nats.js import JetStreamContext
 
 from stats_worker.app import start_ingest
 from stats_worker.clickhouse_schema import MIGRATIONS, applied_versions, ensure_schema
-from stats_worker.sink import ClickHouseSink, SinkUnavailableError
+from stats_worker.sink import ClickHouseSink, SinkRejectedError
 from tests.integration.stats_worker.test_consumer import _metric
 
 pytestmark = pytest.mark.integration
@@ -33,8 +33,8 @@ def test_the_same_event_stored_twice_reads_once(chdb_client: Any, ch_database: s
     assert [r[0] for r in rows.result_rows] == sorted(e.event_id for e in events)
 
 
-def test_inserting_without_tables_is_reported_as_unavailable(chdb_client: Any, ch_database: str) -> None:
-    with pytest.raises(SinkUnavailableError):
+def test_inserting_without_tables_is_reported_as_refused(chdb_client: Any, ch_database: str) -> None:
+    with pytest.raises(SinkRejectedError):
         ClickHouseSink(chdb_client, ch_database).insert([_metric(1)], [])
 
 

@@ -168,7 +168,7 @@ async def test_events_wait_in_jetstream_while_clickhouse_is_unavailable(
         chdb_client.command(f"DROP DATABASE IF EXISTS {missing}")
 
 
-async def test_undecodable_messages_are_dropped_without_blocking_the_rest(
+async def test_undecodable_messages_are_dead_lettered_without_blocking_the_rest(
     nats_js: JetStreamContext, chdb_client: Any, ch_database: str
 ) -> None:
     ensure_schema(chdb_client, ch_database)
@@ -182,3 +182,6 @@ async def test_undecodable_messages_are_dropped_without_blocking_the_rest(
         await _drain(nats_js, consumer, "stats-poison", chdb_client, ch_database, (10, 10, 0, 0))
     finally:
         await consumer.close()
+    # the unknown kind is not this consumer's (it waits in the stream); the malformed one is a dead letter
+    assert consumer.dead_lettered == 1
+    assert (await nats_js.stream_info("STITCHD_DLQ")).state.messages == 1

@@ -53,9 +53,9 @@ async def test_a_failing_job_records_its_error(
 async def test_concurrent_runners_never_take_the_same_job(
     pool: AsyncConnectionPool[Any], chdb_client: Any, ch_database: str
 ) -> None:
-    exp = await loaded_experiment(pool, chdb_client, ch_database)
+    experiments = [await loaded_experiment(pool, chdb_client, ch_database) for _ in range(4)]
     clock = next_day()
-    jobs = {await add_job(pool, exp) for _ in range(4)}
+    jobs = {await add_job(pool, exp) for exp in experiments}  # one pending job per experiment
     runners = [parts(pool, chdb_client, ch_database, clock)[2] for _ in range(3)]
     taken: list[UUID] = []
     while True:

@@ -19,6 +19,7 @@ from commands.postgres_store import open_postgres_store
 from projections import directory
 from readmodels.db import wait_for_position
 from stitchd.embedded import free_port
+from stitchd.logging import redact
 from tests.integration.projections.tenancy import Tenancy
 
 pytestmark = pytest.mark.integration
@@ -165,7 +166,8 @@ async def test_with_urls_set_up_uses_those_servers_and_starts_none(
     data = tmp_path / "data"
     env = _env(data, DATABASE_URL=pg_url, NATS_URL=nats_url)
     async with stitchd_up(env, tmp_path / "stitchd.log") as up:
-        assert up.listener("nats") == nats_url
+        assert up.listener("nats") == redact(nats_url)  # the bus password is never printed
+        assert "[REDACTED]@" in up.listener("nats")
         assert not [line for line in up.lines if "postgres" in line and "(embedded)" in line]
         assert not [line for line in up.lines if line.split()[:1] == ["nats"] and "(embedded)" in line]
     assert not (data / "pg").exists()

@@ -48,9 +48,12 @@ class Admin:
         return int(created["position"])
 
     async def toggle(self, enabled: bool, key: str = "checkout") -> int:
-        path = f"{self.flags}/{key}/toggle"
+        current = await self.api.ok("GET", f"{self.flags}/{key}", token=self.tenant.token)
+        body = {"enabled": enabled, "version": current["version"]}
         return int(
-            (await self.api.ok("POST", path, token=self.tenant.token, json={"enabled": enabled}))["position"]
+            (await self.api.ok("POST", f"{self.flags}/{key}/toggle", token=self.tenant.token, json=body))[
+                "position"
+            ]
         )
 
     async def rules(self, *rules: dict[str, Any], key: str = "checkout") -> int:

@@ -58,7 +58,7 @@ def _leaf_json(op: str, value: str) -> bytes:
         (_leaf_json("lt", "true"), "/value", "needs a number"),
         (_leaf_json("semver_gt", '"v1.2"'), "/value", "semver"),
         (_leaf_json("before", '"yesterday"'), "/value", "ISO-8601"),
-        (_leaf_json("matches", '"(a+)+$"'), "/value", "repeated group"),
+        (_leaf_json("matches", '"(?=a)"'), "/value", "invalid perl operator"),
         (_leaf_json("matches", '"(a)\\\\1"'), "/value", "backreferences"),
         (_leaf_json("matches", '"(unclosed"'), "/value", "invalid pattern"),
         (_leaf_json("contains", "[]"), "/value", "non-empty list of strings"),

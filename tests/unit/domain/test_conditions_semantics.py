@@ -43,7 +43,7 @@ def _holds(op: Op, value: LeafValue, actual: ParamValue | None) -> bool:
         (Op.NOT_CONTAINS, "mail", "email", False), (Op.STARTS_WITH, ("a", "e"), "email", True),
         (Op.ENDS_WITH, ".com", "a@b.com", True), (Op.ENDS_WITH, ".com", "a@b.io", False),
         (Op.MATCHES, "^[^@]+@[^@]+$", "a@b", True), (Op.MATCHES, "^[^@]+@[^@]+$", "a@@b", False),
-        (Op.MATCHES, "(a+)+$", "aaa", False),
+        (Op.MATCHES, "(a+)+$", "aaa", True), (Op.MATCHES, "(?=a)", "a", False),
         (Op.LT, 10, 9.5, True), (Op.LT, 10, 10, False), (Op.LTE, 10, 10, True), (Op.GT, 2.5, 3, True),
         (Op.GTE, 3, 3.0, True), (Op.GT, 1, True, False), (Op.GT, 1, "2", False),
         (Op.SEMVER_GT, "2.0.0-alpha.1", "2.0.0-beta.1", True), (Op.SEMVER_LT, "2.0.0", "2.0.0-rc.1", True),

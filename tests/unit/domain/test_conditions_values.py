@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from domain.conditions.dates import to_epoch_millis
@@ -79,20 +81,29 @@ def test_date_parsing_is_total(value: object) -> None:
 
 @pytest.mark.parametrize(
     "pattern",
-    ["(a+)+$", "(a|aa)*$", "(a*)*b", "(\\w+\\s?)*$", "(a)\\1", "(?P<x>a)(?P=x)", "(?(1)a|b)", ".*.*.*x",
-     "a{0,99}a{0,99}a{0,99}x", "\\w+\\w+\\w{0,8}\\w{0,8}!", "x" * 300, "(unclosed"],
+    ["(a)\\1", "(?P<x>a)(?P=x)", "(?(1)a|b)", "(?=a)", "(?!a)", "(?<=a)b", "a++", "(?>a)", "\\Z",
+     "x" * 300, "(unclosed", "a{1001}", "(?:\\p{L}{10}){10}", "\ud800"],
 )  # fmt: skip
-def test_hostile_or_invalid_patterns_are_refused(pattern: str) -> None:
+def test_patterns_re2_cannot_run_are_refused(pattern: str) -> None:
     assert regex_problem(pattern) is not None
     assert bounded_regex(pattern) is None
 
 
 @pytest.mark.parametrize(
     "pattern",
-    ["^[^@]+@[^@]+$", "(Mobile|Tablet)", "^user\\d{3}$", "^(ab)?c$", "^a.*?b$", "[(+*]x", "\\(a+\\)+"],
-)
+    ["^[^@]+@[^@]+$", "(Mobile|Tablet)", "^user\\d{3}$", "^(ab)?c$", "^a.*?b$", "[(+*]x", "\\(a+\\)+",
+     # Safe in RE2, though the old backtracking heuristic refused them.
+     "(a+)+$", "(a|aa)*$", "(a*)*b", ".*.*.*x", "a{0,99}a{0,99}a{0,99}x", "[[:alpha:]]+", "a(?i)b"],
+)  # fmt: skip
 def test_ordinary_patterns_are_accepted(pattern: str) -> None:
     assert regex_problem(pattern) is None
+
+
+def test_refusals_name_the_reason() -> None:
+    assert "backreferences" in (regex_problem("(a)\\1") or "")
+    assert "256 characters" in (regex_problem("x" * 300) or "")
+    assert "too complex" in (regex_problem("\\p{L}{5}") or "")  # over the instruction cap
+    assert "too complex" in (regex_problem("(?:\\p{L}{10}){10}") or "")  # over the memory cap
 
 
 def test_inputs_longer_than_the_cap_do_not_match() -> None:
@@ -102,12 +113,42 @@ def test_inputs_longer_than_the_cap_do_not_match() -> None:
     assert not regex_matches(compiled, "a" * (MAX_INPUT_LENGTH + 1))
 
 
-@settings(deadline=None, max_examples=100)
-@given(st.text(alphabet="a(|)*+?{},1\\[]^.", max_size=24))
-def test_accepted_patterns_finish_quickly_on_adversarial_input(pattern: str) -> None:
+def test_lone_surrogates_in_the_input_are_a_non_match() -> None:
+    compiled = bounded_regex(".")
+    assert compiled is not None
+    assert not regex_matches(compiled, "a\ud800")
+
+
+@pytest.mark.timeout(20)
+def test_the_alternation_bomb_is_linear() -> None:
+    # 2^36 backtracking steps in Python's re (about 20 minutes); RE2 answers at once. Without a timing
+    # assertion: a backtracking engine would hit the timeout above.
+    compiled = bounded_regex("(?:a|.)" * 36 + "$")
+    assert compiled is not None
+    for text in ("a" * MAX_INPUT_LENGTH, "a" * (MAX_INPUT_LENGTH - 1) + "!", "a" * 35):
+        assert regex_matches(compiled, text) is (len(text) >= 36)
+
+
+# A subset both engines read the same way: literals, classes, anchors, groups, alternation, repeats.
+_ATOMS = st.sampled_from(["a", "b", ".", "[ab]", "[^a]", "\\.", "x", "^", "$", "\\d", "[0-9]"])
+_SAFE = st.recursive(
+    _ATOMS,
+    lambda inner: st.one_of(
+        st.tuples(inner, inner).map("".join),
+        st.tuples(inner, inner).map(lambda p: f"(?:{p[0]}|{p[1]})"),
+        st.tuples(inner, st.sampled_from(["*", "+", "?", "{2}", "{1,3}", "*?"])).map(
+            lambda p: f"(?:{p[0]}){p[1]}"
+        ),
+    ),
+    max_leaves=8,
+)
+
+
+@settings(deadline=None, max_examples=300)
+@given(pattern=_SAFE, text=st.text(alphabet="ab.x01\n", max_size=12))
+def test_re2_agrees_with_python_re_on_a_safe_subset(pattern: str, text: str) -> None:
+    # `$` differs before a final newline (Python also matches there), so those texts are left out.
+    assume(not text.endswith("\n"))
     compiled = bounded_regex(pattern)
-    if compiled is None:
-        return
-    # No timing assertion: an exponential pattern slipping through would hit the suite's timeout.
-    for text in ("a" * MAX_INPUT_LENGTH, "a" * (MAX_INPUT_LENGTH - 1) + "!"):
-        assert regex_matches(compiled, text) == (compiled.search(text) is not None)
+    assert compiled is not None, regex_problem(pattern)
+    assert regex_matches(compiled, text) is (re.search(pattern, text) is not None)

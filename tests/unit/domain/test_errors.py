@@ -7,7 +7,14 @@ import pytest
 from domain import errors
 from domain.errors import DomainError, VersionMismatch, check_version
 
-CODES = {"INVALID_ARGUMENT", "NOT_FOUND", "ALREADY_EXISTS", "FAILED_PRECONDITION", "ABORTED"}
+CODES = {
+    "INVALID_ARGUMENT",
+    "NOT_FOUND",
+    "ALREADY_EXISTS",
+    "FAILED_PRECONDITION",
+    "ABORTED",
+    "RESOURCE_EXHAUSTED",
+}
 
 
 def _subclasses(cls: type[DomainError]) -> list[type[DomainError]]:

@@ -39,7 +39,7 @@ from domain.segments.events import (
     SegmentMembersRemoved,
     UpdateSegment,
 )
-from domain.segments.members import MEMBER_BATCH_SIZE, batches
+from domain.segments.members import MEMBER_BATCH_BYTES, MEMBER_BATCH_SIZE, batches, key_bytes
 from domain.segments.segment import Segment
 from tests.unit.domain.harness import NOW, Step, current, drive, step
 
@@ -224,12 +224,24 @@ def test_membership_changes_on_list_segments_only() -> None:
     st.lists(st.text(min_size=1, max_size=3), max_size=30),
     st.lists(st.text(min_size=1), max_size=30),
     st.integers(1, 7),
+    st.integers(1, 60),
 )
-def test_batches_keep_every_key_in_order(inc: list[str], exc: list[str], size: int) -> None:
-    chunks = list(batches(tuple(inc), tuple(exc), size))
+def test_batches_keep_every_key_in_order(inc: list[str], exc: list[str], size: int, max_bytes: int) -> None:
+    chunks = list(batches(tuple(inc), tuple(exc), size, max_bytes))
     assert sum((c[0] for c in chunks), ()) == tuple(inc)
     assert sum((c[1] for c in chunks), ()) == tuple(exc)
     assert all(0 < len(i) + len(e) <= size for i, e in chunks)
+    # a chunk is over the byte bound only when it is one key that alone exceeds it
+    for i, e in chunks:
+        assert sum(map(key_bytes, i + e)) <= max_bytes or len(i) + len(e) == 1
+
+
+def test_long_keys_are_split_by_bytes_not_count() -> None:
+    """The issue's 5,000 keys of ~200 bytes: one event by count, over a NATS message by bytes."""
+    included = tuple(f"{i:05d}" + "k" * 200 for i in range(5_000))
+    chunks = list(batches(included, ()))
+    assert len(chunks) > 1
+    assert all(sum(map(key_bytes, inc)) <= MEMBER_BATCH_BYTES for inc, _ in chunks)
 
 
 members = st.lists(st.sampled_from(["a", "b", "c", ""]), max_size=4).map(tuple)

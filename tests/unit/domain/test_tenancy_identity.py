@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from uuid import UUID, uuid4
 
+import msgspec
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -247,3 +248,17 @@ def test_an_email_has_at_most_one_holder_and_only_the_holder_frees_it(commands: 
             assert holder == event.user_id, "only the holder releases"
             holder = None
     assert (run.state.user_id if run.state else None) == holder
+
+
+def test_no_identity_event_carries_a_password_hash() -> None:
+    user = _register()
+    change = ChangePassword(command_id=_cmd(), user_id=USER, password_hash="$argon2id$new")
+    registered = users.register_user(
+        None,
+        RegisterUser(
+            command_id=_cmd(), user_id=USER, email="a@b.io", display_name="A", password_hash="$argon2id$x"
+        ),
+        NOW,
+    )
+    for event in [*registered, *users.change_password(user, change, NOW)]:
+        assert b"argon2" not in msgspec.json.encode(event)

@@ -28,7 +28,7 @@ RAISED: dict[str, Exception] = {
 }
 EXPECTED = {
     "domain-not-found": (404, "NOT_FOUND"),
-    "domain-precondition": (400, "FAILED_PRECONDITION"),
+    "domain-precondition": (409, "FAILED_PRECONDITION"),
     "domain-version": (409, "ABORTED"),
     "concurrency": (409, "ABORTED"),
     "denied": (403, "PERMISSION_DENIED"),

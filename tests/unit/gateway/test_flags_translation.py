@@ -17,6 +17,7 @@ from domain.flags.model import FlagConfig, Rule, Serve
 from gateway import experiment_views
 from gateway import flag_views as views
 from gateway.errors import InvalidArgument
+from gateway.idempotency import IdempotencyKeyReused
 from gateway.writes import command_id
 from projections.flags import condition_segments, rule_segments
 from readmodels.diff import Change, diff
@@ -108,16 +109,40 @@ def test_segment_references_are_found_anywhere_in_a_condition() -> None:
     assert rule_segments(rules) == ["a", "b"]
 
 
-def test_idempotency_key_is_scoped_and_deterministic() -> None:
+class _KeysDb:
+    """Just enough of a psycopg connection for gateway.idempotency.bind_key."""
+
+    def __init__(self) -> None:
+        self.bound: dict[Any, str] = {}
+
+    async def execute(self, query: str, params: tuple[Any, str]) -> Any:
+        command, digest = params
+        found = self.bound.setdefault(command, digest)
+
+        class Cursor:
+            async def fetchone(self) -> tuple[str]:
+                return (found,)
+
+        return Cursor()
+
+
+async def test_idempotency_key_is_scoped_deterministic_and_bound_to_its_body() -> None:
     class Env:
         org_id, environment_id = uuid4(), uuid4()
 
     env: Any = Env()
-    assert command_id(env, "flag.create", "k") == command_id(env, "flag.create", "k")
-    assert command_id(env, "flag.create", "k") != command_id(env, "segment.create", "k")
-    assert command_id(env, "flag.create", None) != command_id(env, "flag.create", None)
+    db: Any = _KeysDb()
+
+    async def cid(kind: str, key: str | None, body: object = "b") -> Any:
+        return await command_id(env, kind, key, body=body, db=db)
+
+    assert await cid("flag.create", "k") == await cid("flag.create", "k")
+    assert await cid("flag.create", "k") != await cid("segment.create", "k")
+    assert await cid("flag.create", None) != await cid("flag.create", None)
     with pytest.raises(InvalidArgument):
-        command_id(env, "flag.create", " ")
+        await cid("flag.create", " ")
+    with pytest.raises(IdempotencyKeyReused):
+        await cid("flag.create", "k", body="another body")
 
 
 def test_status_spellings_and_pending_results() -> None:

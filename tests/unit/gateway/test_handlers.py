@@ -7,7 +7,9 @@ from uuid import UUID, uuid4
 
 import pytest
 
-from commands.identity import change_password, register_user, remove_user
+from commands.encoding import load_stream, to_new_events
+from commands.eventstore import Metadata
+from commands.identity import accept_invitation, change_password, register_user, remove_user
 from commands.memory_store import InMemoryEventStore
 from commands.tenancy import (
     create_environment,
@@ -17,9 +19,18 @@ from commands.tenancy import (
     issue_sdk_key,
     revoke_sdk_key,
 )
-from domain.errors import EmailAlreadyClaimed, EnvironmentNotFound, LastActiveSdkKey, ProjectNotFound
+from domain.errors import (
+    AlreadyMember,
+    EmailAlreadyClaimed,
+    EnvironmentNotFound,
+    LastActiveSdkKey,
+    ProjectNotFound,
+)
+from domain.tenancy import emails, users
 from domain.tenancy.commands import (
+    AcceptInvitation,
     ChangePassword,
+    ClaimEmail,
     CreateEnvironment,
     CreateOrg,
     CreateProject,
@@ -28,6 +39,7 @@ from domain.tenancy.commands import (
     RevokeSdkKey,
 )
 from domain.tenancy.sdk_keys import hash_sdk_key
+from readmodels.vault import ERASED, MemoryVault
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -75,25 +87,97 @@ async def test_system_org_is_created_once() -> None:
 
 
 async def test_emails_are_unique_case_insensitively_and_freed_on_removal() -> None:
-    store = InMemoryEventStore()
+    store, vault = InMemoryEventStore(), MemoryVault()
     first = _user("Ann@Example.test")
-    await register_user(first, store=store, clock=clock, actor="t")
-    with pytest.raises(EmailAlreadyClaimed):
-        await register_user(_user("ann@example.TEST"), store=store, clock=clock, actor="t")
+    await register_user(first, store=store, clock=clock, actor="t", vault=vault)
+    with pytest.raises(EmailAlreadyClaimed):  # no organisation to invite the account into
+        await register_user(_user("ann@example.TEST"), store=store, clock=clock, actor="t", vault=vault)
     await remove_user(
-        RemoveUser(command_id=uuid4(), user_id=first.user_id), store=store, clock=clock, actor="t"
+        RemoveUser(command_id=uuid4(), user_id=first.user_id),
+        store=store,
+        clock=clock,
+        actor="t",
+        vault=vault,
     )
-    await register_user(_user("ann@example.test"), store=store, clock=clock, actor="t")
+    await register_user(_user("ann@example.test"), store=store, clock=clock, actor="t", vault=vault)
 
 
-async def test_password_change_appends_a_new_token_generation() -> None:
-    store = InMemoryEventStore()
+async def test_password_change_appends_a_new_token_generation_and_no_hash() -> None:
+    store, vault = InMemoryEventStore(), MemoryVault()
     user = _user("bob@example.test")
-    await register_user(user, store=store, clock=clock, actor="t")
+    await register_user(user, store=store, clock=clock, actor="t", vault=vault)
     cmd = ChangePassword(command_id=uuid4(), user_id=user.user_id, password_hash="$argon2id$y")
-    written = await change_password(cmd, store=store, clock=clock, actor="t")
+    written = await change_password(cmd, store=store, clock=clock, actor="t", vault=vault)
     assert written.version == 2
     assert written.position == await store.head_position()
+    assert vault.passwords[user.user_id] == ("$argon2id$y", 1)
+    logged = b"".join(r.data for r in await store.read_all(0))
+    assert b"argon2" not in logged
+    assert b"bob@" not in logged
+    assert b"example.test" not in logged
+
+
+async def test_an_address_of_another_orgs_account_is_invited_not_refused() -> None:
+    store, vault = InMemoryEventStore(), MemoryVault()
+    mine, theirs = await _org(store), await _org(store)
+    first = _user("ann@example.test", theirs)
+    await register_user(first, store=store, clock=clock, actor="t", vault=vault)
+    written = await register_user(
+        _user("ANN@example.test", mine), store=store, clock=clock, actor="t", vault=vault
+    )
+    assert written.stream_id == first.user_id
+    state = users.replay(await load_stream(store, first.user_id))  # type: ignore[arg-type]
+    assert state is not None
+    assert set(state.memberships) == {theirs}  # invited, not pulled in: its owner decides
+    assert set(state.invitations) == {mine}
+    assert vault.passwords[first.user_id][0] == "$argon2id$x"  # the inviter's password is not applied
+    await accept_invitation(
+        AcceptInvitation(command_id=uuid4(), user_id=first.user_id, org_id=mine),
+        store=store,
+        clock=clock,
+        actor="t",
+    )
+    with pytest.raises(AlreadyMember):  # already a member here: as visible as the member list
+        await register_user(_user("ann@example.test", mine), store=store, clock=clock, actor="t", vault=vault)
+
+
+async def test_a_claim_whose_user_never_registered_is_free_again_once_abandoned() -> None:
+    store, vault = InMemoryEventStore(), MemoryVault()
+    crashed = _user("cat@example.test")
+    claim = ClaimEmail(command_id=uuid4(), email=crashed.email, user_id=crashed.user_id)
+    stream = emails.email_stream(claim.email)
+    events = emails.claim_email(None, claim, NOW)
+    await store.append(stream, "email", 0, to_new_events(events), metadata=Metadata())
+    with pytest.raises(EmailAlreadyClaimed):  # maybe still registering: not yet
+        await register_user(_user("cat@example.test"), store=store, clock=clock, actor="t", vault=vault)
+    later = NOW + emails.ABANDONED_AFTER
+
+    def late() -> datetime:
+        return later
+
+    again = _user("cat@example.test")
+    await register_user(again, store=store, clock=late, actor="t", vault=vault)
+    holder = emails.replay(await load_stream(store, stream))  # type: ignore[arg-type]
+    assert holder is not None
+    assert holder.user_id == again.user_id
+    # the crashed request retried with its own command id is refused now, not a second owner
+    with pytest.raises(EmailAlreadyClaimed):
+        await register_user(crashed, store=store, clock=late, actor="t", vault=vault)
+
+
+async def test_shredding_the_key_erases_the_person_but_the_stream_still_replays() -> None:
+    store, vault = InMemoryEventStore(), MemoryVault()
+    user = _user("dan@example.test")
+    await register_user(user, store=store, clock=clock, actor="t", vault=vault)
+    state = users.replay(await load_stream(store, user.user_id))  # type: ignore[arg-type]
+    assert state is not None
+    assert await vault.open(user.user_id, state.email) == "dan@example.test"
+    await vault.erase(user.user_id)
+    again = users.replay(await load_stream(store, user.user_id))  # type: ignore[arg-type]
+    assert again is not None
+    assert again.id == user.user_id
+    assert await vault.open(user.user_id, again.email) == ERASED
+    assert await vault.open(user.user_id, again.display_name) == ERASED
 
 
 async def test_environment_in_another_orgs_project_is_not_found() -> None:

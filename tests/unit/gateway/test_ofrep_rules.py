@@ -143,6 +143,9 @@ class _BrokenFlags(DefinitionsCache):
     def key_owner(self, raw_key: str) -> tuple[UUID, UUID] | None:
         return (self.env, self.env) if raw_key == "sdk-good" else None
 
+    async def resolve_key(self, raw_key: str, log: object) -> tuple[UUID, UUID] | None:
+        return self.key_owner(raw_key)
+
     def evaluate(self, environment_id: UUID, flag_key: str, contexts: ContextSet) -> EvaluationResult:
         return EvaluationResult(flag_key=flag_key, value=None, variant_key=None, reason=Reason.ERROR,
                                 error_code=ErrorCode.GENERAL)  # fmt: skip

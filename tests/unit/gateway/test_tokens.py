@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from uuid import uuid4
@@ -25,10 +26,12 @@ SETTINGS = TokenSettings(secret="s" * 64)
 
 
 def _token(now: datetime = NOW, cfg: TokenSettings = SETTINGS) -> str:
-    return issue_access_token(cfg, user_id=USER, org_id=ORG, credentials_version=3, now=now).token
+    return issue_access_token(
+        cfg, user_id=USER, org_id=ORG, credentials_version=3, session_id=SESSION, now=now
+    ).token
 
 
-USER, ORG = uuid4(), uuid4()
+USER, ORG, SESSION = uuid4(), uuid4(), uuid4()
 
 
 def test_issued_token_decodes_to_its_claims() -> None:
@@ -38,7 +41,9 @@ def test_issued_token_decodes_to_its_claims() -> None:
 
 
 def test_default_lifetime_is_24_hours() -> None:
-    issued = issue_access_token(SETTINGS, user_id=USER, org_id=ORG, credentials_version=0, now=NOW)
+    issued = issue_access_token(
+        SETTINGS, user_id=USER, org_id=ORG, credentials_version=0, session_id=SESSION, now=NOW
+    )
     assert issued.expires_in == 86400
     assert issued.expires_at == NOW + timedelta(hours=24)
 
@@ -64,7 +69,7 @@ def test_token_from_another_secret_issuer_or_audience_is_refused(other: TokenSet
 @pytest.mark.parametrize("algorithm", ["HS512", "none"])
 def test_algorithm_is_pinned(algorithm: str) -> None:
     payload = jwt.decode(_token(), options={"verify_signature": False})
-    key = SETTINGS.secret if algorithm != "none" else None
+    key = SETTINGS.secret if algorithm != "none" else ""  # pyjwt takes "" as no key for "none"
     forged = jwt.encode(payload, key, algorithm=algorithm)
     with pytest.raises(Unauthenticated):
         decode_access_token(SETTINGS, forged, now=NOW)
@@ -103,3 +108,18 @@ def test_production_requires_a_configured_secret(tmp_path: Path) -> None:
     with pytest.raises(JwtSecretError):
         load_jwt_secret(None, data_dir=tmp_path, production=True)
     assert load_jwt_secret("c" * 40, data_dir=tmp_path, production=True) == "c" * 40
+
+
+@pytest.mark.parametrize("kept", ["", "\n", "short"])
+def test_an_empty_or_short_development_secret_file_is_replaced_not_fatal(tmp_path: Path, kept: str) -> None:
+    (tmp_path / "jwt_secret").write_text(kept)
+    secret = load_jwt_secret(None, data_dir=tmp_path, production=False)
+    assert len(secret.encode()) >= 32
+    TokenSettings(secret=secret)  # usable
+    assert load_jwt_secret(None, data_dir=tmp_path, production=False) == secret
+
+
+def test_local_processes_starting_together_agree_on_one_secret(tmp_path: Path) -> None:
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        found = set(pool.map(lambda _: load_jwt_secret(None, data_dir=tmp_path, production=False), range(16)))
+    assert len(found) == 1

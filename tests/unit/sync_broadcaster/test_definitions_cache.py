@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from uuid import uuid4
 
 from domain.context import ContextSet
 from domain.event_definitions.events import EventDefinitionCreated, EventDefinitionDeleted, MetricValueType
@@ -12,7 +11,7 @@ from domain.flags.events import FlagDetailsUpdated
 from domain.flags.model import ErrorCode, Reason
 from domain.ids import stream_id
 from readmodels.definitions import DefinitionsCache
-from tests.unit.sync_broadcaster.world import MemoryLog, World, in_segment, plan_is
+from tests.unit.sync_broadcaster.world import World, in_segment, plan_is
 
 
 async def folded(world: World, history_limit: int = 1000) -> DefinitionsCache:
@@ -216,21 +215,3 @@ async def test_wait_for_position_returns_once_a_follower_folds_it() -> None:
     await cache.catch_up(world.log)
     assert await waiter is True
     assert await cache.wait_for_position(99, within=0.01) is False
-
-
-async def test_a_pushed_record_is_folded_directly_and_a_gap_is_filled_from_the_log() -> None:
-    world = World()
-    env = world.environment()
-    first = world.create_flag("a")
-    cache = DefinitionsCache()
-    await cache.apply_next(first, MemoryLog())  # not the next position: catches up from an empty log
-    assert cache.position == 0
-    await cache.apply_next(world.log.records[0], world.log)
-    await cache.apply_next(first, world.log)
-    world.create_flag("b")
-    third = world.create_flag("c")
-    await cache.apply_next(third, world.log)  # a gap: "b" comes from the log
-    snapshot = cache.snapshot(env)
-    assert snapshot is not None
-    assert [f.key for f in snapshot.flags] == ["a", "b", "c"]
-    assert uuid4() not in cache.environments()
