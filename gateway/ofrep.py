@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from datetime import datetime
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -35,7 +34,7 @@ from gateway.ofrep_answers import (
     is_not_found,
     matches,
 )
-from gateway.ofrep_body import Failure, Refused, contexts_of
+from gateway.ofrep_body import Refused, contexts_of
 from gateway.positions import requested_position
 from readmodels.definitions import DefinitionsCache
 
@@ -91,16 +90,6 @@ def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -
     return Response(msgspec.json.encode(body), status_code=status, media_type=JSON, headers=headers)
 
 
-def _valid_last_modified(value: str | None) -> bool:
-    if value is None or value.isdigit():
-        return True
-    try:
-        datetime.fromisoformat(value)
-    except ValueError:
-        return False
-    return True
-
-
 class OfrepController(Controller):
     path = PREFIX
     tags = ["ofrep"]
@@ -126,16 +115,15 @@ class OfrepController(Controller):
         request: AnyRequest,
         if_none_match: Annotated[str | None, HeaderParameter(name="If-None-Match", required=False)] = None,
         flag_config_etag: Annotated[str | None, QueryParameter(name="flagConfigEtag", required=False)] = None,
-        flag_config_last_modified: Annotated[
-            str | None, QueryParameter(name="flagConfigLastModified", required=False)
+        flag_config_last_modified: Annotated[  # advisory (OFREP ADR 0008): unused
+            str | None,
+            QueryParameter(name="flagConfigLastModified", required=False, description="accepted, unused"),
         ] = None,
     ) -> Response[bytes]:
         """Every flag for one static context (OFREP evaluateFlagsBulk); 304 when If-None-Match is current."""
         cache = await definitions_of(request)
         env_id, _ = await environment_of(request, cache)
         try:
-            if not _valid_last_modified(flag_config_last_modified):
-                raise Refused(Failure.PARSE_ERROR, "flagConfigLastModified: epoch seconds or ISO 8601")
             contexts = await _contexts(request)
         except Refused as refused:
             return _json(failure(refused.code, refused.details), 400)

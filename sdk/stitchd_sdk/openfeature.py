@@ -5,7 +5,9 @@ included). The OpenFeature context maps onto a context set by the convention of 
 without a `targetingKey` the context's key is empty (static flags need none). Events: PROVIDER_READY
 once the first snapshot is applied (and again when a stale stream is fresh again),
 PROVIDER_CONFIGURATION_CHANGED with the changed flag keys on each delta, PROVIDER_STALE when the
-stream has been silent past `SdkOptions.stale_after_s`, PROVIDER_ERROR (fatal) when the key is refused.
+stream has been silent past `SdkOptions.stale_after_s`, PROVIDER_ERROR when the key is refused: fatal
+at start (no definitions), not fatal once running (a key revoked since: the SDK goes on evaluating its
+last definitions, and READY follows should a stream be accepted again).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from openfeature.evaluation_context import EvaluationContext
-from openfeature.event import ProviderEventDetails
+from openfeature.event import ProviderEvent, ProviderEventDetails
 from openfeature.exception import ErrorCode as OfErrorCode
 from openfeature.exception import InvalidContextError, ProviderFatalError, TargetingKeyMissingError
 from openfeature.flag_evaluation import FlagResolutionDetails, FlagValueType
@@ -33,6 +35,13 @@ from stitchd_sdk.types import EvaluationDetails, SdkError, SdkOptions, SdkState,
 T = TypeVar("T")
 ClientFactory = Callable[[], SdkClient]
 WATCH_INTERVAL_S = 0.5
+REFUSED_MESSAGE = "the broadcaster refuses the SDK key (revoked?); evaluating the last definitions"
+_EVENT_OF_STATE = {
+    SdkState.FRESH: ProviderEvent.PROVIDER_READY,
+    SdkState.STALE: ProviderEvent.PROVIDER_STALE,
+    SdkState.DISCONNECTED: ProviderEvent.PROVIDER_STALE,
+    SdkState.REFUSED: ProviderEvent.PROVIDER_ERROR,
+}
 _ERRORS = {
     ErrorCode.FLAG_NOT_FOUND: OfErrorCode.FLAG_NOT_FOUND,
     ErrorCode.TYPE_MISMATCH: OfErrorCode.TYPE_MISMATCH,
@@ -102,17 +111,25 @@ class StitchdProvider(AbstractProvider):
         )
 
     def _watch(self) -> None:
-        stale = False
+        """Emit the provider event of each change of the SDK's state (READY was sent by initialize)."""
+        shown = ProviderEvent.PROVIDER_READY
         while not self._stop.wait(self._watch_interval_s):
             client = self._client
             if client is None:
                 return
-            now_stale = client.status().state is not SdkState.FRESH
-            if now_stale and not stale:
-                self.emit_provider_stale(ProviderEventDetails(message="definition stream silent or down"))
-            elif stale and not now_stale:
-                self.emit_provider_ready(ProviderEventDetails(message="definition stream fresh again"))
-            stale = now_stale
+            wanted = _EVENT_OF_STATE[client.status().state]
+            if wanted is not shown:
+                self._emit(wanted)
+                shown = wanted
+
+    def _emit(self, event: ProviderEvent) -> None:
+        if event is ProviderEvent.PROVIDER_READY:
+            self.emit_provider_ready(ProviderEventDetails(message="definition stream fresh again"))
+        elif event is ProviderEvent.PROVIDER_STALE:
+            self.emit_provider_stale(ProviderEventDetails(message="definition stream silent or down"))
+        else:  # not fatal: evaluations go on from the last definitions, READY follows if it is accepted
+            details = ProviderEventDetails(message=REFUSED_MESSAGE, error_code=OfErrorCode.GENERAL)
+            self.emit_provider_error(details)
 
     def resolve_boolean_details(
         self, flag_key: str, default_value: bool, evaluation_context: EvaluationContext | None = None

@@ -81,13 +81,17 @@ class SyncLoop:
         self._want_snapshot = False  # after a message that could not be applied: start over
         self.ready = asyncio.Event()  # set by the first snapshot, or by a fatal start-up error
         self.fatal: SdkError | None = None
+        self.refused: str | None = None  # why the key was refused after start, until a message arrives
+        self.attempted = asyncio.Event()  # the first stream got a message or ended
 
     def status(self) -> Status:
         """fresh / stale / disconnected, with the last applied sequence."""
         now = self._clock()
         age = None if self._last_message_at is None else now - self._last_message_at
-        if not self._connected:
-            state = SdkState.DISCONNECTED
+        if self._last_message_at is None and self._store.has_snapshot and self.refused is None:
+            state = SdkState.CACHED  # definitions from a file, none from the stream yet
+        elif not self._connected:
+            state = SdkState.DISCONNECTED if self.refused is None else SdkState.REFUSED
         elif age is not None and age <= self._options.stale_after_s:
             state = SdkState.FRESH
         else:
@@ -109,6 +113,7 @@ class SyncLoop:
                 self._want_snapshot = True
             finally:
                 self._connected = False
+                self.attempted.set()
             attempt = 0 if received else attempt + 1
             self.reconnects += 1
             options = self._options
@@ -117,7 +122,9 @@ class SyncLoop:
     async def _stream_once(self) -> bool:
         """One stream until it ends; whether any message arrived on it."""
         since = 0 if self._want_snapshot else self._store.sequence
-        request = flags_pb.SyncRequest(environment_id=self._options.environment_id, since_sequence=since)
+        # The environment the held definitions are of: a since_sequence means nothing in another one.
+        environment = self._options.environment_id or self._store.current.environment_id
+        request = flags_pb.SyncRequest(environment_id=environment, since_sequence=since)
         channel = Channel(self._host, self._port, ssl=grpc_tls(self._options, self._tls))
         received = False
         try:
@@ -139,6 +146,8 @@ class SyncLoop:
 
     def _on_message(self, msg: flags_pb.SyncResponse) -> None:
         self._connected = True
+        self.refused = None
+        self.attempted.set()
         self._last_message_at = self._clock()
         update = self._store.apply(msg)
         if msg.is_snapshot:
@@ -149,7 +158,25 @@ class SyncLoop:
             self.ready.set()
 
     def _on_failure(self, exc: BaseException) -> None:
-        if isinstance(exc, GRPCError) and exc.status in _AUTH_FAILURES and not self._store.has_snapshot:
-            self.fatal = SdkError(f"the broadcaster refused this SDK key: {exc.status.name}")
-            self.ready.set()
+        if self._from_another_environment(exc):
+            log.warning("the definitions file is of another environment than the SDK key; dropping it")
+            self._store.reset()
+            return
+        if isinstance(exc, GRPCError) and exc.status in _AUTH_FAILURES:
+            reason = f"the broadcaster refused this SDK key: {exc.status.name}"
+            if not self._store.has_snapshot:  # at start: nothing to serve, the caller is told
+                self.fatal = SdkError(reason)
+                self.ready.set()
+            else:  # revoked since: the last definitions are served and status() says `refused`
+                self.refused = reason
         log.warning("definition sync interrupted (%s); reconnecting", type(exc).__name__)
+
+    def _from_another_environment(self, exc: BaseException) -> bool:
+        """NOT_FOUND for the environment of definitions read from a file, before any stream message."""
+        return (
+            isinstance(exc, GRPCError)
+            and exc.status is GrpcStatus.NOT_FOUND
+            and self._last_message_at is None
+            and not self._options.environment_id
+            and self._store.has_snapshot
+        )

@@ -21,7 +21,7 @@ from stitchd_sdk.openfeature import StitchdProvider
 
 from stitchd.embedded import free_port
 from tests import stack as stack_fixtures
-from tests.e2e.test_sdk_e2e import running_broadcaster
+from tests.e2e.test_sdk_e2e import broadcaster_on, running_broadcaster
 from tests.integration.gateway import support
 from tests.integration.gateway.support import Api, Tenant
 from tests.integration.sync_broadcaster.support import BOOL_FLAG, WAIT, Admin, plan_rule
@@ -58,6 +58,14 @@ class Recorder:
                     found = [d for e, d in self.seen if e is event]
                 if found:
                     return found[-1]
+                await asyncio.sleep(0.02)
+
+    async def until_count(self, event: ProviderEvent, count: int) -> None:
+        async with asyncio.timeout(WAIT):
+            while True:
+                with self._lock:
+                    if sum(e is event for e, _ in self.seen) >= count:
+                        return
                 await asyncio.sleep(0.02)
 
     def kinds(self) -> list[ProviderEvent]:
@@ -145,3 +153,45 @@ async def test_a_refused_key_is_provider_error(stack: Stack, api: Api) -> None:
     assert status is ProviderStatus.FATAL
     assert error.error_code == ErrorCode.PROVIDER_FATAL
     assert (fallback.value, fallback.error_code) == (True, ErrorCode.PROVIDER_FATAL)
+
+
+async def test_the_event_sequence_under_a_change_a_stale_stream_and_a_revoked_key(
+    stack: Stack, api: Api
+) -> None:
+    tenant = await api.tenant()
+    admin = Admin(api, tenant)
+    await admin.create_flag({**BOOL_FLAG, "key": "static", "fallthrough": {"variant_key": "on"}})
+    keys = f"/v1/management/environments/{tenant.environment_id}/sdk-keys"
+    await api.ok("POST", keys, token=tenant.token, json={"name": "second"})
+    recorder = Recorder()
+    port = free_port()
+    provider = _provider(tenant, port)
+    first = broadcaster_on(stack, port)
+    await first.start()
+    try:
+        with provider_client(provider, "stitchd-sequence", recorder) as client:
+            recorder.seen.clear()  # the no-op provider's READY, replayed to handlers as they register
+            await asyncio.to_thread(openfeature_api.set_provider_and_wait, provider, "stitchd-sequence")
+            await admin.toggle(False, key="static")
+            await recorder.until(ProviderEvent.PROVIDER_CONFIGURATION_CHANGED)
+            await first.stop()
+            await recorder.until(ProviderEvent.PROVIDER_STALE)
+            async with running_broadcaster(stack, port):
+                await recorder.until_count(ProviderEvent.PROVIDER_READY, 2)
+                await api.ok("DELETE", f"{keys}/{tenant.sdk_key_id}", token=tenant.token)
+                error = await recorder.until(ProviderEvent.PROVIDER_ERROR)
+                status = client.get_provider_status()
+                served = client.get_boolean_details("static", True, EvaluationContext("u1"))
+                kinds = recorder.kinds()
+    finally:
+        await first.stop()
+    assert kinds == [
+        ProviderEvent.PROVIDER_READY,
+        ProviderEvent.PROVIDER_CONFIGURATION_CHANGED,
+        ProviderEvent.PROVIDER_STALE,
+        ProviderEvent.PROVIDER_READY,
+        ProviderEvent.PROVIDER_ERROR,
+    ]
+    assert (status, error.error_code) == (ProviderStatus.ERROR, ErrorCode.GENERAL)
+    assert "refuses the SDK key" in str(error.message)
+    assert (served.value, served.reason, served.error_code) == (False, Reason.DISABLED, None)  # last known
