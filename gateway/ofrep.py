@@ -31,6 +31,7 @@ from gateway.ofrep_answers import (
     config_etag,
     config_sequence,
     failure,
+    has_rules,
     is_not_found,
     matches,
 )
@@ -104,7 +105,9 @@ class OfrepController(Controller):
             contexts = await _contexts(request)
         except Refused as refused:
             return _json(failure(refused.code, refused.details, key), 400)
-        body = answer(await evaluate_one(request, cache, env_id, key, contexts), cache, env_id)
+        body = answer(
+            await evaluate_one(request, cache, env_id, key, contexts), has_rules(cache, env_id, key)
+        )
         if is_not_found(body):
             return _json(body, 404)
         return _json(body, 400 if "errorCode" in body else 200)
@@ -136,7 +139,7 @@ class OfrepController(Controller):
         sequence = results[0].sequence if results else cache.sequence(env_id)
         etag = bulk_etag(env_id, sequence, contexts)
         body = {
-            "flags": [answer(r, cache, env_id) for r in results],
+            "flags": [answer(r, has_rules(cache, env_id, r.flag_key)) for r in results],
             "metadata": {"sequence": sequence},
             "eventStreams": [
                 {
