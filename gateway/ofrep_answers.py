@@ -48,18 +48,23 @@ def metadata(result: EvaluationResult) -> Body:
     return meta
 
 
-def answer(result: EvaluationResult, cache: DefinitionsCache, env_id: UUID) -> Body:
-    """The evaluationSuccess or evaluationFailure body of one result (FLAG_NOT_FOUND included)."""
+def has_rules(cache: DefinitionsCache, env_id: UUID, flag_key: str) -> bool:
+    """Whether the flag has targeting rules (our fallthrough is then UNKNOWN, not STATIC)."""
+    env = cache.environment(env_id)
+    flag = env.flags.get(flag_key) if env is not None else None
+    return flag is not None and bool(flag.definition.config.rules)
+
+
+def answer(result: EvaluationResult, rules: bool) -> Body:
+    """The evaluationSuccess or evaluationFailure body of one result (FLAG_NOT_FOUND included);
+    `rules`: whether the flag has targeting rules (`has_rules`)."""
     key = result.flag_key
     if result.reason is Reason.ERROR:
         if result.error_code is ErrorCode.FLAG_NOT_FOUND:
             return failure(Failure.FLAG_NOT_FOUND, f"flag {key!r} was not found", key)
         code = result.error_code.value if result.error_code is not None else "none"
         return failure(Failure.GENERAL, f"flag {key!r} could not be evaluated ({code})", key)
-    env = cache.environment(env_id)
-    flag = env.flags.get(key) if env is not None else None
-    has_rules = flag is not None and bool(flag.definition.config.rules)
-    body: Body = {"key": key, "reason": ofrep_reason(result, has_rules)}
+    body: Body = {"key": key, "reason": ofrep_reason(result, rules)}
     if result.variant_key is not None:
         body["variant"] = result.variant_key
     if result.value is not None:  # a null value defers to the code default (OFREP codeDefaultFlag)

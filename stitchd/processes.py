@@ -128,9 +128,8 @@ TOOLS: dict[str, ToolSpec] = {
     for spec in [
         ToolSpec("openapi", "print or write the gateway's OpenAPI spec", "stitchd.gateway_main:openapi_main"),
         ToolSpec("seed-user", "create a system organisation admin", "stitchd.gateway_main:seed_user_main"),
-        ToolSpec(
-            "export", "write an environment's definitions document (SDK offline start)", "stitchd.export:main"
-        ),
+        ToolSpec("export", "write an environment's definitions document (SDK start)", "stitchd.export:main"),
+        ToolSpec("edge", "serve SDKs near them from memory (STITCHD_EDGE_*, docs/edge.md)", "edge.app:main"),
     ]
 }
 

@@ -105,6 +105,36 @@ class Settings:
         )
 
 
+@dataclass(frozen=True)
+class EdgeSettings:
+    """`stitchd edge` (docs/edge.md): the SDK keys it serves, where the platform is, what it listens on."""
+
+    sdk_keys: tuple[str, ...] = field(default=(), repr=False)
+    upstream_grpc: str = "127.0.0.1:50050"
+    upstream_rest: str = "http://127.0.0.1:8080"
+    http_port: int = 8090
+    grpc_port: int = 50060
+    cache_dir: Path = Path(".stitchd") / "edge-cache"
+    history: int = 1000  # deltas retained per environment for downstream since_sequence
+
+    @staticmethod
+    def from_env(env: Mapping[str, str] | None = None) -> EdgeSettings:
+        e = os.environ if env is None else env
+        keys = tuple(k.strip() for k in e.get("STITCHD_EDGE_SDK_KEYS", "").split(",") if k.strip())
+        if not keys:
+            raise SettingsError("STITCHD_EDGE_SDK_KEYS must name at least one SDK key (comma-separated)")
+        data_dir = Path(e.get("STITCHD_DATA_DIR", ".stitchd"))
+        return EdgeSettings(
+            sdk_keys=keys,
+            upstream_grpc=e.get("STITCHD_EDGE_UPSTREAM_GRPC") or EdgeSettings.upstream_grpc,
+            upstream_rest=e.get("STITCHD_EDGE_UPSTREAM_REST") or EdgeSettings.upstream_rest,
+            http_port=_port(e, "STITCHD_EDGE_HTTP_PORT", 8090),
+            grpc_port=_port(e, "STITCHD_EDGE_GRPC_PORT", 50060),
+            cache_dir=Path(e.get("STITCHD_EDGE_CACHE_DIR") or data_dir / "edge-cache"),
+            history=_count(e, "STITCHD_EDGE_HISTORY", 1000),
+        )
+
+
 def _pair(env: Mapping[str, str], prefix: str, field_prefix: str) -> dict[str, Path | None]:
     """`<prefix>_CERT` and `<prefix>_KEY`: both or neither."""
     cert, key = env.get(f"{prefix}_CERT") or None, env.get(f"{prefix}_KEY") or None

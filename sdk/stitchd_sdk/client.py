@@ -19,8 +19,9 @@ from typing import Self, TypeVar
 
 import httpx
 
-from domain.context import Context
-from domain.flags.model import FlagValue
+from domain.context import Context, ContextSet
+from domain.flags.model import EvaluationResult, FlagValue
+from schemas.generated.stitchd.flags import v1 as flags_pb
 from stitchd_sdk import evaluator as kinds
 from stitchd_sdk.contexts import ContextsLike, ContextTuple, to_context, to_context_set
 from stitchd_sdk.evaluator import Evaluator, Kind
@@ -113,11 +114,12 @@ class AsyncSdkClient:
         await client.start(timeout)
         return client
 
-    async def start(self, timeout: float | None = None) -> None:  # noqa: ASYNC109
+    async def start(self, timeout: float | None = None, *, wait: bool = True) -> None:  # noqa: ASYNC109
         """Open the sync stream and the flusher; wait (bounded) for the first snapshot.
 
         Definitions from a file (the cache, or `bootstrap_path`) are applied first; then the stream is
         awaited at most `file_start_wait_s` (it resumes from their sequence) and never required.
+        `wait=False` (a relay that must start while the platform is away) returns at once.
         """
         from_file = self._apply_file()
         if self.options.offline:
@@ -132,6 +134,8 @@ class AsyncSdkClient:
         ]
         if self.cache_writer is not None:
             self._tasks.append(asyncio.create_task(self.cache_writer.run(), name="stitchd-sdk-cache"))
+        if not wait:
+            return
         if from_file:
             with suppress(TimeoutError):
                 async with asyncio.timeout(self.options.file_start_wait_s):
@@ -251,6 +255,22 @@ class AsyncSdkClient:
         self.evaluator.expose(flag_key, details, context_set)
         return details
 
+    async def result(self, flag_key: str, contexts: ContextSet, *, expose: bool) -> EvaluationResult:
+        """The domain result of one evaluation, memberships fetched as by the getters (a relay's use:
+        `stitchd edge` answers /evaluate and OFREP with it); the exposure only when `expose`."""
+        misses = RecordMisses()
+        result = self.evaluator.raw(flag_key, contexts, misses)
+        rounds = 0
+        while misses.missed and rounds < _MAX_ROUNDS and await self._resolve(misses.missed):
+            rounds += 1
+            misses = RecordMisses()
+            result = self.evaluator.raw(flag_key, contexts, misses)
+        if expose:
+            details = EvaluationDetails(result.value, result.variant_key, result.reason, result.rule_id,
+                                        result.error_code, result.sequence)  # fmt: skip
+            self.evaluator.expose(flag_key, details, contexts)
+        return result
+
     async def _resolve(self, keys: list[MembershipKey]) -> int:
         """Fetch and cache memberships; how many were learned."""
         unique = list(dict.fromkeys(keys))
@@ -290,6 +310,11 @@ class AsyncSdkClient:
     def tracking_stats(self) -> TrackingStats:
         """Queued, sent and dropped event counts."""
         return self.tracker.stats()
+
+    def add_message_tap(self, tap: Callable[[flags_pb.SyncResponse], None]) -> None:
+        """Call `tap(msg)` with every sync message (heartbeats and duplicates too) just before the
+        store applies it (`store` still holds the previous state)."""
+        self._sync.taps.append(tap)
 
     def add_listener(self, listener: Listener) -> None:
         """Call `listener` (on the SDK's event loop) after each applied snapshot or delta."""

@@ -83,6 +83,7 @@ class SyncLoop:
         self.fatal: SdkError | None = None
         self.refused: str | None = None  # why the key was refused after start, until a message arrives
         self.attempted = asyncio.Event()  # the first stream got a message or ended
+        self.taps: list[Callable[[flags_pb.SyncResponse], None]] = []  # each message, before applying
 
     def status(self) -> Status:
         """fresh / stale / disconnected, with the last applied sequence."""
@@ -149,6 +150,8 @@ class SyncLoop:
         self.refused = None
         self.attempted.set()
         self._last_message_at = self._clock()
+        for tap in self.taps:  # a relay (stitchd edge) passes messages on exactly as they came
+            tap(msg)
         update = self._store.apply(msg)
         if msg.is_snapshot:
             self._want_snapshot = False

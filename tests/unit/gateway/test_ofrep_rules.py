@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from typing import Any, cast
-from uuid import UUID, uuid4
+from uuid import UUID
 
 import httpx
 import msgspec
@@ -130,7 +130,7 @@ def test_reason_mapping(reason: Reason, has_rules: bool, ofrep: str) -> None:
 def test_an_evaluation_error_is_a_general_failure_in_the_ofrep_shape() -> None:
     broken = EvaluationResult(flag_key="f", value=None, variant_key=None, reason=Reason.ERROR,
                               error_code=ErrorCode.TYPE_MISMATCH)  # fmt: skip
-    body = answer(broken, DefinitionsCache(), uuid4())
+    body = answer(broken, False)
     validate("evaluationFailure", body)
     assert body["errorCode"] == "GENERAL"
 
