@@ -41,6 +41,8 @@ _EVENT_OF_STATE = {
     SdkState.STALE: ProviderEvent.PROVIDER_STALE,
     SdkState.DISCONNECTED: ProviderEvent.PROVIDER_STALE,
     SdkState.REFUSED: ProviderEvent.PROVIDER_ERROR,
+    SdkState.CACHED: ProviderEvent.PROVIDER_STALE,  # a definitions file, the stream not reached yet
+    SdkState.OFFLINE: ProviderEvent.PROVIDER_READY,  # offline mode: the file is all there is
 }
 _ERRORS = {
     ErrorCode.FLAG_NOT_FOUND: OfErrorCode.FLAG_NOT_FOUND,

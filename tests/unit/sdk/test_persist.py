@@ -200,3 +200,10 @@ async def test_a_bootstrap_file_starts_a_client_that_then_resumes(
 def test_the_document_is_plain_json_with_its_header_first() -> None:
     document = msgspec.json.decode(encode_document(_snapshot(), written_at_ms=1))
     assert list(document)[:4] == ["format", "format_version", "environment_id", "sequence"]
+
+
+def test_every_sdk_state_has_its_provider_event() -> None:
+    pytest.importorskip("openfeature")
+    from stitchd_sdk.openfeature import _EVENT_OF_STATE
+
+    assert set(_EVENT_OF_STATE) == set(SdkState)
