@@ -163,8 +163,9 @@ def _common() -> dict[str, OpenAPIResponse]:
     return {
         "401": _json("UNAUTHENTICATED: no SDK key, or an unknown or revoked one", ENVELOPE),
         "413": _json("RESOURCE_EXHAUSTED: request body too large", ENVELOPE),
+        "429": _json("RESOURCE_EXHAUSTED: rate limited per address or SDK key (see Retry-After)", ENVELOPE),
         "500": _json("INTERNAL: unexpected failure (no details are exposed)", ENVELOPE),
-        "503": _json("UNAVAILABLE: large-list memberships not caught up yet; retry", ENVELOPE),
+        "503": _json("UNAVAILABLE: overloaded, or large-list memberships not caught up yet; retry", ENVELOPE),
     }
 
 
@@ -181,7 +182,7 @@ def _responses(path: str) -> dict[str, OpenAPIResponse]:
             content={"text/event-stream": OpenAPIMediaType(schema=Schema(type=OpenAPIType.STRING))},
         )
         common = _common()
-        return {"200": sse, "401": common["401"], "500": common["500"]}
+        return {"200": sse, **{k: common[k] for k in ("401", "429", "500", "503")}}
     if path == f"{PREFIX}/evaluate/flags":
         return {
             "200": _json("every flag evaluated for the context", "OfrepBulkEvaluationSuccess", _etag()),

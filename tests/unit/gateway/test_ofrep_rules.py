@@ -175,8 +175,8 @@ def test_the_served_spec_documents_the_ofrep_operations_and_their_statuses() -> 
     paths = openapi_document()["paths"]
     single = paths["/ofrep/v1/evaluate/flags/{key}"]["post"]
     bulk = paths["/ofrep/v1/evaluate/flags"]["post"]
-    assert set(single["responses"]) == {"200", "400", "401", "404", "413", "500", "503"}
-    assert set(bulk["responses"]) == {"200", "304", "400", "401", "413", "500", "503"}
+    assert set(single["responses"]) == {"200", "400", "401", "404", "413", "429", "500", "503"}
+    assert set(bulk["responses"]) == {"200", "304", "400", "401", "413", "429", "500", "503"}
     assert bulk["responses"]["200"]["headers"]["ETag"]["schema"] == {"type": "string"}
     assert {p["name"] for p in bulk["parameters"]} == {
         "If-None-Match",
