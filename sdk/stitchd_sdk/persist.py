@@ -109,6 +109,7 @@ class CacheWriter:
         self._key_hash = key_hash
         self._max_bytes = max_bytes
         self._dirty = asyncio.Event()
+        self._writing = asyncio.Lock()  # one write at a time, and a closing client waits for it
         self.written_sequence = -1
         self.failures = 0
 
@@ -121,10 +122,15 @@ class CacheWriter:
         while True:
             await self._dirty.wait()
             self._dirty.clear()
-            await self.write_now()
+            # shielded: a cancelled writer must not leave its thread replacing the file later
+            await asyncio.shield(self.write_now())
 
     async def write_now(self) -> None:
         """Write the current state unless it is already on disk; failures are logged, counted, survived."""
+        async with self._writing:
+            await self._write()
+
+    async def _write(self) -> None:
         current = self._store.current
         if not self._store.has_snapshot or current.sequence == self.written_sequence:
             return
