@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from contextlib import suppress
 from types import TracebackType
 from typing import Self, TypeVar
@@ -44,7 +44,7 @@ class AsyncSdkClient:
 
     def __init__(
         self,
-        grpc_url: str,
+        grpc_url: str | Sequence[str],
         rest_url: str,
         sdk_key: str,
         options: SdkOptions | None = None,
@@ -71,7 +71,7 @@ class AsyncSdkClient:
     @classmethod
     async def connect(
         cls,
-        grpc_url: str,
+        grpc_url: str | Sequence[str],
         rest_url: str,
         sdk_key: str,
         *,
@@ -223,6 +223,11 @@ class AsyncSdkClient:
     def status(self) -> Status:
         """fresh / stale / disconnected and the last applied sequence."""
         return self._sync.status()
+
+    @property
+    def broadcaster(self) -> tuple[str, int]:
+        """The (host, port) of the broadcaster the definitions stream from (of those listed)."""
+        return self._sync.address
 
     def tracking_stats(self) -> TrackingStats:
         """Queued, sent and dropped event counts."""
