@@ -96,19 +96,8 @@ class Supervisor:
 
 def run_topology(settings: Settings, topology: Topology, out: TextIO) -> int:
     """Start, announce, supervise until SIGINT/SIGTERM, stop; 0 on a clean stop."""
-    from stitchd.up import clickhouse_url, database_url
-
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    db = database_url(settings)
-    nodes = [] if settings.nats_url else nats_nodes(settings, topology)
-    nats_kids = nats_children(nodes)
-    creds = write_cluster(settings.data_dir.resolve() / "nats", nodes) if nodes else None
-    nats: Any = settings.nats_url or (nodes, creds)
-    apps = app_children(
-        settings, topology, {}, database_url=db, nats=nats, clickhouse_url=clickhouse_url(settings)
-    )
-    url = apps[0].env["NATS_URL"]
-    record = {"database_url": db, "nats_url": url, "clickhouse_url": apps[0].env["CLICKHOUSE_URL"]}
+    nats_kids, apps, record = _plan(settings, topology)
+    db, url = record["database_url"], record["nats_url"]
     supervisor = Supervisor([*nats_kids, *apps], topology_file(settings.data_dir), record)
     stopping = _on_signals()
     try:
@@ -120,7 +109,7 @@ def run_topology(settings: Settings, topology: Topology, out: TextIO) -> int:
         for child in apps:
             supervisor.start(child)
         _announce(supervisor, url, db, out)
-        _wait_ports([p for c in apps for k, p in c.ports.items()], supervisor, stopping)
+        _wait_ports([p for c in apps for p in c.ports.values()], supervisor, stopping)
         print("stitchd: ready (Ctrl-C or SIGTERM stops)", file=out, flush=True)
         while not stopping:
             supervisor.poll(time.monotonic())
@@ -129,6 +118,26 @@ def run_topology(settings: Settings, topology: Topology, out: TextIO) -> int:
         supervisor.stop()
     print("stitchd: stopped", file=out, flush=True)
     return 0
+
+
+def _plan(settings: Settings, topology: Topology) -> tuple[list[Child], list[Child], dict[str, str]]:
+    """(NATS nodes, Stitchd processes, the servers' URLs); embedded PostgreSQL starts here."""
+    from stitchd.up import clickhouse_url, database_url
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    db = database_url(settings)
+    nodes = [] if settings.nats_url else nats_nodes(settings, topology)
+    creds = write_cluster(settings.data_dir.resolve() / "nats", nodes) if nodes else None
+    nats: Any = settings.nats_url or (nodes, creds)
+    apps = app_children(
+        settings, topology, {}, database_url=db, nats=nats, clickhouse_url=clickhouse_url(settings)
+    )
+    record = {
+        "database_url": db,
+        "nats_url": apps[0].env["NATS_URL"],
+        "clickhouse_url": apps[0].env["CLICKHOUSE_URL"],
+    }
+    return nats_children(nodes), apps, record
 
 
 async def _prepare(resources: Resources, replicas: int) -> None:
