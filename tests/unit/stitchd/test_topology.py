@@ -131,3 +131,25 @@ def test_empty_address_lists_are_refused() -> None:
         parse_grpc_urls(" , ")
     with pytest.raises(ValueError, match="NATS"):
         nats_servers("")
+
+
+DEPLOY = Path(__file__).resolve().parents[3] / "deploy"
+
+
+def test_the_compose_file_is_the_same_topology_with_secrets_from_the_environment() -> None:
+    import yaml  # type: ignore[import-untyped]  # a test-only reader (schemathesis brings PyYAML)
+
+    compose = yaml.safe_load((DEPLOY / "compose.yaml").read_text())
+    services = compose["services"]
+    assert services["postgres"]["image"] == "postgres:16"
+    assert {f"nats-{i}" for i in (1, 2, 3)} <= set(services)
+    assert {n: services[n]["deploy"]["replicas"] for n in ("gateway", "broadcaster", "relay")} == {
+        "gateway": 2, "broadcaster": 2, "relay": 2,
+    }  # fmt: skip
+    env = services["gateway"]["environment"]
+    assert env["STITCHD_NATS_REPLICAS"] == "3"
+    assert len(nats_servers(env["NATS_URL"])) == 3
+    for name in ("STITCHD_JWT_SECRET", "DATABASE_URL", "CLICKHOUSE_URL"):
+        assert "${" in env[name]  # never a password written into the file
+    routes = re.findall(r"\$NATS_ROUTE_\d", (DEPLOY / "nats" / "cluster.conf").read_text())
+    assert routes == ["$NATS_ROUTE_1", "$NATS_ROUTE_2", "$NATS_ROUTE_3"]
