@@ -24,29 +24,25 @@ from nats.aio.client import Client as NatsClient
 from nats.js import JetStreamContext
 
 from commands.db import configure_connection
-from commands.encoding import MSG_ID_HEADER, POSITION_HEADER
 from commands.event_size import NATS_MAX_PAYLOAD, max_payload_problem
 from commands.eventstore import RecordedEvent
 from commands.postgres_store import NOTIFY_CHANNEL, select_events
 from commands.relay_publish import PublishAttempt, RelayStats
+from domain.envelope import EVENTS_STREAM, MSG_ID_HEADER, POSITION_HEADER, event_subject
+from telemetry import metrics
+from telemetry.nats_urls import nats_servers
 
-__all__ = ["CHECKPOINT", "RELAY_LOCK_KEY", "OutboxRelay", "RelayConfig", "RelayStats", "default_subject"]
+__all__ = ["CHECKPOINT", "RELAY_LOCK_KEY", "OutboxRelay", "RelayConfig", "RelayStats"]
 
 log = logging.getLogger("stitchd.relay")
 
 RELAY_LOCK_KEY = 0x57170E6  # session advisory lock held by the leading relay
 CHECKPOINT = "relay"
-EVENTS_STREAM = "STITCHD_EVENTS"
 
 Conn = psycopg.AsyncConnection[Any]
 AfterPublish = Callable[[RecordedEvent], Awaitable[None]]
 PrepareStreams = Callable[[JetStreamContext], Awaitable[None]]
 SubjectOf = Callable[[str, str | None], str]
-
-
-def default_subject(stream_type: str, environment_id: str | None) -> str:
-    """stitchd.events.<stream_type>.<environment or _> (the same as stitchd.jetstream.event_subject)."""
-    return f"stitchd.events.{stream_type}.{environment_id or '_'}"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -60,7 +56,7 @@ class RelayConfig:
     max_backoff: float = 5.0
     reconcile_on_lead: bool = True
     stream: str = EVENTS_STREAM
-    subject_of: SubjectOf = default_subject
+    subject_of: SubjectOf = event_subject
 
 
 class OutboxRelay:
@@ -107,6 +103,7 @@ class OutboxRelay:
                     await self._pause(self.config.leader_retry)
         finally:
             self.stats.leader = False
+            metrics.set_relay_leader(False)
             await nc.close()
 
     async def _connect_nats(self) -> NatsClient | None:
@@ -114,7 +111,7 @@ class OutboxRelay:
         while not self._stopping.is_set():
             try:
                 return await nats.connect(
-                    self._nats_url,
+                    nats_servers(self._nats_url),
                     allow_reconnect=True,
                     max_reconnect_attempts=-1,
                     reconnect_time_wait=0.5,
@@ -134,6 +131,7 @@ class OutboxRelay:
                 return
             log.info("relay is the leader")
             self.stats.leader, self.stats.lead_changes = True, self.stats.lead_changes + 1
+            metrics.set_relay_leader(True)
             try:
                 await conn.execute(f"LISTEN {NOTIFY_CHANNEL}")
                 cursor = await _load_cursor(conn)
@@ -143,6 +141,7 @@ class OutboxRelay:
                 await self._relay_from(conn, js, cursor)
             finally:
                 self.stats.leader = False
+                metrics.set_relay_leader(False)
 
     async def _take_lead(self, conn: Conn) -> bool:
         while not self._stopping.is_set():

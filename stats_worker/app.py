@@ -22,14 +22,16 @@ from nats.aio.client import Client as NatsClient
 from nats.js import JetStreamContext
 from psycopg_pool import AsyncConnectionPool
 
+from schemas.ingest import INGEST_STREAM
 from stats_worker import stranded
 from stats_worker.clickhouse_schema import DEFAULT_DATABASE, ensure_schema, open_client
-from stats_worker.consumer import DURABLE, INGEST_STREAM, ConsumerSettings, IngestConsumer
+from stats_worker.consumer import DURABLE, ConsumerSettings, IngestConsumer
 from stats_worker.jobs import JobRunner, JobSettings
 from stats_worker.scheduler import Recomputer, Scheduler, ScheduleSettings
 from stats_worker.sink import ClickHouseSink
 from stats_worker.usage import UsageRollup, UsageSettings
 from telemetry.admin import admin_server
+from telemetry.nats_urls import nats_servers
 from telemetry.probes import NotReadyError, Probes
 
 
@@ -103,7 +105,7 @@ class StatsWorker:
         )
         await self._pool.open(wait=True)
         ingest_client, compute_client = await asyncio.to_thread(self._clients)
-        self._nc = await nats.connect(s.nats_url, max_reconnect_attempts=-1)
+        self._nc = await nats.connect(nats_servers(s.nats_url), max_reconnect_attempts=-1)
         js = self._nc.jetstream()
         self._consumer = await start_ingest(js, ingest_client, database=s.database, settings=s.consumer)
         durable = (s.consumer.config.durable_name if s.consumer else None) or DURABLE

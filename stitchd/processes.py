@@ -208,9 +208,9 @@ def process_settings(settings: Settings, name: str, *, alone: bool) -> Settings:
     return dataclasses.replace(settings, admin_port=base + PROCESSES[name].admin_offset)
 
 
-def admin_port_of(settings: Settings, name: str) -> int | None:
-    """Where `stitchd up` serves the named process's probes and metrics."""
-    return process_settings(settings, name, alone=False).admin_port
+def admin_port_of(settings: Settings, name: str, *, alone: bool = False) -> int | None:
+    """Where the named process serves its probes and metrics (beside others in `stitchd up`, or alone)."""
+    return process_settings(settings, name, alone=alone).admin_port
 
 
 def _configure_metrics(settings: Settings) -> None:

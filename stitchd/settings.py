@@ -89,6 +89,7 @@ class Settings:
     grpc_port: int = 50050
     grpc_max_concurrent_streams: int = 100  # HTTP/2 streams per gRPC connection (STITCHD_GRPC_MAX_STREAMS)
     nats_port: int = 4222  # the embedded nats-server's (STITCHD_NATS_PORT), unused with NATS_URL
+    nats_replicas: int | None = None  # STITCHD_NATS_REPLICAS: every stream's replicas (None: streams.json)
     jwt_secret: str | None = field(default=None, repr=False)
     app_env: str = "development"
     log_level: str = "INFO"
@@ -125,6 +126,7 @@ class Settings:
             grpc_port=_port(e, "GRPC_PORT", 50050),
             grpc_max_concurrent_streams=_count(e, "STITCHD_GRPC_MAX_STREAMS", 100),
             nats_port=_port(e, "STITCHD_NATS_PORT", 4222),
+            nats_replicas=_replicas(e),
             jwt_secret=e.get("STITCHD_JWT_SECRET") or None,
             app_env=e.get("APP_ENV", "development"),
             log_level=e.get("LOG_LEVEL", "INFO").upper(),
@@ -223,6 +225,16 @@ def _number(env: Mapping[str, str], name: str, default: N, kind: type[N], *, low
     if value < low or value != value:
         raise SettingsError(f"{name} must be at least {low:g}, got {raw!r}")
     return value
+
+
+def _replicas(env: Mapping[str, str]) -> int | None:
+    """STITCHD_NATS_REPLICAS: 1 to 5 (JetStream's limit), or unset for what streams.json says."""
+    if not env.get("STITCHD_NATS_REPLICAS", "").strip():
+        return None
+    replicas = _number(env, "STITCHD_NATS_REPLICAS", 1, int)
+    if replicas > 5:
+        raise SettingsError(f"STITCHD_NATS_REPLICAS must be at most 5, got {replicas}")
+    return replicas
 
 
 def _admin_port(env: Mapping[str, str]) -> int | None:

@@ -12,7 +12,7 @@ import asyncio
 import dataclasses
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from contextlib import suppress
 from types import TracebackType
 from typing import Self, TypeVar
@@ -57,7 +57,7 @@ class AsyncSdkClient:
 
     def __init__(
         self,
-        grpc_url: str,
+        grpc_url: str | Sequence[str],
         rest_url: str,
         sdk_key: str,
         options: SdkOptions | None = None,
@@ -102,7 +102,7 @@ class AsyncSdkClient:
     @classmethod
     async def connect(
         cls,
-        grpc_url: str,
+        grpc_url: str | Sequence[str],
         rest_url: str,
         sdk_key: str,
         *,
@@ -306,6 +306,11 @@ class AsyncSdkClient:
         """fresh / stale / disconnected / refused / cached / offline and the last applied sequence."""
         status = self._sync.status()
         return dataclasses.replace(status, state=SdkState.OFFLINE) if self.options.offline else status
+
+    @property
+    def broadcaster(self) -> tuple[str, int]:
+        """The (host, port) of the broadcaster the definitions stream from (of those listed)."""
+        return self._sync.address
 
     def tracking_stats(self) -> TrackingStats:
         """Queued, sent and dropped event counts."""

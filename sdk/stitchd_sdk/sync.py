@@ -4,6 +4,11 @@ Each (re)connect sends `since_sequence` = the last applied sequence, so a broadc
 retains the history answers with exactly the missed deltas; otherwise it sends a snapshot. A stream
 silent for `idle_reconnect_s` (not even a heartbeat) is dropped and reopened. Any error, expected or
 not, ends only the current stream: the loop logs it and reconnects with backoff until cancelled.
+
+Failover: the gRPC address may list several broadcasters (a sequence, or one comma-separated string);
+a stream that ends, fails or goes silent moves the loop to the next one, and `since_sequence` makes the
+switch cost only the deltas missed (every broadcaster numbers an environment's definitions alike).
+A single load-balanced address works as well: each reconnect is a new connection.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ import random
 import ssl
 import time
 import uuid
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator, Callable, Sequence
 from typing import cast
 from urllib.parse import urlsplit
 
@@ -40,6 +45,15 @@ def parse_grpc_url(url: str) -> tuple[str, int, bool]:
     if not parts.hostname:
         raise ValueError(f"no host in gRPC address {url!r}")
     return parts.hostname, parts.port or (443 if tls else 50050), tls
+
+
+def parse_grpc_urls(urls: str | Sequence[str]) -> list[tuple[str, int, bool]]:
+    """One address, a comma-separated string of them, or a sequence: each as `parse_grpc_url`."""
+    listed = urls.split(",") if isinstance(urls, str) else list(urls)
+    parsed = [parse_grpc_url(u.strip()) for u in listed if u.strip()]
+    if not parsed:
+        raise ValueError("no gRPC address given")
+    return parsed
 
 
 def sdk_version() -> str:
@@ -72,14 +86,15 @@ class SyncLoop:
 
     def __init__(
         self,
-        grpc_url: str,
+        grpc_url: str | Sequence[str],
         sdk_key: str,
         store: DefinitionStore,
         options: SdkOptions,
         on_update: Callable[[SyncUpdate], None],
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._host, self._port, self._tls = parse_grpc_url(grpc_url)
+        self._addresses = parse_grpc_urls(grpc_url)
+        self._current = 0  # index into _addresses of the broadcaster streamed from
         # The instance id and version let operators see which SDK serves which definitions
         # (GET /v1/environments/{env}/sdk-connections); one instance id per loop, kept across reconnects.
         self.instance_id = uuid.uuid4().hex
@@ -132,10 +147,21 @@ class SyncLoop:
             finally:
                 self._connected = False
                 self.attempted.set()
+                self._fail_over()  # whatever ended the stream, the next one is another broadcaster's
             attempt = 0 if received else attempt + 1
             self.reconnects += 1
             options = self._options
             await asyncio.sleep(backoff_delay(attempt, options.backoff_initial_s, options.backoff_max_s))
+
+    @property
+    def address(self) -> tuple[str, int]:
+        """The (host, port) of the broadcaster this loop streams from (or will next)."""
+        host, port, _ = self._addresses[self._current]
+        return host, port
+
+    def _fail_over(self) -> None:
+        """The next listed broadcaster (the same one when only one is listed)."""
+        self._current = (self._current + 1) % len(self._addresses)
 
     async def _stream_once(self) -> bool:
         """One stream until it ends; whether any message arrived on it."""
@@ -143,7 +169,8 @@ class SyncLoop:
         # The environment the held definitions are of: a since_sequence means nothing in another one.
         environment = self._options.environment_id or self._store.current.environment_id
         request = flags_pb.SyncRequest(environment_id=environment, since_sequence=since)
-        channel = Channel(self._host, self._port, ssl=grpc_tls(self._options, self._tls))
+        host, port, tls = self._addresses[self._current]
+        channel = Channel(host, port, ssl=grpc_tls(self._options, tls))
         received = False
         try:
             stub = flags_pb.FlagSyncServiceStub(channel, metadata=self._metadata)

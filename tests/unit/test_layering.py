@@ -28,7 +28,7 @@ ALLOWED: dict[str, set[str]] = {
     "domain": set(),
     "commands": {"domain", "telemetry"},
     "projections": {"domain", "readmodels", "telemetry"},
-    "readmodels": {"domain"},
+    "readmodels": {"domain", "telemetry"},
     "gateway": {"domain", "commands", "readmodels", "schemas", "telemetry"},
     "sync_broadcaster": {"domain", "readmodels", "schemas", "telemetry"},
     "stats_worker": {"domain", "schemas", "telemetry"},
