@@ -29,6 +29,8 @@ from commands.eventstore import RecordedEvent
 from commands.postgres_store import NOTIFY_CHANNEL, select_events
 from commands.relay_publish import PublishAttempt, RelayStats
 from domain.envelope import EVENTS_STREAM, MSG_ID_HEADER, POSITION_HEADER, event_subject
+from telemetry import metrics
+from telemetry.nats_urls import nats_servers
 
 __all__ = ["CHECKPOINT", "RELAY_LOCK_KEY", "OutboxRelay", "RelayConfig", "RelayStats"]
 
@@ -101,6 +103,7 @@ class OutboxRelay:
                     await self._pause(self.config.leader_retry)
         finally:
             self.stats.leader = False
+            metrics.set_relay_leader(False)
             await nc.close()
 
     async def _connect_nats(self) -> NatsClient | None:
@@ -108,7 +111,7 @@ class OutboxRelay:
         while not self._stopping.is_set():
             try:
                 return await nats.connect(
-                    self._nats_url,
+                    nats_servers(self._nats_url),
                     allow_reconnect=True,
                     max_reconnect_attempts=-1,
                     reconnect_time_wait=0.5,
@@ -128,6 +131,7 @@ class OutboxRelay:
                 return
             log.info("relay is the leader")
             self.stats.leader, self.stats.lead_changes = True, self.stats.lead_changes + 1
+            metrics.set_relay_leader(True)
             try:
                 await conn.execute(f"LISTEN {NOTIFY_CHANNEL}")
                 cursor = await _load_cursor(conn)
@@ -137,6 +141,7 @@ class OutboxRelay:
                 await self._relay_from(conn, js, cursor)
             finally:
                 self.stats.leader = False
+                metrics.set_relay_leader(False)
 
     async def _take_lead(self, conn: Conn) -> bool:
         while not self._stopping.is_set():

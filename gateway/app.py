@@ -40,6 +40,8 @@ from gateway.flags import FlagController
 from gateway.identity import AdminController, AuthController
 from gateway.ingest import IngestController
 from gateway.invitations import InvitationController
+from gateway.ofrep import OfrepController
+from gateway.ofrep_openapi import finalize_ofrep_openapi
 from gateway.openapi import finalize_openapi
 from gateway.positions import parsed_position, requested_position
 from gateway.probes import PROBE_ROUTES
@@ -81,6 +83,7 @@ def route_handlers() -> list[ControllerRouterHandler]:
         EvaluateController,
         IngestController,  # helper-ingest
         ExposureController,  # helper-ingest
+        OfrepController,  # helper-ofrep
         FlagUsageController,  # helper-ops
         SdkConnectionController,  # helper-ops
     ]
@@ -168,6 +171,7 @@ def create_app(
         logging_config=None,
     )
     finalize_openapi(app)
+    finalize_ofrep_openapi(app)  # helper-ofrep: OFREP documents its own bodies
     install_edge(app, lambda inner: edge_for(DecodedBodies(inner, deps.settings.max_body_bytes), deps))
     return app
 

@@ -16,6 +16,7 @@ from litestar import Request
 from litestar.handlers.base import BaseRouteHandler
 
 from gateway.errors import InvalidArgument
+from schemas.http_types import INT64_MAX, INT64_MIN
 
 _UNSET: Any = object()
 
@@ -28,8 +29,12 @@ def _body_type(handler: BaseRouteHandler) -> Any:
 
 
 def integral_floats_as_ints(value: Any) -> Any:
-    """JSON Schema's `integer` includes `2.0`: integral floats become ints before the strict conversion."""
-    if isinstance(value, float) and value.is_integer():
+    """JSON Schema's `integer` includes `2.0`: integral floats become ints before the strict conversion.
+
+    Only those within int64: a larger one (`1e300`) is no integer any field takes, and stays the number
+    an `int | float` field accepts.
+    """
+    if isinstance(value, float) and value.is_integer() and INT64_MIN <= value <= INT64_MAX:
         return int(value)
     if isinstance(value, list):
         return [integral_floats_as_ints(item) for item in value]
@@ -38,14 +43,22 @@ def integral_floats_as_ints(value: Any) -> Any:
     return value
 
 
+def decode_strict(raw: bytes, target: Any) -> Any:
+    """JSON `raw` as `target` (None: any JSON), strictly; msgspec.DecodeError / ValidationError otherwise.
+
+    The one decode of every body the gateway takes: the routes' declared types (`decode_body`) and
+    the bodies a route reads itself because its failures have another shape (gateway/ofrep.py).
+    """
+    value = msgspec.json.decode(raw)
+    if target is None:
+        return value
+    return msgspec.convert(integral_floats_as_ints(value), target, strict=True)
+
+
 def decode_body(handler: BaseRouteHandler, raw: bytes) -> Any:
     """The body as the handler's declared type, or INVALID_ARGUMENT naming what is wrong and where."""
-    target = _body_type(handler)
     try:
-        value = msgspec.json.decode(raw)
-        if target is None:
-            return value
-        return msgspec.convert(integral_floats_as_ints(value), target, strict=True)
+        return decode_strict(raw, _body_type(handler))
     except msgspec.ValidationError as exc:
         raise InvalidArgument(f"invalid body: {body_message(exc)}") from None
     except msgspec.DecodeError as exc:

@@ -1,7 +1,8 @@
 """The gateway's outermost ASGI layer: load shedding, rate limits and HTTP metrics, before any routing.
 
-Order per request: the source-address bucket, then the credential's bucket (x-sdk-key, else a bearer
-token: a verified JWT's subject, or the raw token hashed, which covers SDK keys sent as bearer tokens),
+Order per request: the source-address bucket, then the credential's bucket (x-sdk-key or X-API-Key, else
+a bearer token: a verified JWT's subject, or the raw token hashed as an SDK key: every header form of
+one SDK key, OFREP's included, shares one bucket),
 then the in-flight cap (MAX_CONCURRENCY: over it, 503 UNAVAILABLE at once; nothing queues). A refused
 request answers 429 RESOURCE_EXHAUSTED with Retry-After in the error envelope; in log-only mode it is
 logged and counted instead. Probe routes are never limited. Metrics label the route by its template
@@ -117,7 +118,7 @@ class Edge:
         return client_address(peer[0] if peer else None, _header(scope, b"x-forwarded-for"), self.proxies)
 
     def _credential(self, scope: Scope) -> str | None:
-        sdk_key = _header(scope, b"x-sdk-key")
+        sdk_key = _header(scope, b"x-sdk-key") or _header(scope, b"x-api-key")  # X-API-Key: OFREP's form
         if sdk_key:
             return "key:" + _digest(sdk_key.strip())
         auth = _header(scope, b"authorization") or ""
@@ -127,8 +128,8 @@ class Edge:
         try:
             claims = decode_access_token(self.tokens, token.strip(), now=self.clock())
             return f"sub:{claims.sub}"
-        except ApiError:  # not a valid JWT of ours: an opaque bearer credential (e.g. an SDK key)
-            return "bearer:" + _digest(token.strip())
+        except ApiError:  # not a valid JWT of ours: an SDK key as OFREP sends it, one bucket per key
+            return "key:" + _digest(token.strip())
 
 
 def _digest(secret: str) -> str:

@@ -294,3 +294,25 @@ class EvaluateController(Controller):
             )
             results.append(result)
         return BatchListCheckView(results=results)
+
+
+# --- shared with other SDK-key front ends (gateway/ofrep.py): the same evaluation and exposure path ---
+async def evaluate_one(
+    request: AnyRequest, cache: DefinitionsCache, env_id: UUID, flag_key: str, contexts: ContextSet
+) -> EvaluationResult:
+    """One server-side evaluation exactly as /evaluate does it, exposure included."""
+    await cache.prefetch_large(env_id, contexts, _member_fetch(request))
+    result = cache.evaluate(env_id, flag_key, contexts)
+    buffer = _exposures(request)
+    exposure = _exposure(env_id, result, contexts) if buffer is not None else None
+    if buffer is not None and exposure is not None:
+        buffer.add(exposure)
+    return result
+
+
+async def evaluate_every(
+    request: AnyRequest, cache: DefinitionsCache, env_id: UUID, contexts: ContextSet
+) -> list[EvaluationResult]:
+    """Every flag for one context set as /evaluate-all does it (no exposures)."""
+    await cache.prefetch_large(env_id, contexts, _member_fetch(request))
+    return cache.evaluate_all(env_id, contexts)

@@ -30,6 +30,7 @@ from gateway.ingest import AnyRequest, ingest_environment, now_ms, publisher_of
 from schemas.http_ingest import ExposureBatchBody, ExposureBody, ExposureResult
 from schemas.ingest import ExposureMsg, IngestMsg, encode, kind_of, subject_for
 from telemetry import metrics
+from telemetry.nats_urls import nats_servers
 
 MSG_ID_HEADER: Final = "Nats-Msg-Id"
 EXPOSURE_NAMESPACE: Final = UUID("6f1c1c8e-4b7a-4d0e-9a51-3f0f8c2b7e11")
@@ -136,7 +137,7 @@ async def jetstream_ingest(
     nats_url: str, *, ack_timeout: float = DEFAULT_ACK_TIMEOUT
 ) -> AsyncIterator[JetStreamIngest]:
     """A publisher on its own NATS connection for the block (reconnecting forever; drained at the end)."""
-    nc = await nats.connect(nats_url, max_reconnect_attempts=-1)
+    nc = await nats.connect(nats_servers(nats_url), max_reconnect_attempts=-1)
     try:
         yield JetStreamIngest(nc.jetstream(), ack_timeout=ack_timeout)
     finally:

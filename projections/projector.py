@@ -11,6 +11,7 @@ from nats.js import JetStreamContext
 from projections.poison import DeadLetters
 from projections.recorded import Projection
 from projections.runner import ProjectionRunner, RunnerOptions
+from telemetry.nats_urls import nats_servers
 
 
 async def run_projector(
@@ -21,7 +22,7 @@ async def run_projector(
     dead_letters: Callable[[JetStreamContext], DeadLetters] | None = None,
 ) -> None:
     """Run every projection's runner concurrently until cancelled (the `stitchd projector` process)."""
-    nc = await nats.connect(nats_url)
+    nc = await nats.connect(nats_servers(nats_url))
     try:
         js = nc.jetstream()
         letters = None if dead_letters is None else dead_letters(js)

@@ -34,6 +34,7 @@ from domain.envelope import (
 from readmodels.db import connection
 from readmodels.definitions import DefinitionsCache, EventLog
 from readmodels.positions import parse_position
+from telemetry.nats_urls import nats_servers
 
 log = logging.getLogger("stitchd.definitions")
 
@@ -77,7 +78,7 @@ async def follow(
     if nats_url is None:
         await _poll(cache, events, poll_interval, ready, stats)
         return
-    nc = await nats.connect(nats_url, max_reconnect_attempts=-1)
+    nc = await nats.connect(nats_servers(nats_url), max_reconnect_attempts=-1)
     try:
         js = nc.jetstream()
         sub = await js.subscribe(

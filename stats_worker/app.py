@@ -31,6 +31,7 @@ from stats_worker.scheduler import Recomputer, Scheduler, ScheduleSettings
 from stats_worker.sink import ClickHouseSink
 from stats_worker.usage import UsageRollup, UsageSettings
 from telemetry.admin import admin_server
+from telemetry.nats_urls import nats_servers
 from telemetry.probes import NotReadyError, Probes
 
 
@@ -104,7 +105,7 @@ class StatsWorker:
         )
         await self._pool.open(wait=True)
         ingest_client, compute_client = await asyncio.to_thread(self._clients)
-        self._nc = await nats.connect(s.nats_url, max_reconnect_attempts=-1)
+        self._nc = await nats.connect(nats_servers(s.nats_url), max_reconnect_attempts=-1)
         js = self._nc.jetstream()
         self._consumer = await start_ingest(js, ingest_client, database=s.database, settings=s.consumer)
         durable = (s.consumer.config.durable_name if s.consumer else None) or DURABLE

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 from stitchd.logging import configure_logging, redact
 from stitchd.processes import PROCESSES, TOOLS
 from stitchd.settings import Settings, SettingsError
+from telemetry.nats_urls import nats_servers
 
 if TYPE_CHECKING:  # imported when used, so `stitchd --help` stays light
     from nats.js import JetStreamContext
@@ -24,7 +25,13 @@ def build_parser() -> argparse.ArgumentParser:
     """The argument parser; one sub-command per registered process and tool."""
     parser = argparse.ArgumentParser(prog="stitchd", description="Stitchd feature flags and experiments")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    sub.add_parser("up", help="run every process (embedded PostgreSQL, NATS and chdb unless *_URL are set)")
+    up = sub.add_parser("up", help="run every process (embedded PostgreSQL, NATS, chdb unless *_URL are set)")
+    up.add_argument(
+        "--nats-cluster", type=int, metavar="N", help="N local NATS nodes (a cluster); every process its own"
+    )
+    up.add_argument(
+        "--replicas", type=int, metavar="R", help="R gateways, broadcasters and relays, each its own process"
+    )
     for spec in PROCESSES.values():
         sub.add_parser(spec.name, help=f"{spec.help} (needs DATABASE_URL and NATS_URL)")
     sub.add_parser("migrate", help="apply pending SQL migrations")
@@ -61,6 +68,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_logging(settings)
     from stitchd import up
 
+    if args.command == "up" and (args.nats_cluster or args.replicas):
+        return _topology(settings, args.nats_cluster or 1, args.replicas or 1)
     if args.command == "up":
         return up.main()
     if args.command in PROCESSES:
@@ -72,6 +81,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "dlq":
         return _guarded(_dlq, settings, args)
     return _guarded(_rebuild, settings, args.name)
+
+
+def _topology(settings: Settings, nodes: int, replicas: int) -> int:
+    from stitchd.embedded import EmbeddedStartError
+    from stitchd.supervisor import run_topology
+    from stitchd.topology import Topology
+    from stitchd.up import StartError
+
+    try:
+        return run_topology(settings, Topology(nodes, replicas), sys.stdout)
+    except (ValueError, EmbeddedStartError, StartError) as exc:
+        return _fail(exc)
 
 
 def _fail(exc: BaseException) -> int:
@@ -142,7 +163,7 @@ async def _dlq(settings: Settings, args: argparse.Namespace) -> int:
 
     async with _nats_url(settings) as url:
         try:
-            nc = await nats.connect(url, connect_timeout=5, max_reconnect_attempts=1)
+            nc = await nats.connect(nats_servers(url), connect_timeout=5, max_reconnect_attempts=1)
         except (OSError, nats.errors.Error) as exc:
             return _fail(RuntimeError(f"NATS at {url} is unreachable: {exc}"))
         try:

@@ -28,13 +28,14 @@ __all__ = [
 ]  # the names are their owners' (domain.envelope, schemas.ingest, schemas.dead_letters)
 
 
-def stream_configs(path: Path = STREAMS_FILE) -> list[StreamConfig]:
-    """The configured streams as nats-py configs."""
+def stream_configs(path: Path = STREAMS_FILE, *, replicas: int | None = None) -> list[StreamConfig]:
+    """The configured streams as nats-py configs; `replicas` (STITCHD_NATS_REPLICAS) overrides the
+    file's `replicas` for every stream (a 3-node cluster runs them at 3)."""
     spec: dict[str, Any] = json.loads(path.read_text())
-    return [_config(s) for s in spec["streams"]]
+    return [_config(s, replicas) for s in spec["streams"]]
 
 
-def _config(s: dict[str, Any]) -> StreamConfig:
+def _config(s: dict[str, Any], replicas: int | None) -> StreamConfig:
     return StreamConfig(
         name=s["name"],
         subjects=list(s["subjects"]),
@@ -43,13 +44,16 @@ def _config(s: dict[str, Any]) -> StreamConfig:
         max_age=float(s.get("max_age_seconds", 0)),
         max_bytes=int(s.get("max_bytes", -1)),
         duplicate_window=float(s.get("duplicate_window_seconds", 120)),
+        num_replicas=replicas or int(s.get("replicas", 1)),
         description=s.get("description"),
     )
 
 
-async def ensure_streams(js: JetStreamContext, path: Path = STREAMS_FILE) -> None:
-    """Create each stream, or update it to the configured definition."""
-    for config in stream_configs(path):
+async def ensure_streams(
+    js: JetStreamContext, path: Path = STREAMS_FILE, *, replicas: int | None = None
+) -> None:
+    """Create each stream, or update it to the configured definition (replicas included)."""
+    for config in stream_configs(path, replicas=replicas):
         assert config.name is not None
         try:
             await js.stream_info(config.name)

@@ -167,6 +167,8 @@ TOOLS: dict[str, ToolSpec] = {
     for spec in [
         ToolSpec("openapi", "print or write the gateway's OpenAPI spec", "stitchd.gateway_main:openapi_main"),
         ToolSpec("seed-user", "create a system organisation admin", "stitchd.gateway_main:seed_user_main"),
+        ToolSpec("export", "write an environment's definitions document (SDK start)", "stitchd.export:main"),
+        ToolSpec("edge", "serve SDKs near them from memory (STITCHD_EDGE_*, docs/edge.md)", "edge.app:main"),
     ]
 }
 
@@ -206,9 +208,9 @@ def process_settings(settings: Settings, name: str, *, alone: bool) -> Settings:
     return dataclasses.replace(settings, admin_port=base + PROCESSES[name].admin_offset)
 
 
-def admin_port_of(settings: Settings, name: str) -> int | None:
-    """Where `stitchd up` serves the named process's probes and metrics."""
-    return process_settings(settings, name, alone=False).admin_port
+def admin_port_of(settings: Settings, name: str, *, alone: bool = False) -> int | None:
+    """Where the named process serves its probes and metrics (beside others in `stitchd up`, or alone)."""
+    return process_settings(settings, name, alone=alone).admin_port
 
 
 def _configure_metrics(settings: Settings) -> None:

@@ -89,6 +89,7 @@ class Settings:
     grpc_port: int = 50050
     grpc_max_concurrent_streams: int = 100  # HTTP/2 streams per gRPC connection (STITCHD_GRPC_MAX_STREAMS)
     nats_port: int = 4222  # the embedded nats-server's (STITCHD_NATS_PORT), unused with NATS_URL
+    nats_replicas: int | None = None  # STITCHD_NATS_REPLICAS: every stream's replicas (None: streams.json)
     jwt_secret: str | None = field(default=None, repr=False)
     app_env: str = "development"
     log_level: str = "INFO"
@@ -125,6 +126,7 @@ class Settings:
             grpc_port=_port(e, "GRPC_PORT", 50050),
             grpc_max_concurrent_streams=_count(e, "STITCHD_GRPC_MAX_STREAMS", 100),
             nats_port=_port(e, "STITCHD_NATS_PORT", 4222),
+            nats_replicas=_replicas(e),
             jwt_secret=e.get("STITCHD_JWT_SECRET") or None,
             app_env=e.get("APP_ENV", "development"),
             log_level=e.get("LOG_LEVEL", "INFO").upper(),
@@ -139,6 +141,36 @@ class Settings:
             enable_metrics=_bool(e, "ENABLE_METRICS", True),
             max_flag_series=_count(e, "STITCHD_METRICS_MAX_FLAG_SERIES", 10_000),
             rate_limit=RateLimitSettings.from_env(e),
+        )
+
+
+@dataclass(frozen=True)
+class EdgeSettings:
+    """`stitchd edge` (docs/edge.md): the SDK keys it serves, where the platform is, what it listens on."""
+
+    sdk_keys: tuple[str, ...] = field(default=(), repr=False)
+    upstream_grpc: str = "127.0.0.1:50050"
+    upstream_rest: str = "http://127.0.0.1:8080"
+    http_port: int = 8090
+    grpc_port: int = 50060
+    cache_dir: Path = Path(".stitchd") / "edge-cache"
+    history: int = 1000  # deltas retained per environment for downstream since_sequence
+
+    @staticmethod
+    def from_env(env: Mapping[str, str] | None = None) -> EdgeSettings:
+        e = os.environ if env is None else env
+        keys = tuple(k.strip() for k in e.get("STITCHD_EDGE_SDK_KEYS", "").split(",") if k.strip())
+        if not keys:
+            raise SettingsError("STITCHD_EDGE_SDK_KEYS must name at least one SDK key (comma-separated)")
+        data_dir = Path(e.get("STITCHD_DATA_DIR", ".stitchd"))
+        return EdgeSettings(
+            sdk_keys=keys,
+            upstream_grpc=e.get("STITCHD_EDGE_UPSTREAM_GRPC") or EdgeSettings.upstream_grpc,
+            upstream_rest=e.get("STITCHD_EDGE_UPSTREAM_REST") or EdgeSettings.upstream_rest,
+            http_port=_port(e, "STITCHD_EDGE_HTTP_PORT", 8090),
+            grpc_port=_port(e, "STITCHD_EDGE_GRPC_PORT", 50060),
+            cache_dir=Path(e.get("STITCHD_EDGE_CACHE_DIR") or data_dir / "edge-cache"),
+            history=_count(e, "STITCHD_EDGE_HISTORY", 1000),
         )
 
 
@@ -193,6 +225,16 @@ def _number(env: Mapping[str, str], name: str, default: N, kind: type[N], *, low
     if value < low or value != value:
         raise SettingsError(f"{name} must be at least {low:g}, got {raw!r}")
     return value
+
+
+def _replicas(env: Mapping[str, str]) -> int | None:
+    """STITCHD_NATS_REPLICAS: 1 to 5 (JetStream's limit), or unset for what streams.json says."""
+    if not env.get("STITCHD_NATS_REPLICAS", "").strip():
+        return None
+    replicas = _number(env, "STITCHD_NATS_REPLICAS", 1, int)
+    if replicas > 5:
+        raise SettingsError(f"STITCHD_NATS_REPLICAS must be at most 5, got {replicas}")
+    return replicas
 
 
 def _admin_port(env: Mapping[str, str]) -> int | None:

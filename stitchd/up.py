@@ -19,7 +19,9 @@ from contextlib import contextmanager
 from typing import Any, TextIO
 
 import nats
+import nats.errors
 import psycopg
+from nats.js import JetStreamContext
 
 from stitchd.embedded import EmbeddedStartError, NatsProcess, port_in_use, start_nats, start_postgres
 from stitchd.jetstream import ensure_streams
@@ -28,7 +30,9 @@ from stitchd.migrate import migrate
 from stitchd.nats_config import NatsTls
 from stitchd.processes import PROCESSES, ProcessExitedError, Resources, admin_port_of, serve
 from stitchd.settings import Settings, SettingsError
+from telemetry.nats_urls import nats_servers
 
+STREAMS_WITHIN = 60.0  # how long `prepare` waits for a (clustered) JetStream to accept the streams
 READY_WITHIN = 60.0  # how long `up` waits for listeners before saying ready anyway
 SHUTDOWN_WITHIN = 10.0  # how long stray tasks get to honour cancellation
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -84,8 +88,11 @@ def _url(proc: NatsProcess | None) -> str:
     return proc.url
 
 
-async def prepare(resources: Resources) -> list[str]:
-    """Apply migrations and JetStream stream definitions (both idempotent); return migrations applied."""
+async def prepare(resources: Resources, *, replicas: int | None = None) -> list[str]:
+    """Apply migrations and JetStream stream definitions (both idempotent); return migrations applied.
+
+    `replicas` (STITCHD_NATS_REPLICAS) sets every stream's replication; a cluster that is still
+    electing its JetStream leader is waited for (bounded by STREAMS_WITHIN)."""
     try:
         applied = await migrate(resources.database_url)
     except psycopg.OperationalError as exc:
@@ -93,14 +100,26 @@ async def prepare(resources: Resources) -> list[str]:
             f"PostgreSQL at {redact(resources.database_url)} is unreachable: {_line(exc)}"
         ) from None
     try:
-        nc = await nats.connect(resources.nats_url, connect_timeout=5, max_reconnect_attempts=1)
+        nc = await nats.connect(nats_servers(resources.nats_url), connect_timeout=5, max_reconnect_attempts=1)
     except (OSError, nats.errors.Error) as exc:
         raise StartError(f"NATS at {redact(resources.nats_url)} is unreachable: {_line(exc)}") from None
     try:
-        await ensure_streams(nc.jetstream())
+        await _ensure_streams_when_ready(nc.jetstream(), replicas)
     finally:
         await nc.close()
     return applied
+
+
+async def _ensure_streams_when_ready(js: JetStreamContext, replicas: int | None) -> None:
+    deadline = time.monotonic() + STREAMS_WITHIN
+    while True:
+        try:
+            await ensure_streams(js, replicas=replicas)
+            return
+        except (TimeoutError, nats.errors.Error) as exc:  # no JetStream leader yet, peers still joining
+            if time.monotonic() > deadline:
+                raise StartError(f"JetStream streams could not be applied: {_line(exc)}") from None
+            await asyncio.sleep(0.5)
 
 
 def _line(exc: BaseException) -> str:
@@ -112,7 +131,7 @@ async def run_processes(
     names: Sequence[str], settings: Settings, resources: Resources, out: TextIO, *, embedded: bool
 ) -> None:
     """Prepare, serve, say ready once every listener accepts, and stop on SIGINT/SIGTERM."""
-    await prepare(resources)
+    await prepare(resources, replicas=settings.nats_replicas)
     _announce(names, settings, resources, out, embedded=embedded)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -179,7 +198,7 @@ def _announce(
     for name in names:
         listens = PROCESSES[name].listens
         print(f"  {name:<11} {listens(settings) if listens else 'running'}", file=out)
-        admin = admin_port_of(settings, name)
+        admin = admin_port_of(settings, name, alone=len(names) == 1)
         if admin is not None:
             print(
                 f"  {'':<11} probes{' and /metrics' if settings.enable_metrics else ''} on :{admin}", file=out

@@ -53,6 +53,12 @@ RELAY_LAG = Gauge(
     namespace=_ns,
     registry=REGISTRY,
 )
+RELAY_LEADER = Gauge(
+    "relay_leader",
+    "1 while this relay holds the lead (the advisory lock), else 0",
+    namespace=_ns,
+    registry=REGISTRY,
+)
 PROJECTION_LAG = Gauge(
     "projection_lag_events",
     "Event store head position minus the projection's checkpoint",
@@ -162,6 +168,11 @@ def count_sync_message(kind: str) -> None:
 def set_relay_lag(events: int) -> None:
     if _State.enabled:
         RELAY_LAG.set(events)
+
+
+def set_relay_leader(leading: bool) -> None:
+    if _State.enabled:
+        RELAY_LEADER.set(1 if leading else 0)
 
 
 def set_projection_lag(projection: str, events: int) -> None:

@@ -25,6 +25,14 @@ TEMPLATE_DB = "stitchd_template"
 os.environ.setdefault("STITCHD_ADMIN_PORT", "0")
 
 
+@pytest.fixture(autouse=True)
+def sdk_cache_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """SDK clients' default durable cache (under XDG_CACHE_HOME) in each test's own directory: no
+    test reads another's cache file, and none writes to the home directory."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg-cache"))
+    return tmp_path / "xdg-cache" / "stitchd"
+
+
 def _with_db(url: str, dbname: str) -> str:
     """The same server URL pointed at another database."""
     import psycopg

@@ -9,27 +9,38 @@ fetched counts as "not a member"). A flag without list segments never awaits the
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from contextlib import suppress
 from types import TracebackType
 from typing import Self, TypeVar
 
 import httpx
 
-from domain.context import Context
-from domain.flags.model import FlagValue
+from domain.context import Context, ContextSet
+from domain.flags.model import EvaluationResult, FlagValue
+from schemas.generated.stitchd.flags import v1 as flags_pb
 from stitchd_sdk import evaluator as kinds
 from stitchd_sdk.contexts import ContextsLike, ContextTuple, to_context, to_context_set
 from stitchd_sdk.evaluator import Evaluator, Kind
 from stitchd_sdk.lfu import LfuCache, MembershipKey
 from stitchd_sdk.lookup import RecordMisses
+from stitchd_sdk.persist import CacheWriter, cache_file, cache_key_hash, newest_file_snapshot
 from stitchd_sdk.rest import AsyncRest, RestPaths
 from stitchd_sdk.store import DefinitionStore
 from stitchd_sdk.sync import SyncLoop
 from stitchd_sdk.tracking import MetricValue, Tracker
-from stitchd_sdk.types import EvaluationDetails, SdkError, SdkOptions, Status, SyncUpdate, TrackingStats
+from stitchd_sdk.types import (
+    EvaluationDetails,
+    SdkError,
+    SdkOptions,
+    SdkState,
+    Status,
+    SyncUpdate,
+    TrackingStats,
+)
 
 log = logging.getLogger("stitchd_sdk")
 
@@ -37,6 +48,8 @@ T = TypeVar("T")
 _MAX_ROUNDS = 4
 _PREWARM_BATCH = 500
 Listener = Callable[[SyncUpdate], None]
+OFFLINE_GRPC_URL = "offline.invalid:1"  # never dialled: offline clients open no stream
+OFFLINE_REST_URL = "http://offline.invalid"
 
 
 class AsyncSdkClient:
@@ -44,7 +57,7 @@ class AsyncSdkClient:
 
     def __init__(
         self,
-        grpc_url: str,
+        grpc_url: str | Sequence[str],
         rest_url: str,
         sdk_key: str,
         options: SdkOptions | None = None,
@@ -56,7 +69,8 @@ class AsyncSdkClient:
         self.store = DefinitionStore()
         self.cache = LfuCache(self.options.cache_capacity)
         self.tracker = Tracker(self.options)
-        self.evaluator = Evaluator(self.store, self.cache, self.tracker, self.options.send_exposures)
+        exposures = self.options.send_exposures and not self.options.offline
+        self.evaluator = Evaluator(self.store, self.cache, self.tracker, exposures)
         self.paths = RestPaths(rest_url, sdk_key, lambda: self.store.sequence)
         self.paths.environment_id = self.options.environment_id
         http = httpx.AsyncClient(
@@ -64,14 +78,31 @@ class AsyncSdkClient:
         )
         self.rest = AsyncRest(self.paths, http)
         self._sync = SyncLoop(grpc_url, sdk_key, self.store, self.options, self._on_update, clock)
+        self._key_hash = cache_key_hash(sdk_key)
+        self.cache_writer = self._cache_writer(sdk_key)
         self._listeners: list[Listener] = []
         self._tasks: list[asyncio.Task[None]] = []
         self._closed = False
 
     @classmethod
+    async def offline(cls, path: str, options: SdkOptions | None = None) -> AsyncSdkClient:
+        """A client evaluating the definitions document at `path` only: no stream, nothing sent."""
+        opts = dataclasses.replace(options or SdkOptions(), offline=True, bootstrap_path=path)
+        client = cls(OFFLINE_GRPC_URL, OFFLINE_REST_URL, "", opts)
+        await client.start()
+        return client
+
+    def _cache_writer(self, sdk_key: str) -> CacheWriter | None:
+        opts = self.options
+        if opts.offline or opts.cache_dir is None:
+            return None
+        path = cache_file(opts.cache_dir, sdk_key)
+        return CacheWriter(self.store, path, self._key_hash, opts.cache_max_bytes)
+
+    @classmethod
     async def connect(
         cls,
-        grpc_url: str,
+        grpc_url: str | Sequence[str],
         rest_url: str,
         sdk_key: str,
         *,
@@ -83,13 +114,36 @@ class AsyncSdkClient:
         await client.start(timeout)
         return client
 
-    async def start(self, timeout: float | None = None) -> None:  # noqa: ASYNC109
-        """Open the sync stream and the flusher; wait (bounded) for the first snapshot."""
-        wait = self.options.connect_timeout_s if timeout is None else timeout
+    async def start(self, timeout: float | None = None, *, wait: bool = True) -> None:  # noqa: ASYNC109
+        """Open the sync stream and the flusher; wait (bounded) for the first snapshot.
+
+        Definitions from a file (the cache, or `bootstrap_path`) are applied first; then the stream is
+        awaited at most `file_start_wait_s` (it resumes from their sequence) and never required.
+        `wait=False` (a relay that must start while the platform is away) returns at once.
+        """
+        from_file = self._apply_file()
+        if self.options.offline:
+            if not from_file:
+                raise SdkError(
+                    f"offline mode needs a readable definitions file ({self.options.bootstrap_path})"
+                )
+            return
         self._tasks = [
             asyncio.create_task(self._sync.run(), name="stitchd-sdk-sync"),
             asyncio.create_task(self.tracker.run(self.rest), name="stitchd-sdk-flush"),
         ]
+        if self.cache_writer is not None:
+            self._tasks.append(asyncio.create_task(self.cache_writer.run(), name="stitchd-sdk-cache"))
+        if not wait:
+            return
+        if from_file:
+            with suppress(TimeoutError):
+                async with asyncio.timeout(self.options.file_start_wait_s):
+                    await self._sync.attempted.wait()
+            return
+        await self._await_snapshot(self.options.connect_timeout_s if timeout is None else timeout)
+
+    async def _await_snapshot(self, wait: float) -> None:
         try:
             async with asyncio.timeout(wait):
                 await self._sync.ready.wait()
@@ -99,6 +153,16 @@ class AsyncSdkClient:
         if self._sync.fatal is not None:
             await self.aclose()
             raise self._sync.fatal
+
+    def _apply_file(self) -> bool:
+        """Apply the newest trustworthy definitions file (this key's cache, the bootstrap document)."""
+        cache_path = None if self.cache_writer is None else self.cache_writer.path
+        snapshot = newest_file_snapshot(self.options, cache_path, self._key_hash)
+        if snapshot is None:
+            return False
+        self.store.apply(snapshot)
+        self.paths.environment_id = self.paths.environment_id or self.store.current.environment_id
+        return True
 
     async def __aenter__(self) -> Self:
         if not self._tasks:
@@ -120,7 +184,9 @@ class AsyncSdkClient:
         for task in self._tasks:
             with suppress(asyncio.CancelledError):
                 await task
-        if self.paths.environment_id:
+        if self.cache_writer is not None:
+            await self.cache_writer.write_now()
+        if self.paths.environment_id and not self.options.offline:
             await self.tracker.flush(self.rest)
         await self.rest.aclose()
 
@@ -189,6 +255,22 @@ class AsyncSdkClient:
         self.evaluator.expose(flag_key, details, context_set)
         return details
 
+    async def result(self, flag_key: str, contexts: ContextSet, *, expose: bool) -> EvaluationResult:
+        """The domain result of one evaluation, memberships fetched as by the getters (a relay's use:
+        `stitchd edge` answers /evaluate and OFREP with it); the exposure only when `expose`."""
+        misses = RecordMisses()
+        result = self.evaluator.raw(flag_key, contexts, misses)
+        rounds = 0
+        while misses.missed and rounds < _MAX_ROUNDS and await self._resolve(misses.missed):
+            rounds += 1
+            misses = RecordMisses()
+            result = self.evaluator.raw(flag_key, contexts, misses)
+        if expose:
+            details = EvaluationDetails(result.value, result.variant_key, result.reason, result.rule_id,
+                                        result.error_code, result.sequence)  # fmt: skip
+            self.evaluator.expose(flag_key, details, contexts)
+        return result
+
     async def _resolve(self, keys: list[MembershipKey]) -> int:
         """Fetch and cache memberships; how many were learned."""
         unique = list(dict.fromkeys(keys))
@@ -221,18 +303,31 @@ class AsyncSdkClient:
         return await self.tracker.flush(self.rest)
 
     def status(self) -> Status:
-        """fresh / stale / disconnected and the last applied sequence."""
-        return self._sync.status()
+        """fresh / stale / disconnected / refused / cached / offline and the last applied sequence."""
+        status = self._sync.status()
+        return dataclasses.replace(status, state=SdkState.OFFLINE) if self.options.offline else status
+
+    @property
+    def broadcaster(self) -> tuple[str, int]:
+        """The (host, port) of the broadcaster the definitions stream from (of those listed)."""
+        return self._sync.address
 
     def tracking_stats(self) -> TrackingStats:
         """Queued, sent and dropped event counts."""
         return self.tracker.stats()
+
+    def add_message_tap(self, tap: Callable[[flags_pb.SyncResponse], None]) -> None:
+        """Call `tap(msg)` with every sync message (heartbeats and duplicates too) just before the
+        store applies it (`store` still holds the previous state)."""
+        self._sync.taps.append(tap)
 
     def add_listener(self, listener: Listener) -> None:
         """Call `listener` (on the SDK's event loop) after each applied snapshot or delta."""
         self._listeners.append(listener)
 
     def _on_update(self, update: SyncUpdate) -> None:
+        if self.cache_writer is not None:
+            self.cache_writer.changed()
         if update.is_snapshot:
             self.cache.clear()
         else:

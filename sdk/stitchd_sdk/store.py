@@ -41,6 +41,11 @@ class DefinitionStore:
         self.has_snapshot = False
         self.rejected = 0  # definitions that could not be decoded (logged, skipped)
 
+    def reset(self) -> None:
+        """Forget everything (definitions that turned out not to be this key's)."""
+        self.current = Definitions()
+        self.has_snapshot = False
+
     @property
     def sequence(self) -> int:
         """The last applied definition sequence (0 before the first snapshot)."""

@@ -4,6 +4,11 @@ Each (re)connect sends `since_sequence` = the last applied sequence, so a broadc
 retains the history answers with exactly the missed deltas; otherwise it sends a snapshot. A stream
 silent for `idle_reconnect_s` (not even a heartbeat) is dropped and reopened. Any error, expected or
 not, ends only the current stream: the loop logs it and reconnects with backoff until cancelled.
+
+Failover: the gRPC address may list several broadcasters (a sequence, or one comma-separated string);
+a stream that ends, fails or goes silent moves the loop to the next one, and `since_sequence` makes the
+switch cost only the deltas missed (every broadcaster numbers an environment's definitions alike).
+A single load-balanced address works as well: each reconnect is a new connection.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ import random
 import ssl
 import time
 import uuid
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator, Callable, Sequence
 from typing import cast
 from urllib.parse import urlsplit
 
@@ -40,6 +45,15 @@ def parse_grpc_url(url: str) -> tuple[str, int, bool]:
     if not parts.hostname:
         raise ValueError(f"no host in gRPC address {url!r}")
     return parts.hostname, parts.port or (443 if tls else 50050), tls
+
+
+def parse_grpc_urls(urls: str | Sequence[str]) -> list[tuple[str, int, bool]]:
+    """One address, a comma-separated string of them, or a sequence: each as `parse_grpc_url`."""
+    listed = urls.split(",") if isinstance(urls, str) else list(urls)
+    parsed = [parse_grpc_url(u.strip()) for u in listed if u.strip()]
+    if not parsed:
+        raise ValueError("no gRPC address given")
+    return parsed
 
 
 def sdk_version() -> str:
@@ -72,14 +86,15 @@ class SyncLoop:
 
     def __init__(
         self,
-        grpc_url: str,
+        grpc_url: str | Sequence[str],
         sdk_key: str,
         store: DefinitionStore,
         options: SdkOptions,
         on_update: Callable[[SyncUpdate], None],
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._host, self._port, self._tls = parse_grpc_url(grpc_url)
+        self._addresses = parse_grpc_urls(grpc_url)
+        self._current = 0  # index into _addresses of the broadcaster streamed from
         # The instance id and version let operators see which SDK serves which definitions
         # (GET /v1/environments/{env}/sdk-connections); one instance id per loop, kept across reconnects.
         self.instance_id = uuid.uuid4().hex
@@ -98,13 +113,18 @@ class SyncLoop:
         self._want_snapshot = False  # after a message that could not be applied: start over
         self.ready = asyncio.Event()  # set by the first snapshot, or by a fatal start-up error
         self.fatal: SdkError | None = None
+        self.refused: str | None = None  # why the key was refused after start, until a message arrives
+        self.attempted = asyncio.Event()  # the first stream got a message or ended
+        self.taps: list[Callable[[flags_pb.SyncResponse], None]] = []  # each message, before applying
 
     def status(self) -> Status:
         """fresh / stale / disconnected, with the last applied sequence."""
         now = self._clock()
         age = None if self._last_message_at is None else now - self._last_message_at
-        if not self._connected:
-            state = SdkState.DISCONNECTED
+        if self._last_message_at is None and self._store.has_snapshot and self.refused is None:
+            state = SdkState.CACHED  # definitions from a file, none from the stream yet
+        elif not self._connected:
+            state = SdkState.DISCONNECTED if self.refused is None else SdkState.REFUSED
         elif age is not None and age <= self._options.stale_after_s:
             state = SdkState.FRESH
         else:
@@ -126,16 +146,31 @@ class SyncLoop:
                 self._want_snapshot = True
             finally:
                 self._connected = False
+                self.attempted.set()
+                self._fail_over()  # whatever ended the stream, the next one is another broadcaster's
             attempt = 0 if received else attempt + 1
             self.reconnects += 1
             options = self._options
             await asyncio.sleep(backoff_delay(attempt, options.backoff_initial_s, options.backoff_max_s))
 
+    @property
+    def address(self) -> tuple[str, int]:
+        """The (host, port) of the broadcaster this loop streams from (or will next)."""
+        host, port, _ = self._addresses[self._current]
+        return host, port
+
+    def _fail_over(self) -> None:
+        """The next listed broadcaster (the same one when only one is listed)."""
+        self._current = (self._current + 1) % len(self._addresses)
+
     async def _stream_once(self) -> bool:
         """One stream until it ends; whether any message arrived on it."""
         since = 0 if self._want_snapshot else self._store.sequence
-        request = flags_pb.SyncRequest(environment_id=self._options.environment_id, since_sequence=since)
-        channel = Channel(self._host, self._port, ssl=grpc_tls(self._options, self._tls))
+        # The environment the held definitions are of: a since_sequence means nothing in another one.
+        environment = self._options.environment_id or self._store.current.environment_id
+        request = flags_pb.SyncRequest(environment_id=environment, since_sequence=since)
+        host, port, tls = self._addresses[self._current]
+        channel = Channel(host, port, ssl=grpc_tls(self._options, tls))
         received = False
         try:
             stub = flags_pb.FlagSyncServiceStub(channel, metadata=self._metadata)
@@ -156,7 +191,11 @@ class SyncLoop:
 
     def _on_message(self, msg: flags_pb.SyncResponse) -> None:
         self._connected = True
+        self.refused = None
+        self.attempted.set()
         self._last_message_at = self._clock()
+        for tap in self.taps:  # a relay (stitchd edge) passes messages on exactly as they came
+            tap(msg)
         update = self._store.apply(msg)
         if msg.is_snapshot:
             self._want_snapshot = False
@@ -166,7 +205,25 @@ class SyncLoop:
             self.ready.set()
 
     def _on_failure(self, exc: BaseException) -> None:
-        if isinstance(exc, GRPCError) and exc.status in _AUTH_FAILURES and not self._store.has_snapshot:
-            self.fatal = SdkError(f"the broadcaster refused this SDK key: {exc.status.name}")
-            self.ready.set()
+        if self._from_another_environment(exc):
+            log.warning("the definitions file is of another environment than the SDK key; dropping it")
+            self._store.reset()
+            return
+        if isinstance(exc, GRPCError) and exc.status in _AUTH_FAILURES:
+            reason = f"the broadcaster refused this SDK key: {exc.status.name}"
+            if not self._store.has_snapshot:  # at start: nothing to serve, the caller is told
+                self.fatal = SdkError(reason)
+                self.ready.set()
+            else:  # revoked since: the last definitions are served and status() says `refused`
+                self.refused = reason
         log.warning("definition sync interrupted (%s); reconnecting", type(exc).__name__)
+
+    def _from_another_environment(self, exc: BaseException) -> bool:
+        """NOT_FOUND for the environment of definitions read from a file, before any stream message."""
+        return (
+            isinstance(exc, GRPCError)
+            and exc.status is GrpcStatus.NOT_FOUND
+            and self._last_message_at is None
+            and not self._options.environment_id
+            and self._store.has_snapshot
+        )

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Coroutine, Iterable
+from collections.abc import Coroutine, Iterable, Sequence
 from types import TracebackType
 from typing import Any, Self, TypeVar
 
@@ -35,7 +35,7 @@ class SdkClient:
 
     def __init__(
         self,
-        grpc_url: str,
+        grpc_url: str | Sequence[str],
         rest_url: str,
         sdk_key: str,
         *,

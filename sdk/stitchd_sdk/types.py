@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import os
 import ssl
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
@@ -21,11 +22,17 @@ class SdkError(Exception):
 
 class SdkState(enum.StrEnum):
     """`fresh`: a message arrived within the grace period; `stale`: connected but silent for longer;
-    `disconnected`: no open sync stream (starting, reconnecting or closed)."""
+    `disconnected`: no open sync stream (starting, reconnecting or closed); `refused`: the broadcaster
+    refuses the SDK key (revoked since start): the last definitions are served, reconnects go on;
+    `cached`: started from the durable cache or a bootstrap file, no stream message since;
+    `offline`: offline mode, the bootstrap file's definitions only."""
 
     FRESH = "fresh"
     STALE = "stale"
     DISCONNECTED = "disconnected"
+    REFUSED = "refused"
+    CACHED = "cached"  # serving a definitions file (the cache or a bootstrap); no stream message yet
+    OFFLINE = "offline"  # `SdkOptions.offline`: the bootstrap file only, no stream, no network
 
 
 @dataclass(frozen=True)
@@ -99,3 +106,17 @@ class SdkOptions:
     grpc_ssl_context: ssl.SSLContext | None = field(default=None, repr=False)
     http_transport: httpx.BaseTransport | None = field(default=None, repr=False)
     async_http_transport: httpx.AsyncBaseTransport | None = field(default=None, repr=False)
+    # Definitions on disk (docs/sdk.md): the durable cache (None: none), a bootstrap document
+    # (`stitchd export`), offline mode (the bootstrap only: no stream, nothing sent), and how long a
+    # start with definitions from a file waits for the stream before serving them.
+    cache_dir: str | None = field(default_factory=lambda: default_cache_dir())
+    cache_max_bytes: int = 64 << 20
+    bootstrap_path: str | None = None
+    offline: bool = False
+    file_start_wait_s: float = 1.0
+
+
+def default_cache_dir() -> str:
+    """`$XDG_CACHE_HOME/stitchd`, else `~/.cache/stitchd` (read when options are made, not at import)."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "stitchd")

@@ -33,6 +33,7 @@ from gateway.errors import EXCEPTION_HANDLERS
 from gateway.evaluate import EvaluateController, install_definitions
 from readmodels.definitions import DefinitionsCache
 from schemas.generated.stitchd.flags.v1 import SyncRequest, SyncResponse
+from stitchd.gateway_main import _offline_deps
 from sync_broadcaster.service import FlagSyncService
 from sync_broadcaster.wire import WireCodec
 from tests.unit.sync_broadcaster.world import World, plan_is
@@ -200,6 +201,7 @@ def bare() -> dict[str, object]:
 async def _evaluate_rows(cache: DefinitionsCache, env: Any, raw: str) -> list[Row]:
     app = Litestar(route_handlers=[EvaluateController, bare], exception_handlers=EXCEPTION_HANDLERS)
     install_definitions(app, cache)
+    app.state["deps"] = _offline_deps()  # /evaluate resolves the key through deps (known: never read)
     body = {"flag_key": "checkout", "context_key": "u1", "attributes": {"plan": "plan-3"}}
     transport = httpx.ASGITransport(app=app)  # type: ignore[arg-type]
     async with httpx.AsyncClient(transport=transport, base_url="http://bench") as client:

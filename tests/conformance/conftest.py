@@ -6,7 +6,11 @@ from collections import Counter
 
 import pytest
 
-SUITES = {"test_growthbook.py": "GrowthBook evalCondition", "test_unleash.py": "Unleash client specification"}
+SUITES = {
+    "test_growthbook.py": "GrowthBook evalCondition",
+    "test_unleash.py": "Unleash client specification",
+    "test_openfeature_gherkin.py": "OpenFeature gherkin suites",
+}
 _outcomes: dict[str, Counter[str]] = {}
 
 

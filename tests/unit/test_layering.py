@@ -19,6 +19,7 @@ FIRST_PARTY = {
     "schemas",
     "stitchd_sdk",
     "stitchd",
+    "edge",
     "telemetry",
     "tests",
 }
@@ -27,13 +28,15 @@ ALLOWED: dict[str, set[str]] = {
     "domain": set(),
     "commands": {"domain", "telemetry"},
     "projections": {"domain", "readmodels", "telemetry"},
-    "readmodels": {"domain"},
+    "readmodels": {"domain", "telemetry"},
     "gateway": {"domain", "commands", "readmodels", "schemas", "telemetry"},
     "sync_broadcaster": {"domain", "readmodels", "schemas", "telemetry"},
     "stats_worker": {"domain", "schemas", "telemetry"},
     "schemas": {"domain"},
     "telemetry": set(),  # metrics, probes, the admin server: used by every process, uses none
     "stitchd_sdk": {"domain", "schemas"},
+    # the edge relays the SDK's sync and answers as the gateway and the broadcaster do; no storage
+    "edge": {"domain", "schemas", "stitchd_sdk", "gateway", "sync_broadcaster", "stitchd", "telemetry"},
 }
 THIRD_PARTY_ALLOWED_IN_DOMAIN = {"msgspec", "mmh3", "re2"}
 SERVER_ONLY = {

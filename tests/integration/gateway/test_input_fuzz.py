@@ -26,6 +26,7 @@ from gateway.app import create_app
 from tests.integration.gateway.json_shapes import body_strategy, raw_payloads
 from tests.integration.gateway.module_stack import module_api_fixture, module_stack_fixture  # noqa: F401
 from tests.integration.gateway.support import PASSWORD, Api, Tenant, assert_envelope
+from tests.integration.ofrep.support import BULK, SINGLE, checked
 
 pytestmark = pytest.mark.integration
 PARAM = re.compile(r"\{(\w+)\}")
@@ -146,7 +147,10 @@ async def fuzz(module_api: Api) -> Fuzz:
 def check_answer(response: httpx.Response, where: Any) -> int:
     """Never a 500; every error is exactly the envelope. The status, for the callers' coverage checks."""
     assert response.status_code < 500, (where, response.text[:500])
-    if response.status_code >= 400:
+    path = response.request.url.path
+    if path.startswith("/ofrep/") and response.status_code in (400, 404) and "errorCode" in response.json():
+        checked(BULK if path.endswith("/flags") else SINGLE, response)  # OFREP's own failure bodies
+    elif response.status_code >= 400:
         assert_envelope(response, response.status_code)
     return response.status_code
 

@@ -109,7 +109,10 @@ async def assert_untouched(api: Api, b: World) -> None:
 async def test_every_route_has_a_matrix_entry_matching_its_security(module_api: Api) -> None:
     routes = await spec_routes(module_api)
     assert {r for r, schemes in routes.items() if not schemes} == OPEN
-    missing = sorted(set(routes) - OPEN - set(MATRIX))
+    # OFREP names no environment or object of B's: the SDK key alone picks A's environment (helper-ofrep;
+    # its SSE route never ends, so it cannot be driven here). Covered in tests/integration/ofrep.
+    ofrep = {r for r in routes if " /ofrep/" in r}
+    missing = sorted(set(routes) - OPEN - set(MATRIX) - ofrep)
     assert not missing, f"routes without an isolation matrix entry: {missing}"
     assert not set(MATRIX) - set(routes), "stale matrix entries"
     wrong = [r for r, entry in MATRIX.items() if entry.security != routes[r]]

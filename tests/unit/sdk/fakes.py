@@ -56,6 +56,8 @@ class FakeSyncService:
     def __init__(self, on_connect: Callable[[flags_pb.SyncRequest], Iterable[flags_pb.SyncResponse]]) -> None:
         self.on_connect = on_connect
         self.sessions: list[Session] = []
+        self.key_revoked = False  # then every stream is refused as the real broadcaster refuses a revoked key
+        self.refusals = 0
 
     def __mapping__(self) -> dict[str, grpclib.const.Handler]:
         return {
@@ -70,7 +72,8 @@ class FakeSyncService:
     async def _sync_definitions(self, stream: Any) -> None:
         request = await stream.recv_message()
         metadata = {str(k): str(v) for k, v in stream.metadata.items()}
-        if metadata.get("x-sdk-key") != SDK_KEY:
+        if metadata.get("x-sdk-key") != SDK_KEY or self.key_revoked:
+            self.refusals += 1
             raise GRPCError(grpclib.const.Status.UNAUTHENTICATED, "unknown sdk key")
         session = Session(request, metadata, asyncio.get_running_loop(), stream._stream._transport)
         self.sessions.append(session)

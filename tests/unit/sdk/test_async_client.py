@@ -120,6 +120,19 @@ async def test_a_server_error_mid_stream_reconnects(server: ServerThread, option
         await eventually(lambda: client.status().last_sequence == SEQ + 1)
 
 
+async def test_a_key_refused_after_start_is_refused_and_still_served(
+    server: ServerThread, options: SdkOptions
+) -> None:
+    async with await connect(server, options) as client:
+        server.service.key_revoked = True
+        server.service.sessions[-1].push(GRPCError(GrpcStatus.UNAUTHENTICATED, "sdk key revoked"))
+        await eventually(lambda: server.service.refusals >= 2)  # reconnects go on, and are refused
+        assert client.status().state is SdkState.REFUSED
+        assert await client.bool_value("pro-only", PRO, False) is True  # the last definitions
+        server.service.key_revoked = False
+        await eventually(lambda: client.status().state is SdkState.FRESH)  # a stream accepted again
+
+
 async def test_stopped_server_means_disconnected_until_it_returns(
     server: ServerThread, options: SdkOptions
 ) -> None:
