@@ -122,7 +122,7 @@ def test_gateway_and_broadcaster_never_import_a_store_adapter(pkg: str) -> None:
 # SDK-facing readers of the event log (the DefinitionsCache fold, the position clamp).
 STORE_USERS = {
     "app.py", "tenancy.py", "identity.py", "invitations.py", "tenancy_users.py", "event_definitions.py",
-    "experiments.py", "evaluate.py", "ingest.py", "positions.py", "deps.py",
+    "experiments.py", "evaluate.py", "ingest.py", "ofrep.py", "positions.py", "deps.py",
 }  # fmt: skip
 
 
