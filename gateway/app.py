@@ -37,6 +37,7 @@ from gateway.invitations import InvitationController
 from gateway.openapi import finalize_openapi
 from gateway.positions import parsed_position, requested_position
 from gateway.query import check_query
+from gateway.sdk_key_aliases import SdkKeyAliasController, SdkKeyRevokeAlias
 from gateway.segments import SegmentController
 from gateway.tenancy import ProjectController, SdkKeyController
 from gateway.tenancy_users import UserController
@@ -61,6 +62,8 @@ def route_handlers() -> list[ControllerRouterHandler]:
         InvitationController,  # helper-auth
         ProjectController,
         SdkKeyController,
+        SdkKeyAliasController,  # the seed deployment guide's paths
+        SdkKeyRevokeAlias,
         UserController,
         FlagController,
         SegmentController,

@@ -2,23 +2,23 @@
 
 `version` on an environment route is that environment's flag-config stream version (0 while the flag
 has no config there); `definition_version` is the project-level definition's own version.
-Conditions are the JSON encoding of domain.conditions.ast (the seed's `rule_payload`).
+Conditions are the JSON encoding of domain.conditions.ast (the seed's `rule_payload`). `value_type`
+may be the seed's FlagValueType name (`FLAG_VALUE_TYPE_BOOL`); the hashing body is also the seed's
+UpdateFlagHashingRequest (with `environment_id` / `flag_key` repeating the path's).
 """
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, ClassVar
 from uuid import UUID
 
 import msgspec
 
 from domain.conditions.ast import Condition
+from schemas.http_body import Body
 from schemas.http_types import Int64, Key, OptionalKey, Position, Rfc3339, ValueTypeName, Version, WeightMilli
-
-
-class Body(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """Base of every request body: unknown fields are refused (400)."""
 
 
 class VariantBody(Body, frozen=True, kw_only=True):
@@ -63,6 +63,8 @@ class RuleBody(Body, frozen=True, kw_only=True):
 
 
 class CreateFlagBody(Body, frozen=True, kw_only=True):
+    __proto_enums__: ClassVar[Mapping[str, str]] = {"value_type": "FLAG_VALUE_TYPE_"}
+
     key: Key
     value_type: ValueTypeName
     variants: list[VariantBody]
@@ -108,8 +110,14 @@ class HashingConfigBody(Body, frozen=True, kw_only=True):
 
 
 class UpdateHashingBody(Body, frozen=True, kw_only=True):
+    """The seed's UpdateFlagHashingRequest plus `version` (every change names the version it read)."""
+
+    __path_ids__: ClassVar[Mapping[str, str]] = {"environment_id": "env_id", "flag_key": "key"}
+
     version: Version
     configs: list[HashingConfigBody]
+    environment_id: UUID | None = None
+    flag_key: Key | None = None
 
 
 class ToggleBody(Body, frozen=True, kw_only=True):

@@ -3,19 +3,18 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from collections.abc import Mapping
+from typing import Annotated, ClassVar, Literal
 from uuid import UUID
 
 import msgspec
+
+from schemas.http_body import Body
 
 Email = Annotated[str, msgspec.Meta(min_length=3, max_length=254)]
 Password = Annotated[str, msgspec.Meta(min_length=1, max_length=1024)]
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
 Role = Literal["org_admin", "org_member", "viewer"]
-
-
-class Body(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """Base of every request body: unknown fields are an INVALID_ARGUMENT, not silently dropped."""
 
 
 class Reply(msgspec.Struct, frozen=True, kw_only=True):
@@ -119,6 +118,8 @@ class ProjectsReply(Reply, frozen=True, kw_only=True):
 
 
 class CreateEnvironmentBody(Body, frozen=True, kw_only=True):
+    __path_ids__: ClassVar[Mapping[str, str]] = {"project_id": "project_id"}
+
     name: Name
     project_id: UUID | None = None
 
@@ -136,6 +137,8 @@ class EnvironmentsReply(Reply, frozen=True, kw_only=True):
 
 
 class CreateSdkKeyBody(Body, frozen=True, kw_only=True):
+    __path_ids__: ClassVar[Mapping[str, str]] = {"environment_id": "environment_id"}
+
     name: Name | None = None
     environment_id: UUID | None = None
 
@@ -164,6 +167,11 @@ class SdkKeysReply(Reply, frozen=True, kw_only=True):
 
 
 class CreateUserBody(Body, frozen=True, kw_only=True):
+    """The seed's CreateUserRequest; `org_id` names the caller's organisation (or the path's, on
+    /v1/admin/orgs/{org_id}/users)."""
+
+    __path_ids__: ClassVar[Mapping[str, str]] = {"org_id": "org_id"}
+
     email: Email
     password: Password
     display_name: Name | None = None
