@@ -45,16 +45,20 @@ def integral_floats_as_ints(value: Any) -> Any:
 
 
 def decode_body(handler: BaseRouteHandler, raw: bytes, path: Mapping[str, object] | None = None) -> Any:
-    """The body as the handler's declared type (from ours or the seed's shape), or INVALID_ARGUMENT
-    naming what is wrong and where; `path` holds the route's path parameters."""
-    target = _body_type(handler)
+    """The body as the handler's declared type; `path` holds the route's path parameters."""
+    return decode_as(_body_type(handler), raw, path or {})
+
+
+def decode_as(target: Any, raw: bytes, path: Mapping[str, object]) -> Any:
+    """The body as `target` (None: any JSON), from our or the seed's shape, or INVALID_ARGUMENT naming
+    what is wrong and where."""
     try:
         value = msgspec.json.decode(raw)
         if target is None:
             return value
         form, value = seed_form(target, value)
         decoded = msgspec.convert(integral_floats_as_ints(value), form, strict=True)
-        return native(decoded, path or {})
+        return native(decoded, path)
     except msgspec.ValidationError as exc:
         raise InvalidArgument(f"invalid body: {body_message(exc)}") from None
     except msgspec.DecodeError as exc:

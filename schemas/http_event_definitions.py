@@ -6,8 +6,8 @@ A body is also the seed's EventDefinition message: `value_type` may be the proto
 
 from __future__ import annotations
 
-from datetime import datetime
 from collections.abc import Mapping
+from datetime import datetime
 from typing import ClassVar, Literal
 from uuid import UUID
 

@@ -3,9 +3,9 @@
 Status names are the seed's enum without its prefix: DRAFT, ACTIVE, PAUSED, CONCLUDED (input also accepts
 lower case and the seed's EXPERIMENT_STATUS_* spellings). Create and update also take the seed's
 CreateExperimentRequest / UpdateExperimentRequest wrapper, `{"experiment": {...}}`, and every body may
-repeat the path's `environment_id` (and `id` / `experiment_id`) as the seed's messages do. `weights` split traffic between the variants in
-weight_milli (sum 1000); empty means an even split. `stats_interval_minutes` (1..10080, default 60) is how
-often the stats worker recomputes a running iteration; it may change in every status but CONCLUDED.
+repeat the path's `environment_id` (and `id` / `experiment_id`) as the seed's messages do.
+`weights` split traffic between the variants in weight_milli (sum 1000); empty means an even split.
+`stats_interval_minutes` (1..10080, default 60) is how often the stats worker recomputes a running iteration; it may change in every status but CONCLUDED.
 """
 
 from __future__ import annotations
@@ -110,6 +110,7 @@ StatusName = Literal[  # the seed's names, lower case, or with the seed's EXPERI
 class TransitionBody(Body, frozen=True, kw_only=True):
     """The seed's TransitionExperimentRequest plus `version` (every change names the version it read)."""
 
+    __proto_enums__: ClassVar[Mapping[str, str]] = {"new_status": "EXPERIMENT_STATUS_"}
     __path_ids__: ClassVar[Mapping[str, str]] = {
         "environment_id": "env_id",
         "experiment_id": "experiment_id",

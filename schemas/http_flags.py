@@ -9,8 +9,8 @@ UpdateFlagHashingRequest (with `environment_id` / `flag_key` repeating the path'
 
 from __future__ import annotations
 
-from datetime import datetime
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any, ClassVar
 from uuid import UUID
 

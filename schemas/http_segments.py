@@ -112,6 +112,8 @@ class UpdateSegmentBody(Body, frozen=True, kw_only=True):
     """Fields left out keep their value; `condition` only for rule segments; `included_keys` /
     `excluded_keys` (list segments) replace both lists wholesale when either is sent."""
 
+    __path_ids__: ClassVar[Mapping[str, str]] = {"environment_id": "env_id", "key": "key"}
+
     version: Version
     name: str | None = None
     description: str | None = None
