@@ -5,7 +5,8 @@ lower case and the seed's EXPERIMENT_STATUS_* spellings). Create and update also
 CreateExperimentRequest / UpdateExperimentRequest wrapper, `{"experiment": {...}}`, and every body may
 repeat the path's `environment_id` (and `id` / `experiment_id`) as the seed's messages do.
 `weights` split traffic between the variants in weight_milli (sum 1000); empty means an even split.
-`stats_interval_minutes` (1..10080, default 60) is how often the stats worker recomputes a running iteration; it may change in every status but CONCLUDED.
+`stats_interval_minutes` (1..10080, default 60) is how often the stats worker recomputes a running
+iteration; it may change in every status but CONCLUDED.
 """
 
 from __future__ import annotations
