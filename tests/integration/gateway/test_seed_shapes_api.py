@@ -150,7 +150,8 @@ async def test_the_deployment_guides_sdk_key_routes_issue_list_and_revoke(
 ) -> None:
     keys = f"/api/v1/environments/{tenant.environment_id}/sdk-keys"
     created = await module_api.ok("POST", keys, token=tenant.token, json={"name": "production-server"})
-    assert created["raw_key"] and created["name"] == "production-server"
+    assert created["raw_key"]
+    assert created["name"] == "production-server"
     listed = await module_api.ok("GET", keys, token=tenant.token)
     management = f"/v1/management/environments/{tenant.environment_id}/sdk-keys"
     assert listed == await module_api.ok("GET", management, token=tenant.token)
