@@ -11,9 +11,26 @@ import msgspec
 
 from schemas.http_body import Body
 
-Email = Annotated[str, msgspec.Meta(min_length=3, max_length=254)]
+# Python's whitespace (str.isspace) and the invisible characters domain.ids.canonical_email trims.
+_BLANK = r"\t\n\x0b\x0c\r\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+_INVISIBLE = r"\u200b-\u200d\u2060\ufeff"
+# domain.ids.normalize_email as a pattern: blanks around, `local@domain` with a dot in the domain and no
+# blank inside (tests/unit/schemas/test_identity_rules.py checks the two agree).
+EMAIL_REGEX = (
+    rf"^[{_BLANK}{_INVISIBLE}]*[^@{_BLANK}{_INVISIBLE}][^@{_BLANK}]*@[^{_BLANK}]*\.[^{_BLANK}]*"
+    rf"[{_BLANK}{_INVISIBLE}]*$"
+)
+NAME_REGEX = rf"[^{_BLANK}]"  # domain.ids.check_name: something besides blanks
+
+LoginEmail = Annotated[str, msgspec.Meta(min_length=3, max_length=254)]
+Email = Annotated[
+    str, msgspec.Meta(max_length=254, pattern=EMAIL_REGEX, description="An email address: `local@domain`.")
+]
 Password = Annotated[str, msgspec.Meta(min_length=1, max_length=1024)]
-Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+NewPassword = Annotated[  # gateway.auth.passwords.password_problem
+    str, msgspec.Meta(min_length=8, max_length=1024, description="A new password: 8 to 1024 characters.")
+]
+Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200, pattern=NAME_REGEX)]
 Role = Literal["org_admin", "org_member", "viewer"]
 
 
@@ -25,7 +42,7 @@ class Reply(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class LoginBody(Body, frozen=True, kw_only=True):
-    email: Email
+    email: LoginEmail
     password: Password
     org_id: UUID | None = None
 
@@ -93,7 +110,7 @@ class OrgsReply(Reply, frozen=True, kw_only=True):
 
 class SeedUserBody(Body, frozen=True, kw_only=True):
     email: Email
-    password: Password
+    password: NewPassword
     display_name: Name | None = None
 
 
@@ -173,7 +190,7 @@ class CreateUserBody(Body, frozen=True, kw_only=True):
     __path_ids__: ClassVar[Mapping[str, str]] = {"org_id": "org_id"}
 
     email: Email
-    password: Password
+    password: NewPassword
     display_name: Name | None = None
     org_role: Role = "org_member"
     org_id: UUID | None = None
@@ -192,7 +209,7 @@ class UsersReply(Reply, frozen=True, kw_only=True):
 
 
 class ChangePasswordBody(Body, frozen=True, kw_only=True):
-    new_password: Password
+    new_password: NewPassword
     current_password: Password | None = None
 
 
