@@ -5,11 +5,13 @@ from __future__ import annotations
 from uuid import UUID
 
 from commands.bus import Clock, CommandBus
+from commands.event_definitions import MeasuredBy
 from commands.eventstore import EventStore
 from commands.flags import FlagLookups
 from commands.handlers import build_bus
 from commands.segments import SegmentLookups
 from domain.quotas import DEFAULT_QUOTAS, Quotas
+from readmodels import experiments as rm_experiments
 from readmodels import flags as rm_flags
 from readmodels import segments as rm_segments
 from readmodels.db import ReadDb
@@ -43,6 +45,16 @@ def flag_lookups(db: ReadDb, quotas: Quotas) -> FlagLookups:
     return FlagLookups(configured_environments=configured, quotas=quotas)
 
 
+def measured_by(db: ReadDb) -> MeasuredBy:
+    """The running experiments measuring a metric key, from the read pool."""
+
+    async def measuring(environment_id: UUID, key: str) -> frozenset[str]:
+        names = await rm_experiments.experiments_measuring(db, environment_id=environment_id, metric_key=key)
+        return frozenset(names)
+
+    return measuring
+
+
 def write_bus(store: EventStore, db: ReadDb, *, clock: Clock, quotas: Quotas = DEFAULT_QUOTAS) -> CommandBus:
     """The gateway's command bus."""
     return build_bus(
@@ -51,4 +63,5 @@ def write_bus(store: EventStore, db: ReadDb, *, clock: Clock, quotas: Quotas = D
         flags=flag_lookups(db, quotas),
         segments=segment_lookups(db, quotas),
         quotas=quotas,
+        measured_by=measured_by(db),
     )
