@@ -17,7 +17,7 @@ from litestar.types import ControllerRouterHandler
 from psycopg_pool import AsyncConnectionPool
 
 from commands.eventstore import EventStore
-from commands.tenancy import ensure_system_org
+from commands.tenancy import bootstrap_system_org
 from domain.tenancy.orgs import SYSTEM_ORG_ID
 from gateway.allow import allow_header_middleware
 from gateway.audit import AuditController
@@ -131,7 +131,7 @@ def create_app(
 
     async def on_startup(app: Litestar) -> None:
         if bootstrap:
-            await ensure_system_org(store=deps.store, clock=deps.clock, command_id=SYSTEM_ORG_COMMAND_ID)
+            await bootstrap_system_org(deps.bus, command_id=SYSTEM_ORG_COMMAND_ID)
 
     dependencies: dict[str, Provide] = {
         "deps": _constant(deps),
