@@ -225,6 +225,27 @@ async def restore_config(cmd: RestoreFlagConfig, ctx: Context) -> None:
     await change_config(configure, ctx)
 
 
+class AddFlagRule(Command, frozen=True, kw_only=True, tag="flag_config.add_rule"):
+    """Append one rule to the environment's rules (a blank id becomes `rule-<position>`)."""
+
+    project_id: UUID
+    environment_id: UUID
+    key: str
+    rule: Rule
+    expected_version: int | None = None
+
+
+async def add_rule(cmd: AddFlagRule, ctx: Context) -> None:
+    """ReplaceFlagRules with the rule after the current ones."""
+    state = await load_config(ctx, cmd.environment_id, cmd.key)
+    current = state.config.rules if state is not None and not state.deleted else ()
+    rule = cmd.rule if cmd.rule.id else msgspec.structs.replace(cmd.rule, id=f"rule-{len(current) + 1}")
+    replace = ReplaceFlagRules(command_id=cmd.command_id, project_id=cmd.project_id,
+                               environment_id=cmd.environment_id, key=cmd.key, rules=(*current, rule),
+                               expected_version=cmd.expected_version)  # fmt: skip
+    await change_config(replace, ctx)
+
+
 def flag_handlers(lookups: FlagLookups) -> dict[type[Command], Handler]:
     """The flag rows of the bus's handler table."""
     configs: list[type[Command]] = [ConfigureFlag, SetFlagEnabled, SetOffVariant, ReplaceFlagRules,
@@ -238,6 +259,7 @@ def flag_handlers(lookups: FlagLookups) -> dict[type[Command], Handler]:
         ExpectFlagConfig: expect_config,
         PatchFlagDetails: patch_details,
         RestoreFlagConfig: restore_config,
+        AddFlagRule: add_rule,
         **dict.fromkeys(configs, change_config),
         **dict.fromkeys(definitions, change_definition),
     }

@@ -24,6 +24,7 @@ from gateway.audit import AuditController
 from gateway.auth.guards import AUTH_DEPENDENCIES, NO_AUTH
 from gateway.auth.principals import deps_of, is_authenticated
 from gateway.bodies import StrictRequest
+from gateway.changesets import ChangesetController
 from gateway.deps import GatewayDeps
 from gateway.errors import EXCEPTION_HANDLERS
 from gateway.evaluate import EvaluateController
@@ -67,6 +68,7 @@ def route_handlers() -> list[ControllerRouterHandler]:
         UserController,
         FlagController,
         SegmentController,
+        ChangesetController,
         EventDefinitionController,
         ExperimentController,
         AuditController,

@@ -54,13 +54,40 @@ class AuditEntry(msgspec.Struct, frozen=True, kw_only=True):
     recorded_at: datetime
     environment_id: UUID | None
     changes: list[Change]
+    changeset_id: UUID | None = None  # the command id: every event of one changeset shares it
+
+
+class ChangesetEntry(msgspec.Struct, frozen=True, kw_only=True):
+    """One changeset on the page: its events (newest first) under one id, actor and time."""
+
+    changeset_id: UUID | None
+    position: int  # its last event's
+    actor: str
+    recorded_at: datetime
+    entries: list[AuditEntry]
 
 
 class AuditPage(msgspec.Struct, frozen=True, kw_only=True):
-    """Newest first; pass `next_cursor` as `before_position` for the next page (None at the end)."""
+    """Newest first; pass `next_cursor` as `before_position` for the next page (None at the end).
+
+    `changesets` groups `entries` by changeset id (one entry per changeset, however many streams it
+    wrote); a changeset cut by the page limit continues on the next page."""
 
     entries: list[AuditEntry]
     next_cursor: int | None
+    changesets: list[ChangesetEntry] = []
+
+
+def group_changesets(entries: list[AuditEntry]) -> list[ChangesetEntry]:
+    """Adjacent entries of one changeset id as one group (a changeset's positions are contiguous)."""
+    groups: list[ChangesetEntry] = []
+    for e in entries:
+        if groups and e.changeset_id is not None and groups[-1].changeset_id == e.changeset_id:
+            groups[-1].entries.append(e)
+        else:
+            groups.append(ChangesetEntry(changeset_id=e.changeset_id, position=e.position, actor=e.actor,
+                                         recorded_at=e.recorded_at, entries=[e]))  # fmt: skip
+    return groups
 
 
 class AuditFilter(msgspec.Struct, frozen=True, kw_only=True):
@@ -85,6 +112,7 @@ class Stored(msgspec.Struct, frozen=True, kw_only=True):
     actor: str
     environment_id: UUID | None
     recorded_at: datetime
+    changeset_id: UUID | None = None
 
     def event(self) -> Event:
         return decode_event(self.type, self.data.encode())
@@ -93,7 +121,7 @@ class Stored(msgspec.Struct, frozen=True, kw_only=True):
 _COLUMNS = (
     "SELECT position, stream_id, stream_type, version, type, data::text AS data,"
     " coalesce(metadata->>'actor', 'system') AS actor, (metadata->>'environment_id')::uuid AS environment_id,"
-    " recorded_at FROM events"
+    " recorded_at, (metadata->>'command_id')::uuid AS changeset_id FROM events"
 )
 
 
@@ -200,10 +228,12 @@ async def audit_page(db: ReadDb, f: AuditFilter, folds: Mapping[str, Fold] = FOL
             recorded_at=s.recorded_at,
             environment_id=s.environment_id,
             changes=changes.get(s.position, []),
+            changeset_id=s.changeset_id,
         )
         for s in page
     ]
-    return AuditPage(entries=entries, next_cursor=page[-1].position if more and page else None)
+    cursor = page[-1].position if more and page else None
+    return AuditPage(entries=entries, next_cursor=cursor, changesets=group_changesets(entries))
 
 
 async def position_at(db: ReadDb, at: datetime) -> int:

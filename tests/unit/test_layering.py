@@ -87,3 +87,40 @@ def test_sdk_side_never_imports_server_dependencies(pkg: str) -> None:
     for path in _modules(pkg):
         bad = _imports(path) & SERVER_ONLY
         assert not bad, f"{path.relative_to(ROOT)} imports server-only {sorted(bad)}"
+
+
+STORE_ADAPTERS = {"commands.postgres_store", "commands.memory_store"}
+
+
+def _module_imports(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(), filename=str(path))
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+            names.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return names
+
+
+@pytest.mark.parametrize("pkg", ["gateway", "sync_broadcaster"])
+def test_gateway_and_broadcaster_never_import_a_store_adapter(pkg: str) -> None:
+    """Writes go through the command bus (DESIGN section 12); the composition root picks the store."""
+    for path in _modules(pkg):
+        bad = _module_imports(path) & STORE_ADAPTERS
+        assert not bad, f"{path.relative_to(ROOT)} imports {sorted(bad)}"
+
+
+# Routes still reading `GatewayDeps.store` until h/shapes moves them onto the bus (issue 11), and the
+# SDK-facing readers of the event log (the DefinitionsCache fold, the position clamp).
+STORE_USERS = {
+    "app.py", "tenancy.py", "identity.py", "invitations.py", "tenancy_users.py", "event_definitions.py",
+    "experiments.py", "evaluate.py", "ingest.py", "positions.py", "deps.py",
+}  # fmt: skip
+
+
+def test_only_the_named_gateway_modules_use_the_event_store() -> None:
+    for path in _modules("gateway"):
+        if path.name not in STORE_USERS:
+            assert ".store" not in path.read_text(), f"{path.relative_to(ROOT)} touches the event store"

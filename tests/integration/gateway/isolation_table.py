@@ -211,6 +211,9 @@ MATRIX: dict[str, Entry] = {
     ),
     "GET /v1/environments/{env_id}/stats-jobs/{job_id}": tenant_route(),
     "GET /v1/environments/{env_id}/audit": tenant_route(),
+    "POST /v1/environments/{env_id}/changesets": tenant_route(
+        lambda w: {"operations": [{"op": "set_enabled", "flag": w.flag, "enabled": True}]}
+    ),
     "POST /v1/environments/{env_id}/evaluate": sdk_route(lambda w: {"flag_key": w.flag, "context_key": "u1"}),
     "POST /v1/environments/{env_id}/evaluate-all": sdk_route(lambda w: {"context_key": "u1"}),
     "POST /v1/environments/{env_id}/events": either_route(_event),
