@@ -107,13 +107,14 @@ async def register_user_step(cmd: RegisterUser, ctx: Context, *, vault: Identity
     if holder is not None:
         return await _invite(holder, cmd, ctx, vault)
     email, name = normalize_email(cmd.email), check_name(cmd.display_name, what="display name")
-    sealed = {email: await vault.seal(cmd.user_id, email), name: await vault.seal(cmd.user_id, name)}
-    await vault.add_password(cmd.user_id, cmd.password_hash, now=ctx.now)
     claim = ClaimEmail(command_id=_derived(cmd.command_id, "claim"), email=email, user_id=cmd.user_id)
     stream = emails.email_stream(email)
-    decided = emails.claim_email(await ctx.load(EMAIL, stream), claim, ctx.now, holder_is_gone=gone)
-    ctx.emit(stream, _sealed(decided, sealed), metadata=_meta(ctx, cmd.org_id))
+    claimed = emails.claim_email(await ctx.load(EMAIL, stream), claim, ctx.now, holder_is_gone=gone)
     registered = users.register_user(await ctx.load(USER_KIND, cmd.user_id), cmd, ctx.now)
+    # Decided (refusals raised) before the vault is written: a refused command leaves it untouched.
+    sealed = {email: await vault.seal(cmd.user_id, email), name: await vault.seal(cmd.user_id, name)}
+    await vault.add_password(cmd.user_id, cmd.password_hash, now=ctx.now)
+    ctx.emit(stream, _sealed(claimed, sealed), metadata=_meta(ctx, cmd.org_id))
     ctx.emit(cmd.user_id, _sealed(registered, sealed), metadata=_meta(ctx, cmd.org_id))
     return cmd.user_id
 

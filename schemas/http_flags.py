@@ -63,7 +63,10 @@ class RuleBody(Body, frozen=True, kw_only=True):
 
 
 class CreateFlagBody(Body, frozen=True, kw_only=True):
+    """Also the seed's MutateFlagRequest (CREATE), `{"flag": {...}}`."""
+
     __proto_enums__: ClassVar[Mapping[str, str]] = {"value_type": "FLAG_VALUE_TYPE_"}
+    __path_ids__: ClassVar[Mapping[str, str]] = {"environment_id": "env_id"}
 
     key: Key
     value_type: ValueTypeName
@@ -74,6 +77,7 @@ class CreateFlagBody(Body, frozen=True, kw_only=True):
     off_variant: str | None = None
     fallthrough: ServeBody | None = None
     rules: list[RuleBody] = []
+    environment_id: UUID | None = None
 
 
 class UpdateFlagBody(Body, frozen=True, kw_only=True):
@@ -222,3 +226,7 @@ class RevertBody(Body, frozen=True, kw_only=True):
     version: Version
     position: Position | None = None
     at: Rfc3339 | None = None
+
+
+# The seed's MutateFlagRequest, which CreateFlagBody may also be sent as (it refers to the classes above).
+from schemas import http_flag_messages  # noqa: E402, F401

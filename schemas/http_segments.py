@@ -21,7 +21,7 @@ import msgspec
 
 from domain.conditions.ast import Condition
 from domain.conditions.codec import ConditionError, decode_condition
-from schemas.http_body import Body, BodyError
+from schemas.http_body import Body, BodyError, SeedRequest
 from schemas.http_types import Key, Version
 
 SegmentKind = Literal["rule", "list"]
@@ -62,7 +62,8 @@ RulePayload = Annotated[
 ]
 
 
-def _payload_condition(payload: str) -> Condition:
+def payload_condition(payload: str) -> Condition:
+    """The condition a seed `rule_payload` (base64 of its JSON) carries, or a BodyError."""
     try:
         raw = base64.b64decode(payload, validate=True)
     except binascii.Error as exc:
@@ -104,8 +105,61 @@ class CreateSegmentBody(Body, frozen=True, kw_only=True):
         if isinstance(self.rule_payload, str):
             if self.condition is not None:
                 raise BodyError("give `condition` or `rule_payload`, not both")
-            msgspec.structs.force_setattr(self, "condition", _payload_condition(self.rule_payload))
+            msgspec.structs.force_setattr(self, "condition", payload_condition(self.rule_payload))
             msgspec.structs.force_setattr(self, "rule_payload", msgspec.UNSET)
+
+
+class ListSegmentMessage(Body, frozen=True, kw_only=True):
+    """The seed's ListSegment."""
+
+    key: Key
+    context_type: str = "user"
+    included_keys: list[str] = []
+    excluded_keys: list[str] = []
+
+
+class RuleSegmentMessage(Body, frozen=True, kw_only=True):
+    """The seed's RuleSegment (its `id` is the server's to give)."""
+
+    key: Key
+    rule_payload: RulePayload
+    context_type: str = "user"
+
+
+class MutateSegmentRequest(SeedRequest, frozen=True, kw_only=True):
+    """The seed's MutateSegmentRequest creating a segment: exactly one of `rule_segment` and
+    `list_segment`; `version` is 0 for a creation."""
+
+    __json_schema_extra__: ClassVar[dict[str, Any]] = {
+        "oneOf": [{"required": ["rule_segment"]}, {"required": ["list_segment"]}]
+    }
+
+    environment_id: UUID | None = None
+    kind: Literal["SEGMENT_MUTATION_KIND_CREATE", "SEGMENT_MUTATION_KIND_UNSPECIFIED"] = (
+        "SEGMENT_MUTATION_KIND_CREATE"
+    )
+    rule_segment: RuleSegmentMessage | None = None
+    list_segment: ListSegmentMessage | None = None
+    version: Literal[0] = 0
+
+    def native(self) -> CreateSegmentBody:
+        if (self.rule_segment is None) == (self.list_segment is None):
+            raise BodyError("give exactly one of `rule_segment` and `list_segment`")
+        if self.rule_segment is not None:
+            r = self.rule_segment
+            return CreateSegmentBody(
+                key=r.key, kind="rule", context_type=r.context_type, rule_payload=r.rule_payload,
+                environment_id=self.environment_id,
+            )  # fmt: skip
+        assert self.list_segment is not None
+        s = self.list_segment
+        return CreateSegmentBody(
+            key=s.key, kind="list", context_type=s.context_type, included_keys=s.included_keys,
+            excluded_keys=s.excluded_keys, environment_id=self.environment_id,
+        )  # fmt: skip
+
+
+CreateSegmentBody.__seed_request__ = MutateSegmentRequest
 
 
 class UpdateSegmentBody(Body, frozen=True, kw_only=True):

@@ -160,3 +160,31 @@ async def test_the_deployment_guides_sdk_key_routes_issue_list_and_revoke(
     assert revoked["status"] == "revoked"
     unknown = await module_api.call("DELETE", f"/api/v1/sdk-keys/{uuid4()}", token=tenant.token)
     assert_envelope(unknown, 404, "NOT_FOUND")
+
+
+async def test_mutate_flag_and_segment_requests_create_what_ours_create(
+    module_api: Api, tenant: Tenant
+) -> None:
+    env = str(tenant.environment_id)
+    payload = base64.b64encode(json.dumps(LEAF).encode()).decode()
+    variants = [{"key": "off", "value": {"bool_value": False}}, {"key": "on", "value": {"bool_value": True}}]
+    rules = [{"rule_payload": payload, "variant_key": "on"}, {"variant_key": "off"}]
+    seed_flag = {"key": "m1", "value_type": "FLAG_VALUE_TYPE_BOOL", "variants": variants, "rules": rules}
+    seed = {"environment_id": env, "kind": "MUTATION_KIND_CREATE", "flag": seed_flag}
+    ours = {
+        "key": "m2", "value_type": "bool", "variants": VARIANTS,
+        "rules": [{"condition": LEAF, "serve": {"variant_key": "on"}}], "fallthrough": {"variant_key": "off"},
+    }  # fmt: skip
+    flags = await twins(module_api, tenant, "POST", f"/v1/environments/{env}/flags", seed, ours)
+    strip = {"rules"}  # generated rule ids differ
+    assert {k: v for k, v in stable(flags[0]).items() if k not in strip} == {
+        k: v for k, v in stable(flags[1]).items() if k not in strip
+    }
+    assert flags[0]["rules"][0]["condition"] == LEAF
+    listed = {"key": "ms1", "context_type": "user", "included_keys": ["u1"]}
+    seed_segment = {"environment_id": env, "kind": "SEGMENT_MUTATION_KIND_CREATE", "list_segment": listed}
+    segments = await twins(
+        module_api, tenant, "POST", f"/v1/environments/{env}/segments", seed_segment,
+        {**listed, "key": "ms2", "kind": "list"},
+    )  # fmt: skip
+    assert stable(segments[0]) == stable(segments[1])

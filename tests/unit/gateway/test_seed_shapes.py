@@ -256,3 +256,40 @@ def test_any_list_segment_decodes_the_same_without_its_kind(
 ) -> None:
     seed = {"key": key, "context_type": context_type, "included_keys": included, "excluded_keys": excluded}
     same(CreateSegmentBody, seed, {**seed, "kind": "list"})
+
+
+def _payload(condition: dict[str, Any]) -> str:
+    return base64.b64encode(json.dumps(condition).encode()).decode()
+
+
+def test_mutate_segment_request_creates_what_our_create_creates() -> None:
+    listed = {"key": "beta", "context_type": "user", "included_keys": ["u1"]}
+    seed = {"environment_id": str(ENV), "kind": "SEGMENT_MUTATION_KIND_CREATE", "list_segment": listed}
+    same(CreateSegmentBody, seed, {**listed, "kind": "list"})
+    rule = {"key": "pro", "rule_payload": _payload(LEAF)}
+    same(CreateSegmentBody, {"rule_segment": rule}, {"key": "pro", "kind": "rule", "condition": LEAF})
+    with pytest.raises(InvalidArgument, match="exactly one"):
+        decode(CreateSegmentBody, {"rule_segment": rule, "list_segment": listed})
+    with pytest.raises(InvalidArgument, match="kind"):
+        decode(CreateSegmentBody, {"kind": "SEGMENT_MUTATION_KIND_DELETE", "list_segment": listed})
+
+
+def test_mutate_flag_request_creates_what_our_create_creates() -> None:
+    variants = [{"key": "off", "value": {"bool_value": False}}, {"key": "on", "value": {"bool_value": True}}]
+    rules = [{"rule_payload": _payload(LEAF), "variant_key": "on", "rule_id": "pro"}, {"variant_key": "off"}]
+    flag = {"key": "f", "value_type": "FLAG_VALUE_TYPE_BOOL", "enabled": True, "variants": variants}
+    seed = {"environment_id": str(ENV), "kind": "MUTATION_KIND_CREATE", "flag": {**flag, "rules": rules}}
+    ours = {
+        "key": "f", "value_type": "bool", "enabled": True,
+        "variants": [{"key": "off", "value": False}, {"key": "on", "value": True}],
+        "rules": [{"id": "pro", "condition": LEAF, "serve": {"variant_key": "on"}}],
+        "fallthrough": {"variant_key": "off"},
+    }  # fmt: skip
+    same(CreateFlagBody, seed, ours)
+    json_variant = {"key": "a", "value": {"json_value": '{"x": [1]}'}}
+    json_flag = {"key": "j", "value_type": "FLAG_VALUE_TYPE_JSON", "variants": [json_variant]}
+    assert decode(CreateFlagBody, {"flag": json_flag}).variants[0].value == {"x": [1]}
+    with pytest.raises(InvalidArgument, match="contradicts the path"):
+        decode(CreateFlagBody, {**seed, "environment_id": OTHER})
+    with pytest.raises(InvalidArgument, match="exactly one"):
+        decode(CreateFlagBody, {"flag": {**flag, "variants": [{"key": "on", "value": {}}]}})
