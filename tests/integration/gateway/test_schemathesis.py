@@ -63,7 +63,7 @@ KEY_OF_COLLECTION = {"flags": "f1", "segments": "s1", "event-definitions": "m1"}
 class Served:
     base_url: str
     spec: dict[str, Any]
-    path_ids: dict[tuple[str, str], tuple[str | None, dict[str, str]]]
+    path_ids: dict[tuple[str, str], dict[str, str]]
 
 
 @pytest.fixture(scope="module")
@@ -156,32 +156,31 @@ def failures_of(stream: Iterator[events.EngineEvent]) -> list[str]:
     return sorted(found)
 
 
-def body_path_ids(app: Litestar) -> dict[tuple[str, str], tuple[str | None, dict[str, str]]]:
-    """(METHOD, path template) -> (the seed wrapper's field, body field -> path parameter) of every body
-    whose ids must repeat the path's (schemas/http_body.py: the one rule JSON Schema cannot state)."""
-    found: dict[tuple[str, str], tuple[str | None, dict[str, str]]] = {}
+def body_path_ids(app: Litestar) -> dict[tuple[str, str], dict[str, str]]:
+    """(METHOD, path template) -> body field -> path parameter, for every body whose ids must repeat the
+    path's (schemas/http_body.py: the one rule JSON Schema cannot state)."""
+    found: dict[tuple[str, str], dict[str, str]] = {}
     for route in app.routes:
         for handler in getattr(route, "route_handlers", []):
             field = handler.parsed_fn_signature.parameters.get("data")
             ids = dict(getattr(field.annotation, "__path_ids__", {})) if field is not None else {}
-            request = getattr(field.annotation, "__seed_request__", None) if field is not None else None
-            wrapper = next(iter(request.__struct_fields__), None) if request is not None else None
             for method in handler.http_methods if ids else ():
-                found[(method.upper(), route.path_format)] = (wrapper, ids)
+                found[(method.upper(), route.path_format)] = ids
     return found
 
 
-def agreeing_ids(paths: dict[tuple[str, str], tuple[str | None, dict[str, str]]]) -> Any:
-    """A `map_case` hook: a positive case's body ids take the path's values, as a real client's do."""
+def agreeing_ids(paths: dict[tuple[str, str], dict[str, str]]) -> Any:
+    """A `map_case` hook: a positive case's body ids (at the top or in a seed wrapper's message) take the
+    path's values, as a real client's do."""
 
     def map_case(_: Any, case: Any) -> Any:
-        wrapper, ids = paths.get((case.method.upper(), case.path), (None, {}))
-        body = case.body.get(wrapper, case.body) if isinstance(case.body, dict) and wrapper else case.body
-        if case.meta is None or case.meta.generation.mode.is_negative or not isinstance(body, dict):
+        ids = paths.get((case.method.upper(), case.path), {})
+        if case.meta is None or case.meta.generation.mode.is_negative or not isinstance(case.body, dict):
             return case
-        for name, param in ids.items():
-            if name in body and body[name] is not None and param in (case.path_parameters or {}):
-                body[name] = case.path_parameters[param]
+        for part in [case.body, *(v for v in case.body.values() if isinstance(v, dict))]:
+            for name, param in ids.items():
+                if part.get(name) is not None and param in (case.path_parameters or {}):
+                    part[name] = case.path_parameters[param]
         return case
 
     return map_case
