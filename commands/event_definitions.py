@@ -10,13 +10,13 @@ from commands.bus import CommandBus, Context, Handler
 from commands.eventstore import EventStore
 from commands.kinds import EVENT_DEFINITION, KINDS
 from commands.streams import Clock, Scope, Written
-from domain.event_definitions import definition as dfn
-from domain.event_definitions.events import (
+from domain.event_definitions import event_definition as dfn
+from domain.event_definitions.commands import (
     CreateEventDefinition,
     DeleteEventDefinition,
-    MetricValueType,
     UpdateEventDefinition,
 )
+from domain.event_definitions.events import MetricValueType
 from domain.events import Command
 
 MeasuredBy = Callable[[UUID, str], Awaitable[frozenset[str]]]  # env, metric key -> running experiments

@@ -16,17 +16,17 @@ from commands.eventstore import EventStore
 from commands.kinds import EVENT_DEFINITION, EXPERIMENT, FLAG, KINDS
 from commands.streams import Clock, Scope, Written
 from domain.errors import ExperimentNotFound
-from domain.event_definitions import definition as event_definitions
+from domain.event_definitions import event_definition as event_definitions
 from domain.events import Command
-from domain.experiments import deciders
-from domain.experiments import state as exp
-from domain.experiments.events import (
+from domain.experiments import experiment as deciders
+from domain.experiments import experiment as exp
+from domain.experiments.commands import (
     CreateExperiment,
     DeleteExperiment,
     TransitionExperiment,
     UpdateExperiment,
 )
-from domain.flags import definition as dfn
+from domain.flags import flag as dfn
 from domain.flags.model import Bucket
 
 T = TypeVar("T")

@@ -19,8 +19,8 @@ from commands.eventstore import Usage
 from commands.kinds import FLAG, FLAG_CONFIG, SEGMENT
 from domain.errors import FlagNotFound, check_version
 from domain.events import Command
-from domain.flags import config as cfg
-from domain.flags import definition as dfn
+from domain.flags import flag as dfn
+from domain.flags import flag_config as cfg
 from domain.flags.commands import (
     AddVariant,
     ArchiveFlag,

@@ -3,12 +3,26 @@
 from __future__ import annotations
 
 from commands.bus import StreamKind
-from domain.event_definitions import definition as event_definitions
-from domain.experiments import state as experiments
-from domain.flags import config as flag_configs
-from domain.flags import definition as flags
+from domain.event_definitions import event_definition as event_definitions
+from domain.experiments import experiment as experiments
+from domain.flags import flag as flags
+from domain.flags import flag_config as flag_configs
 from domain.segments import segment as segments
-from domain.tenancy import emails, environments, orgs, projects, users
+from domain.tenancy import (
+    email as emails,
+)
+from domain.tenancy import (
+    environment as environments,
+)
+from domain.tenancy import (
+    org as orgs,
+)
+from domain.tenancy import (
+    project as projects,
+)
+from domain.tenancy import (
+    user as users,
+)
 
 FLAG = StreamKind("flag", flags.replay)
 FLAG_CONFIG = StreamKind("flag_config", flag_configs.replay)

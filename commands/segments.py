@@ -21,16 +21,16 @@ from domain.events import Command
 from domain.flags.validation import segment_refs
 from domain.quotas import DEFAULT_QUOTAS, Counted, Quotas, exceeded
 from domain.segments import segment as seg
-from domain.segments.events import (
+from domain.segments.commands import (
     AddSegmentMembers,
     CreateSegment,
     DeleteSegment,
     RemoveSegmentMembers,
     ReplaceSegmentCondition,
     ReplaceSegmentMembers,
-    SegmentEvent,
     UpdateSegment,
 )
+from domain.segments.events import SegmentEvent
 
 SegmentGraphLookup = Callable[[UUID], Awaitable[Mapping[str, frozenset[str]]]]  # env -> key -> refs
 ReferencedBy = Callable[[UUID, str], Awaitable[frozenset[str]]]  # env, key -> "flag:x" / "segment:y"

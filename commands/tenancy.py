@@ -18,7 +18,9 @@ from commands.streams import OrgScope, Written
 from domain.errors import EnvironmentNotFound, OrgAlreadyExists, OrgNotFound, ProjectNotFound
 from domain.events import Command
 from domain.quotas import DEFAULT_QUOTAS, Counted, Quotas, exceeded
-from domain.tenancy import environments, orgs, projects
+from domain.tenancy import environment as environments
+from domain.tenancy import org as orgs
+from domain.tenancy import project as projects
 from domain.tenancy.commands import CreateEnvironment, CreateOrg, CreateProject, IssueSdkKey, RevokeSdkKey
 from domain.tenancy.sdk_keys import display_prefix, hash_sdk_key, raw_sdk_key
 

@@ -18,7 +18,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from commands.eventstore import EventStore
 from commands.tenancy import bootstrap_system_org
-from domain.tenancy.orgs import SYSTEM_ORG_ID
+from domain.tenancy.org import SYSTEM_ORG_ID
 from gateway.allow import allow_header_middleware
 from gateway.audit import AuditController
 from gateway.auth.guards import AUTH_DEPENDENCIES, NO_AUTH

@@ -18,7 +18,8 @@ from commands.streams import Scope
 from domain.events import Command
 from domain.flags.commands import ReplaceFlagRules, SetFallthrough, SetFlagEnabled
 from domain.flags.model import Rule
-from domain.segments.events import CreateSegment, ReplaceSegmentCondition, SegmentKind
+from domain.segments.commands import CreateSegment, ReplaceSegmentCondition
+from domain.segments.events import SegmentKind
 from gateway import flag_views as views
 from gateway.auth.guards import BEARER, EnvironmentScope, tenant_writer
 from gateway.deps import GatewayDeps

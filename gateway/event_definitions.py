@@ -14,12 +14,9 @@ from litestar.params import FromPath, JSONBody
 from commands.bus import Outcome
 from commands.event_definitions import PatchEventDefinition
 from commands.streams import Scope
-from domain.event_definitions.definition import event_definition_stream
-from domain.event_definitions.events import (
-    CreateEventDefinition,
-    DeleteEventDefinition,
-    MetricValueType,
-)
+from domain.event_definitions.commands import CreateEventDefinition, DeleteEventDefinition
+from domain.event_definitions.event_definition import event_definition_stream
+from domain.event_definitions.events import MetricValueType
 from gateway.auth.guards import BEARER, EnvironmentScope, tenant_reader, tenant_writer
 from gateway.deps import GatewayDeps
 from gateway.errors import NotFound

@@ -16,11 +16,7 @@ from litestar.params import FromPath, JSONBody
 from commands.bus import Outcome
 from commands.experiments import PatchExperiment
 from commands.stats_jobs import PostgresStatsJobs
-from domain.experiments.events import (
-    CreateExperiment,
-    DeleteExperiment,
-    TransitionExperiment,
-)
+from domain.experiments.commands import CreateExperiment, DeleteExperiment, TransitionExperiment
 from gateway import experiment_views as views
 from gateway.auth.guards import BEARER, EnvironmentScope, tenant_reader, tenant_writer
 from gateway.deps import GatewayDeps

@@ -9,8 +9,8 @@ from commands.bus import Outcome
 from commands.flags import ExpectFlagConfig
 from commands.streams import Scope
 from domain.events import Command
-from domain.flags import config as cfg
-from domain.flags import definition as dfn
+from domain.flags import flag as dfn
+from domain.flags import flag_config as cfg
 from gateway import flag_views as views
 from gateway.deps import GatewayDeps
 from gateway.errors import NotFound

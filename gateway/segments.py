@@ -18,15 +18,15 @@ from commands.streams import Scope
 from domain.errors import SegmentInUse
 from domain.events import Command
 from domain.segments import segment as seg
-from domain.segments.events import (
+from domain.segments.commands import (
     AddSegmentMembers,
     CreateSegment,
     DeleteSegment,
     RemoveSegmentMembers,
     ReplaceSegmentCondition,
     ReplaceSegmentMembers,
-    SegmentKind,
 )
+from domain.segments.events import SegmentKind
 from gateway.auth.guards import BEARER, EnvironmentScope, tenant_reader, tenant_writer
 from gateway.deps import GatewayDeps
 from gateway.errors import ApiError, NotFound

@@ -11,7 +11,7 @@ import msgspec
 import psycopg
 
 from domain.events import Event
-from domain.experiments import state as exp
+from domain.experiments import experiment as exp
 from domain.experiments.events import ExperimentCreated
 from projections.recorded import Recorded
 

@@ -14,11 +14,11 @@ from uuid import UUID
 import msgspec
 
 from domain.codec import decode_event
-from domain.event_definitions import definition as event_definitions
+from domain.event_definitions import event_definition as event_definitions
 from domain.events import Event
-from domain.experiments import state as experiments
-from domain.flags import config as flag_configs
-from domain.flags import definition as flags
+from domain.experiments import experiment as experiments
+from domain.flags import flag as flags
+from domain.flags import flag_config as flag_configs
 from domain.segments import segment as segments
 from readmodels.db import ReadDb, fetch_one
 from readmodels.diff import Change, diff

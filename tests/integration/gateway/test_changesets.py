@@ -8,7 +8,7 @@ from uuid import UUID
 import psycopg
 import pytest
 
-from domain.flags.config import flag_config_stream
+from domain.flags.flag_config import flag_config_stream
 from domain.segments.segment import segment_stream
 from tests.integration.gateway.flags_support import BOOL_FLAG, Tenant, ok, tenant_fixture  # noqa: F401
 from tests.stack import stack  # noqa: F401

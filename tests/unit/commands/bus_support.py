@@ -12,8 +12,8 @@ from commands.handlers import build_bus
 from commands.memory_store import InMemoryEventStore
 from commands.segments import SegmentLookups
 from commands.streams import Scope
-from domain.flags import config as cfg
-from domain.flags import definition as dfn
+from domain.flags import flag as dfn
+from domain.flags import flag_config as cfg
 from domain.flags.model import FlagDefinition
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)

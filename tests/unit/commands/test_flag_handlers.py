@@ -19,11 +19,12 @@ from commands.streams import Scope
 from domain.conditions.ast import Attribute, Leaf, Op
 from domain.errors import FlagAlreadyExists, SegmentInUse, UnknownSegment, VersionMismatch
 from domain.events import Command
-from domain.experiments.events import CreateExperiment
-from domain.flags import config as cfg
+from domain.experiments.commands import CreateExperiment
+from domain.flags import flag_config as cfg
 from domain.flags.commands import ConfigureFlag, CreateFlag, DeleteFlag, ReplaceFlagRules
 from domain.flags.model import FlagConfig, Rule, Serve, ValueType, Variant
-from domain.segments.events import CreateSegment, DeleteSegment, SegmentKind
+from domain.segments.commands import CreateSegment, DeleteSegment
+from domain.segments.events import SegmentKind
 from tests.unit.commands.bus_support import NOW, SCOPE, definition, memory_bus
 
 VARIANTS = (Variant(key="off", value=False), Variant(key="on", value=True))

@@ -19,7 +19,8 @@ from domain.errors import (
     SdkKeyAlreadyRevoked,
     SdkKeyNotFound,
 )
-from domain.tenancy import environments, projects
+from domain.tenancy import environment as environments
+from domain.tenancy import project as projects
 from domain.tenancy.commands import (
     CreateEnvironment,
     CreateProject,
@@ -29,7 +30,7 @@ from domain.tenancy.commands import (
     RevokeSdkKey,
     TenancyCommand,
 )
-from domain.tenancy.environments import Environment
+from domain.tenancy.environment import Environment
 from domain.tenancy.events import EnvironmentEvent
 from domain.tenancy.sdk_keys import SDK_KEY_PREFIX, display_prefix, hash_sdk_key, matches, raw_sdk_key
 from tests.unit.domain.harness import NOW, at, current, drive, step

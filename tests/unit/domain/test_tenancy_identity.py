@@ -21,7 +21,9 @@ from domain.errors import (
     UserNotFound,
 )
 from domain.ids import stream_id
-from domain.tenancy import emails, orgs, users
+from domain.tenancy import email as emails
+from domain.tenancy import org as orgs
+from domain.tenancy import user as users
 from domain.tenancy.commands import (
     ChangePassword,
     ClaimEmail,

@@ -14,11 +14,12 @@ import pytest
 from commands.bus import Outcome
 from commands.experiments import PatchExperiment
 from commands.streams import OrgScope, Scope
-from domain.event_definitions.events import DeleteEventDefinition
+from domain.event_definitions.commands import DeleteEventDefinition
 from domain.events import Command
-from domain.experiments import deciders
-from domain.experiments import state as exp
-from domain.experiments.events import CreateExperiment, ExperimentStatus, TransitionExperiment
+from domain.experiments import experiment as deciders
+from domain.experiments import experiment as exp
+from domain.experiments.commands import CreateExperiment, TransitionExperiment
+from domain.experiments.events import ExperimentStatus
 from domain.tenancy.commands import AcceptInvitation, CreateProject, RemoveMembership, RemoveUser
 from gateway import tenancy_users
 from gateway.auth.guards import EnvironmentScope

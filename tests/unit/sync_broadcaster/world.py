@@ -10,8 +10,6 @@ from uuid import UUID, uuid4
 from domain.codec import encode_event, type_of
 from domain.conditions.ast import Attribute, Condition, Leaf, Op
 from domain.events import Event
-from domain.flags.config import flag_config_stream
-from domain.flags.definition import flag_stream
 from domain.flags.events import (
     FlagConfigCreated,
     FlagCreated,
@@ -20,6 +18,8 @@ from domain.flags.events import (
     FlagEnabled,
     FlagRulesReplaced,
 )
+from domain.flags.flag import flag_stream
+from domain.flags.flag_config import flag_config_stream
 from domain.flags.model import FlagConfig, Rule, Serve, ValueType, Variant
 from domain.ids import stream_id
 from domain.segments.events import (
