@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 from uuid import UUID
 
 import msgspec
@@ -51,6 +51,7 @@ class _Stream:
     history: list[Event]
     new: list[Event] = field(default_factory=list)
     metadata: Metadata | None = None
+    foreign: bool = False  # the id names a stream of another kind: read as empty, never version-checked
 
 
 class Context:
@@ -69,7 +70,7 @@ class Context:
             records = await self.store.load(stream_id)
             foreign = bool(records) and records[0].stream_type != kind.name
             history = [] if foreign else [decode_recorded(r) for r in records]
-            self._streams[stream_id] = _Stream(kind, 0 if foreign else len(records), history)
+            self._streams[stream_id] = _Stream(kind, 0 if foreign else len(records), history, foreign=foreign)
         s = self._streams[stream_id]
         return s.kind.replay([*s.history, *s.new])
 
@@ -103,7 +104,8 @@ class Context:
 
     def appends(self) -> list[StreamAppend]:
         """Streams with events (first emitted first), then the streams only read (version checks)."""
-        order = [*self._order, *(sid for sid in self._streams if sid not in self._order)]
+        read = (sid for sid, s in self._streams.items() if sid not in self._order and not s.foreign)
+        order = [*self._order, *read]
         base = self.scope.metadata(self.command_id)
         return [
             StreamAppend(
@@ -151,6 +153,17 @@ class Outcome(msgspec.Struct, frozen=True, kw_only=True):
     def version(self, stream_id: UUID) -> int:
         """The version of a stream after the changeset (0 when it has no events)."""
         return int(getattr(self.states.get(stream_id), "version", 0) or 0)
+
+
+@runtime_checkable
+class Bus(Protocol):
+    """What routes need of the write side (CommandBus; tests use a FakeBus)."""
+
+    async def handle(self, command: Command, scope: HasMetadata) -> Outcome: ...
+
+    async def handle_changeset(
+        self, commands: Sequence[Command], scope: HasMetadata, *, command_id: UUID
+    ) -> Outcome: ...
 
 
 class CommandBus:

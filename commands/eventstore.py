@@ -187,11 +187,19 @@ class EventStore(Protocol):
         ...
 
 
-def duplicate_streams(appends: Sequence[StreamAppend]) -> None:
-    """ValueError when a stream appears twice in one atomic append (the bus merges per stream)."""
+def stamped(appends: Sequence[StreamAppend], command_id: UUID | None) -> list[StreamAppend]:
+    """The parts with the command id in their metadata (the changeset's key in `events`); ValueError when
+    a stream appears twice in one atomic append (the bus merges per stream)."""
     ids = [a.stream_id for a in appends]
     if len(set(ids)) != len(ids):
         raise ValueError("a stream appears twice in one append")
+    if command_id is None:
+        return list(appends)
+    return [
+        a if a.metadata.command_id is not None
+        else msgspec.structs.replace(a, metadata=msgspec.structs.replace(a.metadata, command_id=command_id))
+        for a in appends
+    ]  # fmt: skip
 
 
 def check_usage(usage: Usage, used: int) -> None:

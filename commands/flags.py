@@ -202,29 +202,6 @@ async def delete_flag(cmd: DeleteFlag, ctx: Context, *, lookups: FlagLookups) ->
         ctx.emit(cfg.flag_config_stream(environment_id, cmd.key), events, metadata=meta)
 
 
-class RestoreFlagConfig(Command, frozen=True, kw_only=True, tag="flag_config.restore"):
-    """Set the environment's config back to what it was at store `position` (compensating events; a
-    config absent then is restored as the implicit default). Variants are project-level and stay."""
-
-    project_id: UUID
-    environment_id: UUID
-    key: str
-    position: int
-    expected_version: int | None = None
-
-
-async def restore_config(cmd: RestoreFlagConfig, ctx: Context) -> None:
-    """Decide a ConfigureFlag to the old config against the current state."""
-    stream = cfg.flag_config_stream(cmd.environment_id, cmd.key)
-    old = cfg.replay(await ctx.history(stream, up_to_position=cmd.position))  # type: ignore[arg-type]
-    flag = dfn.live_flag(await load_flag(ctx, cmd.project_id, cmd.key), cmd.key)
-    target = old.config if old is not None and not old.deleted else cfg.default_config(flag)
-    configure = ConfigureFlag(command_id=cmd.command_id, project_id=cmd.project_id,
-                              environment_id=cmd.environment_id, key=cmd.key, config=target,
-                              expected_version=cmd.expected_version)  # fmt: skip
-    await change_config(configure, ctx)
-
-
 class AddFlagRule(Command, frozen=True, kw_only=True, tag="flag_config.add_rule"):
     """Append one rule to the environment's rules (a blank id becomes `rule-<position>`)."""
 
@@ -258,7 +235,6 @@ def flag_handlers(lookups: FlagLookups) -> dict[type[Command], Handler]:
         DeleteFlagConfig: delete_config,
         ExpectFlagConfig: expect_config,
         PatchFlagDetails: patch_details,
-        RestoreFlagConfig: restore_config,
         AddFlagRule: add_rule,
         **dict.fromkeys(configs, change_config),
         **dict.fromkeys(definitions, change_definition),

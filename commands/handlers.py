@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from uuid import UUID
 
@@ -12,6 +13,7 @@ from commands.experiments import experiment_handlers
 from commands.flags import FlagLookups, flag_handlers
 from commands.identity import MEMBERSHIP_HANDLERS, identity_handlers
 from commands.kinds import KINDS
+from commands.revert import RestoreFlagConfig, RevertChangeset, restore_config, revert_changeset
 from commands.segments import SegmentLookups, segment_handlers
 from commands.tenancy import TenancyLookups, sdk_key_handlers, tenancy_handlers
 from commands.vault import IdentityVault
@@ -35,6 +37,7 @@ def handler_table(
     """Command type -> handler, with the read-side lookups bound (one row per command type);
     `measured_by`: the running experiments measuring a metric key (event definitions); without a
     `vault`, the identity commands that need one (register, password, removal) have no handler."""
+    revert = functools.partial(revert_changeset, flags=flags, segments=segments)
     return {
         **tenancy_handlers(tenancy or TenancyLookups(quotas=quotas)),
         **(MEMBERSHIP_HANDLERS if vault is None else identity_handlers(vault)),
@@ -43,6 +46,8 @@ def handler_table(
         **sdk_key_handlers(quotas),
         **experiment_handlers(),
         **event_definition_handlers(measured_by),
+        RevertChangeset: revert,
+        RestoreFlagConfig: restore_config,
     }
 
 

@@ -21,7 +21,7 @@ from commands.eventstore import (
     StreamAppend,
     Usage,
     check_usage,
-    duplicate_streams,
+    stamped,
 )
 from domain.quotas import Counted
 
@@ -68,8 +68,7 @@ class InMemoryEventStore:
         self, appends: Sequence[StreamAppend], *, command_id: UUID | None, usage: Sequence[Usage] = ()
     ) -> ChangesetResult:
         """Every stream at its expected version, or nothing; see EventStore."""
-        duplicate_streams(appends)
-        return await self._append(appends, command_id, usage, b"null")
+        return await self._append(stamped(appends, command_id), command_id, usage, b"null")
 
     async def recorded(self, command_id: UUID) -> ChangesetResult | None:
         """The result of the first append under `command_id`, or None."""

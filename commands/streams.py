@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
-from uuid import UUID, uuid5
+from uuid import UUID
 
 import msgspec
 
@@ -66,11 +66,6 @@ class Written(msgspec.Struct, frozen=True, kw_only=True):
         """One stream's view of a bus outcome (its position is the whole changeset's)."""
         return cls(stream_id=stream_id, position=outcome.position, version=outcome.version(stream_id),
                    repeated=outcome.repeated)  # fmt: skip
-
-
-def sub_command_id(command_id: UUID, part: str) -> UUID:
-    """A derived command id for the n-th stream one request touches (repeats stay repeats)."""
-    return uuid5(command_id, part)
 
 
 async def load_state(

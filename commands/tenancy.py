@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import TypeVar
 from uuid import UUID
 
-from commands.bus import CommandBus, Context, Handler
+from commands.bus import Bus, CommandBus, Context, Handler
 from commands.encoding import load_stream
 from commands.eventstore import EventStore, Metadata, Usage
 from commands.kinds import ENVIRONMENT, KINDS, ORG, PROJECT
@@ -116,7 +116,7 @@ async def create_org(cmd: CreateOrg, *, store: EventStore, clock: Clock, actor: 
     )
 
 
-async def bootstrap_system_org(bus: CommandBus, *, command_id: UUID) -> Written | None:
+async def bootstrap_system_org(bus: Bus, *, command_id: UUID) -> Written | None:
     """Create the system organisation unless it exists (first start); None when it already did."""
     cmd = CreateOrg(command_id=command_id, org_id=orgs.SYSTEM_ORG_ID, name=SYSTEM_ORG_NAME, is_system=True)
     try:

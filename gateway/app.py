@@ -26,6 +26,7 @@ from gateway.auth.guards import AUTH_DEPENDENCIES, NO_AUTH
 from gateway.auth.principals import deps_of, is_authenticated
 from gateway.bodies import StrictRequest
 from gateway.changesets import ChangesetController
+from gateway.definitions import DefinitionsController
 from gateway.deps import GatewayDeps
 from gateway.edge import Edge, install_edge
 from gateway.encodings import DecodedBodies
@@ -76,6 +77,7 @@ def route_handlers() -> list[ControllerRouterHandler]:
         FlagController,
         SegmentController,
         ChangesetController,
+        DefinitionsController,
         EventDefinitionController,
         ExperimentController,
         AuditController,

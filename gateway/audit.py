@@ -17,7 +17,7 @@ from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from msgspec.structs import replace
 
-from commands.flags import RestoreFlagConfig
+from commands.revert import RestoreFlagConfig
 from domain.flags import flag as dfn
 from domain.flags import flag_config as cfg
 from domain.segments import segment as seg

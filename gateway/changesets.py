@@ -6,14 +6,16 @@ the states the earlier ones leave, and appended all at once or not at all (DESIG
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
+from uuid import UUID, uuid5
 
 from litestar import Controller, post
 from litestar.di import NamedDependency
-from litestar.params import JSONBody
+from litestar.params import FromPath, JSONBody
 
-from commands.bus import Outcome
+from commands.bus import Bus, Outcome
 from commands.flags import AddFlagRule, ExpectFlagConfig
+from commands.revert import RevertChangeset
 from commands.streams import Scope
 from domain.events import Command
 from domain.flags.commands import ReplaceFlagRules, SetFallthrough, SetFlagEnabled
@@ -93,6 +95,39 @@ def changeset_view(outcome: Outcome, position: int) -> ChangesetView:
                          repeated=outcome.repeated)  # fmt: skip
 
 
+class Settles(Protocol):
+    """The part of GatewayDeps the changeset routes use (a FakeBus stands in for the bus in unit tests)."""
+
+    @property
+    def bus(self) -> Bus: ...
+
+    async def settle(self, position: int) -> int: ...
+
+
+async def apply_changeset(
+    deps: Settles, env: EnvironmentScope, data: ChangesetBody, cid: UUID
+) -> ChangesetView:
+    """The operations as one changeset under `cid`; the answer once the read models caught up."""
+    scope = write_scope(env)
+    commands = [c for op in data.operations for c in to_commands(op, scope, cid)]
+    outcome = await deps.bus.handle_changeset(commands, scope, command_id=cid)
+    return changeset_view(outcome, await deps.settle(outcome.position))
+
+
+async def revert_changeset(deps: Settles, env: EnvironmentScope, changeset_id: UUID) -> ChangesetView:
+    """Compensate the changeset; its revert's command id is derived (per environment), so a repeat
+    answers the first revert and another environment's request never matches it."""
+    scope = write_scope(env)
+    cmd = RevertChangeset(
+        command_id=uuid5(env.environment_id, f"revert:{changeset_id}"),
+        changeset_id=changeset_id,
+        project_id=scope.project_id,
+        environment_id=scope.environment_id,
+    )
+    outcome = await deps.bus.handle(cmd, scope)
+    return changeset_view(outcome, await deps.settle(outcome.position))
+
+
 class ChangesetController(Controller):
     path = "/v1/environments/{env_id:uuid}/changesets"
     tags = ["changesets"]
@@ -107,8 +142,16 @@ class ChangesetController(Controller):
         idempotency_key: IdempotencyKey = None,
     ) -> ChangesetView:
         """Apply the operations in order as one transaction; the answer names where each stream landed."""
-        scope = write_scope(env_scope)
         cid = await command_id(env_scope, "changeset", idempotency_key, body=data, db=deps.db)
-        commands = [c for op in data.operations for c in to_commands(op, scope, cid)]
-        outcome = await deps.bus.handle_changeset(commands, scope, command_id=cid)
-        return changeset_view(outcome, await deps.settle(outcome.position))
+        return await apply_changeset(deps, env_scope, data, cid)
+
+    @post("/{changeset_id:uuid}/revert", guards=[tenant_writer], status_code=200)
+    async def revert(
+        self,
+        changeset_id: FromPath[UUID],
+        env_scope: NamedDependency[EnvironmentScope],
+        deps: NamedDependency[GatewayDeps],
+    ) -> ChangesetView:
+        """Append compensating changes for every stream the changeset touched (a new changeset); 409
+        naming the later changes that conflict. Repeating a revert answers the first one."""
+        return await revert_changeset(deps, env_scope, changeset_id)

@@ -57,7 +57,7 @@ def _query_param(field: FieldDefinition) -> QueryParam | None:
     base = inner[0].annotation if len(inner) == 1 else str
     bounds = tuple((k, getattr(kwarg, k)) for k in _BOUNDS if getattr(kwarg, k, None) is not None)
     required = kwarg.required if kwarg.required is not None else not (field.has_default or field.is_optional)
-    return QueryParam(kwarg.query or field.name, base, required, bounds)
+    return QueryParam(getattr(kwarg, "name", None) or kwarg.query or field.name, base, required, bounds)
 
 
 @cache

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from commands.encoding import encode_envelope
 from commands.event_size import MAX_EVENT_BYTES
-from commands.eventstore import ConcurrencyError, EventStore, EventTooLarge, Metadata, NewEvent
+from commands.eventstore import ConcurrencyError, EventStore, EventTooLarge, Metadata, NewEvent, StreamAppend
 from commands.memory_store import InMemoryEventStore
 from commands.postgres_store import open_postgres_store
 
@@ -41,8 +41,44 @@ async def append_with_retry(store: EventStore, stream_id: UUID, n: int) -> None:
         return
 
 
+def part(stream: UUID, expected: int, n: int) -> StreamAppend:
+    return StreamAppend(stream_id=stream, stream_type="thing", expected_version=expected,
+                        events=tuple(new_events(n)), metadata=META)  # fmt: skip
+
+
 class EventStoreContract:
     """Behaviour every EventStore must have; subclasses provide the `store` fixture."""
+
+    async def test_an_atomic_append_writes_every_stream_under_one_command_id(self, store: EventStore) -> None:
+        a, b, read, command = uuid4(), uuid4(), uuid4(), uuid4()
+        await store.append(read, "thing", 0, new_events(1), metadata=META)
+        result = await store.append_many([part(a, 0, 2), part(b, 0, 1), part(read, 1, 0)], command_id=command)
+        assert [(s.stream_id, s.version, s.appended) for s in result.streams] == [
+            (a, 2, 2),
+            (b, 1, 1),
+            (read, 1, 0),
+        ]
+        positions = [r.position for r in await store.load_command(command)]
+        assert positions == [result.streams[0].first_position + i for i in range(3)]
+        again = await store.append_many([part(a, 2, 5)], command_id=command)
+        assert again.repeated
+        assert [s.stream_id for s in again.streams] == [a, b, read]
+        assert await store.recorded(command) == again
+        assert len(await store.load(a)) == 2
+
+    async def test_one_stream_off_its_version_writes_nothing_of_the_changeset(
+        self, store: EventStore
+    ) -> None:
+        a, b, read = uuid4(), uuid4(), uuid4()
+        await store.append(read, "thing", 0, new_events(1), metadata=META)
+        head = await store.head_position()
+        for stale in ([part(a, 0, 2), part(b, 1, 1)], [part(a, 0, 2), part(read, 0, 0)]):
+            with pytest.raises(ConcurrencyError):
+                await store.append_many(stale, command_id=uuid4())
+            assert await store.head_position() == head
+        with pytest.raises(ValueError, match="twice"):
+            await store.append_many([part(a, 0, 1), part(a, 0, 1)], command_id=uuid4())
+        assert await store.recorded(uuid4()) is None
 
     async def test_append_to_a_new_stream_starts_at_version_one(self, store: EventStore) -> None:
         stream, events = uuid4(), new_events(3)

@@ -37,6 +37,7 @@ class World:
     experiment_id: str
     job_id: str
     versions: dict[str, int]
+    changeset_id: str = ""
 
     def secrets(self) -> list[str]:
         """Facts of this organisation that another one must never see."""
@@ -216,6 +217,9 @@ MATRIX: dict[str, Entry] = {
     "POST /v1/environments/{env_id}/changesets": tenant_route(
         lambda w: {"operations": [{"op": "set_enabled", "flag": w.flag, "enabled": True}]}
     ),
+    "POST /v1/environments/{env_id}/changesets/{changeset_id}/revert": tenant_route(),
+    "GET /v1/environments/{env_id}/definitions": tenant_route(query={"as_of_sequence": "1"}),
+    "GET /v1/environments/{env_id}/definitions/diff": tenant_route(query={"from": "0", "to": "1"}),
     "POST /v1/environments/{env_id}/evaluate": sdk_route(lambda w: {"flag_key": w.flag, "context_key": "u1"}),
     "POST /v1/environments/{env_id}/evaluate-all": sdk_route(lambda w: {"context_key": "u1"}),
     "POST /v1/environments/{env_id}/events": either_route(_event),
@@ -243,6 +247,9 @@ async def build_world(api: Api, name: str) -> World:
     body = {"name": m, "flag_key": flag["key"], "variant_keys": ["off", "on"], "metric_keys": [metric["key"]]}
     experiment = await make("/experiments", body)
     job = await make(f"/experiments/{experiment['id']}/recompute", {})
+    changeset = await make(
+        "/changesets", {"operations": [{"op": "create_segment", "key": f"cs-{m}", "kind": "list"}]}
+    )
     return World(
         tenant=t,
         marker=m,
@@ -253,6 +260,7 @@ async def build_world(api: Api, name: str) -> World:
         metric=metric["key"],
         experiment_id=experiment["id"],
         job_id=job["job_id"],
+        changeset_id=changeset["changeset_id"],
         versions={
             k: v["version"]
             for k, v in (("flag", flag), ("segment", seg), ("metric", metric), ("experiment", experiment))
@@ -273,6 +281,7 @@ def fill(path: str, env_of: World, objects_of: World) -> str:
         "user_id": objects_of.user_id,
         "experiment_id": objects_of.experiment_id,
         "job_id": objects_of.job_id,
+        "changeset_id": objects_of.changeset_id,
     }
 
     def value(match: re.Match[str]) -> str:

@@ -117,3 +117,54 @@ async def test_a_failure_after_the_first_streams_rows_leaves_nothing_and_a_retry
     assert (
         await _events_of(tenant, retried["changeset_id"]) == 5
     )  # segment + members, rules + rollout, enabled
+
+
+def _unversioned(doc: dict[str, Any]) -> dict[str, Any]:
+    """A definitions document without stream versions and sequence (a revert adds new versions)."""
+    return {k: [{f: v for f, v in o.items() if f != "version"} for o in doc[k]] for k in
+            ("flags", "rule_segments", "list_segments")}  # fmt: skip
+
+
+async def test_revert_restores_the_definitions_before_the_changeset(tenant: Tenant) -> None:
+    base = f"/v1/environments/{tenant.env}"
+    await ok(await tenant.call("POST", tenant.flags(), BOOL_FLAG), 201)
+    before = await ok(await tenant.call("GET", f"{base}/definitions"))
+    done = await ok(await tenant.call("POST", f"{base}/changesets", beta_changeset()), 201)
+    during = await ok(await tenant.call("GET", f"{base}/definitions?as_of_sequence={done['position']}"))
+    assert during["flags"][0]["config"]["rules"][0]["condition"]["value"] == "beta"
+    undone = await ok(await tenant.call("POST", f"{base}/changesets/{done['changeset_id']}/revert"))
+    after = await ok(await tenant.call("GET", f"{base}/definitions"))
+    assert _unversioned(after) == _unversioned(before)
+    old = await ok(await tenant.call("GET", f"{base}/definitions?as_of_sequence={before['sequence']}"))
+    assert old == before
+    again = await ok(await tenant.call("POST", f"{base}/changesets/{done['changeset_id']}/revert"))
+    assert again["repeated"]
+    assert again["changeset_id"] == undone["changeset_id"]
+    changed = await ok(
+        await tenant.call("GET", f"{base}/definitions/diff?from={before['sequence']}&to={done['position']}")
+    )
+    names = {o["object"] for o in changed["objects"]}
+    assert names == {f"flag:{BOOL_FLAG['key']}", "segment:beta"}
+
+
+async def test_revert_is_refused_when_a_later_change_touched_the_same_stream(tenant: Tenant) -> None:
+    base = f"/v1/environments/{tenant.env}"
+    await ok(await tenant.call("POST", tenant.flags(), BOOL_FLAG), 201)
+    done = await ok(await tenant.call("POST", f"{base}/changesets", beta_changeset()), 201)
+    flag = await ok(await tenant.call("GET", f"{tenant.flags()}/{BOOL_FLAG['key']}"))
+    await ok(
+        await tenant.call("POST", f"{tenant.flags()}/{BOOL_FLAG['key']}/toggle", {"version": flag["version"]})
+    )
+    head = await tenant.stack.store.head_position()
+    refused = await tenant.call("POST", f"{base}/changesets/{done['changeset_id']}/revert")
+    assert refused.status_code == 409, refused.text
+    assert "flag_config" in refused.json()["error"]
+    assert await tenant.stack.store.head_position() == head
+
+
+async def test_another_tenants_changeset_cannot_be_reverted_or_read(tenant: Tenant) -> None:
+    base = f"/v1/environments/{tenant.env}"
+    await ok(await tenant.call("POST", tenant.flags(), BOOL_FLAG), 201)
+    done = await ok(await tenant.call("POST", f"{base}/changesets", beta_changeset()), 201)
+    staging = f"/v1/environments/{tenant.other_env}/changesets/{done['changeset_id']}/revert"
+    assert (await tenant.call("POST", staging)).status_code == 404

@@ -104,6 +104,8 @@ async def fuzz(module_api: Api) -> Fuzz:
     body = {"name": "e", "flag_key": "f1", "variant_keys": ["off", "on"], "metric_keys": ["m1"]}
     experiment = await api.ok("POST", f"{env}/experiments", token=t.token, json=body)
     job = await api.ok("POST", f"{env}/experiments/{experiment['id']}/recompute", token=t.token, json={})
+    change = {"operations": [{"op": "create_segment", "key": "s2", "kind": "list"}]}
+    changeset = await api.ok("POST", f"{env}/changesets", token=t.token, json=change)
     email = "bystander@fuzz.test"
     member = {"email": email, "password": PASSWORD, "org_role": "org_member"}
     user = await api.ok("POST", "/v1/management/users", token=t.token, json=member)
@@ -116,6 +118,7 @@ async def fuzz(module_api: Api) -> Fuzz:
         "user_id": user["user_id"],
         "experiment_id": experiment["id"],
         "job_id": job["job_id"],
+        "changeset_id": changeset["changeset_id"],
         "flags": "f1",
         "segments": "s1",
         "event-definitions": "m1",
@@ -126,6 +129,7 @@ async def fuzz(module_api: Api) -> Fuzz:
         "variant_key": ["on", "off"], "variant_keys": [["off", "on"]], "metric_keys": [["m1"]],
         "context_key": ["u1"], "version": [0, 1, 2], "org_id": [str(t.org_id)],
         "target_org_id": [str(t.org_id)], "new_status": ["active", "paused", "concluded", "draft"],
+        "flag": ["f1"],
     }  # fmt: skip
     return Fuzz(
         api=api,

@@ -44,6 +44,7 @@ KNOWN_REFUSALS = {
     "POST /v1/environments/{env_id}/segments": "conditions are checked by the domain (references, values)",
     "PUT /v1/environments/{env_id}/experiments/{experiment_id}": "variants, weights and metrics must exist",
     "GET /v1/environments/{env_id}/flags/{key}/usage": "`from` before `to`, at most 92 days apart",
+    "POST /v1/environments/{env_id}/changesets": "operations are decided by the domain (objects exist)",
 }
 ACCEPTABLE = ["2xx", "3xx", "401", "403", "404", "409", "422", "429", "5xx"]
 CHECKS = (

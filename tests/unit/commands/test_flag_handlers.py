@@ -13,8 +13,9 @@ from hypothesis import strategies as st
 
 from commands.bus import CommandBus, Outcome
 from commands.experiments import handle_experiment
-from commands.flags import ExpectFlagConfig, RestoreFlagConfig
+from commands.flags import ExpectFlagConfig
 from commands.memory_store import InMemoryEventStore
+from commands.revert import RestoreFlagConfig
 from commands.streams import Scope
 from domain.conditions.ast import Attribute, Leaf, Op
 from domain.errors import FlagAlreadyExists, SegmentInUse, UnknownSegment, VersionMismatch

@@ -1,0 +1,72 @@
+"""GET /v1/environments/{env_id}/definitions (now, or as of a sequence or a time) and their diff.
+
+The document (readmodels.definitions_document) is what an SDK of the environment held at that point:
+every flag with the segments it references, folded from the event log as the sync does.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from litestar import Controller, get
+from litestar.di import NamedDependency
+from litestar.params import FromQuery, QueryParameter
+
+from gateway.auth.guards import BEARER, EnvironmentScope, tenant_reader
+from gateway.deps import GatewayDeps
+from gateway.query import PositionQuery
+from readmodels import history
+from readmodels.definitions_document import (
+    DefinitionsDiff,
+    DefinitionsDocument,
+    definitions_as_of,
+    diff_documents,
+)
+from schemas.http_types import INT64_MAX
+
+Point = Annotated[
+    int, QueryParameter(ge=0, le=INT64_MAX, description="A definition sequence (store position).")
+]
+
+
+async def _bound(deps: GatewayDeps, sequence: int | None, at: datetime | None) -> int:
+    """The last position at or before both bounds given (neither: the latest)."""
+    bound = INT64_MAX if sequence is None else sequence
+    return bound if at is None else min(bound, await history.position_at(deps.db, at))
+
+
+async def document(deps: GatewayDeps, env: EnvironmentScope, position: int) -> DefinitionsDocument:
+    return await definitions_as_of(
+        deps.db, environment_id=env.environment_id, project_id=env.project_id, position=position
+    )
+
+
+class DefinitionsController(Controller):
+    path = "/v1/environments/{env_id:uuid}/definitions"
+    tags = ["history"]
+    security = BEARER
+    guards = [tenant_reader]
+
+    @get("/")
+    async def definitions(
+        self,
+        env_scope: NamedDependency[EnvironmentScope],
+        deps: NamedDependency[GatewayDeps],
+        as_of_sequence: PositionQuery = None,
+        as_of: FromQuery[datetime | None] = None,
+    ) -> DefinitionsDocument:
+        """The environment's whole definition as its SDKs had it at `as_of_sequence` / `as_of` (else now)."""
+        return await document(deps, env_scope, await _bound(deps, as_of_sequence, as_of))
+
+    @get("/diff")
+    async def diff(
+        self,
+        env_scope: NamedDependency[EnvironmentScope],
+        deps: NamedDependency[GatewayDeps],
+        from_: Annotated[int, QueryParameter(name="from", ge=0, le=INT64_MAX, description="Sequence A.")],
+        to: Point,
+    ) -> DefinitionsDiff:
+        """What changed from sequence `from` to sequence `to`, per flag or segment and field."""
+        before = await document(deps, env_scope, from_)
+        return diff_documents(before, await document(deps, env_scope, to))
