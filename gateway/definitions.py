@@ -25,9 +25,11 @@ from readmodels.definitions_document import (
 )
 from schemas.http_types import INT64_MAX
 
-Point = Annotated[
-    int, QueryParameter(ge=0, le=INT64_MAX, description="A definition sequence (store position).")
+From = Annotated[
+    int,
+    QueryParameter(name="from", ge=0, le=INT64_MAX, description="Sequence A (default 0: before anything)."),
 ]
+To = Annotated[int | None, QueryParameter(ge=0, le=INT64_MAX, description="Sequence B (default: now).")]
 
 
 async def _bound(deps: GatewayDeps, sequence: int | None, at: datetime | None) -> int:
@@ -64,9 +66,9 @@ class DefinitionsController(Controller):
         self,
         env_scope: NamedDependency[EnvironmentScope],
         deps: NamedDependency[GatewayDeps],
-        from_: Annotated[int, QueryParameter(name="from", ge=0, le=INT64_MAX, description="Sequence A.")],
-        to: Point,
+        from_: From = 0,
+        to: To = None,
     ) -> DefinitionsDiff:
         """What changed from sequence `from` to sequence `to`, per flag or segment and field."""
         before = await document(deps, env_scope, from_)
-        return diff_documents(before, await document(deps, env_scope, to))
+        return diff_documents(before, await document(deps, env_scope, INT64_MAX if to is None else to))
