@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import functools
 import secrets
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TypeVar
 from uuid import UUID
 
-from commands.bus import Context, Handler
+from commands.bus import Bus, CommandBus, Context, Handler
 from commands.encoding import load_stream
 from commands.eventstore import EventStore, Metadata, Usage
-from commands.kinds import ENVIRONMENT
-from commands.streams import Written, decide_and_append
+from commands.kinds import ENVIRONMENT, KINDS, ORG, PROJECT
+from commands.streams import OrgScope, Written
 from domain.errors import EnvironmentNotFound, OrgAlreadyExists, OrgNotFound, ProjectNotFound
 from domain.events import Command
 from domain.quotas import DEFAULT_QUOTAS, Counted, Quotas, exceeded
@@ -31,34 +32,31 @@ C = TypeVar("C", bound=Command)
 SYSTEM_ORG_NAME = "System"
 
 
-async def create_org(cmd: CreateOrg, *, store: EventStore, clock: Clock, actor: str) -> Written:
+NameLookup = Callable[[UUID], Awaitable[frozenset[str]]]  # owner (org / project) -> names taken in it
+
+
+async def _no_names(_: UUID) -> frozenset[str]:
+    return frozenset()
+
+
+@dataclass(frozen=True)
+class TenancyLookups:
+    """Read-side facts the tenancy handlers need: names already taken (uniqueness is per owner)."""
+
+    project_names: NameLookup = _no_names  # org id -> its project names
+    environment_names: NameLookup = _no_names  # project id -> its environment names
+    quotas: Quotas = DEFAULT_QUOTAS
+
+
+async def create_org_step(cmd: CreateOrg, ctx: Context) -> None:
     """A new organisation."""
-    meta = Metadata(actor=actor, org_id=cmd.org_id, command_id=cmd.command_id)
-    _, written = await decide_and_append(
-        store,
-        cmd.org_id,
-        "org",
-        orgs.replay,
-        lambda s: orgs.create_org(s, cmd, clock()),
-        command_id=cmd.command_id,
-        metadata=meta,
-    )
-    return written
+    meta = Metadata(actor=ctx.scope.actor, org_id=cmd.org_id, command_id=ctx.command_id)
+    ctx.emit(cmd.org_id, orgs.create_org(await ctx.load(ORG, cmd.org_id), cmd, ctx.now), metadata=meta)
 
 
-async def ensure_system_org(*, store: EventStore, clock: Clock, command_id: UUID) -> Written | None:
-    """Create the system organisation unless it exists (first start); None when it already did."""
-    cmd = CreateOrg(command_id=command_id, org_id=orgs.SYSTEM_ORG_ID, name=SYSTEM_ORG_NAME, is_system=True)
-    try:
-        written = await create_org(cmd, store=store, clock=clock, actor="system")
-    except OrgAlreadyExists:
-        return None
-    return None if written.repeated else written
-
-
-async def load_org(store: EventStore, org_id: UUID) -> orgs.Org:
+async def live_org(ctx: Context, org_id: UUID) -> orgs.Org:
     """The organisation's state, or OrgNotFound."""
-    org = orgs.replay(await load_stream(store, org_id))  # type: ignore[arg-type]
+    org: orgs.Org | None = await ctx.load(ORG, org_id)
     if org is None:
         raise OrgNotFound(f"organisation {org_id} not found")
     return org
@@ -69,62 +67,103 @@ def created(org_id: UUID, counted: Counted, quotas: Quotas) -> tuple[Usage]:
     return (Usage(org_id=org_id, counted=counted, delta=1, limit=quotas.limit(counted)),)
 
 
-async def create_project(
-    cmd: CreateProject,
-    *,
-    store: EventStore,
-    clock: Clock,
-    actor: str,
-    taken_names: frozenset[str],
-    quotas: Quotas = DEFAULT_QUOTAS,
-) -> Written:
-    """A new project in the caller's organisation; `taken_names` come from the read model."""
-    await load_org(store, cmd.org_id)
-    meta = Metadata(actor=actor, org_id=cmd.org_id, project_id=cmd.project_id, command_id=cmd.command_id)
-    _, written = await decide_and_append(
-        store,
-        cmd.project_id,
-        "project",
-        projects.replay,
-        lambda s: projects.create_project(s, cmd, clock(), taken_names=taken_names),
-        command_id=cmd.command_id,
-        metadata=meta,
-        usage=created(cmd.org_id, Counted.PROJECTS, quotas),
+async def create_project_step(cmd: CreateProject, ctx: Context, *, lookups: TenancyLookups) -> None:
+    """A new project in the caller's organisation (names unique per organisation)."""
+    await live_org(ctx, cmd.org_id)
+    taken = await lookups.project_names(cmd.org_id)
+    events = projects.create_project(await ctx.load(PROJECT, cmd.project_id), cmd, ctx.now, taken_names=taken)
+    meta = Metadata(
+        actor=ctx.scope.actor, org_id=cmd.org_id, project_id=cmd.project_id, command_id=ctx.command_id
     )
-    return written
+    ctx.emit(
+        cmd.project_id, events, metadata=meta, usage=created(cmd.org_id, Counted.PROJECTS, lookups.quotas)
+    )
+
+
+async def create_environment_step(cmd: CreateEnvironment, ctx: Context, *, lookups: TenancyLookups) -> None:
+    """A new environment in a project of the caller's organisation (another org's project is not found)."""
+    project: projects.Project | None = await ctx.load(PROJECT, cmd.project_id)
+    if project is None or project.org_id != cmd.org_id:
+        raise ProjectNotFound(f"project {cmd.project_id} not found")
+    taken = await lookups.environment_names(cmd.project_id)
+    state = await ctx.load(ENVIRONMENT, cmd.environment_id)
+    events = environments.create_environment(state, cmd, ctx.now, taken_names=taken)
+    meta = Metadata(actor=ctx.scope.actor, org_id=cmd.org_id, project_id=cmd.project_id,
+                    environment_id=cmd.environment_id, command_id=ctx.command_id)  # fmt: skip
+    usage = created(cmd.org_id, Counted.ENVIRONMENTS, lookups.quotas)
+    ctx.emit(cmd.environment_id, events, metadata=meta, usage=usage)
+
+
+def tenancy_handlers(lookups: TenancyLookups) -> dict[type[Command], Handler]:
+    """The organisation, project and environment rows of the bus's handler table."""
+    return {
+        CreateOrg: create_org_step,
+        CreateProject: functools.partial(create_project_step, lookups=lookups),
+        CreateEnvironment: functools.partial(create_environment_step, lookups=lookups),
+    }
+
+
+async def _one(store: EventStore, clock: Clock, lookups: TenancyLookups, cmd: Command, scope: OrgScope,
+               stream_id: UUID) -> Written:  # fmt: skip
+    bus = CommandBus(store, tenancy_handlers(lookups), KINDS, clock=clock)
+    return Written.from_outcome(await bus.handle(cmd, scope), stream_id)
+
+
+async def create_org(cmd: CreateOrg, *, store: EventStore, clock: Clock, actor: str) -> Written:
+    """A new organisation, through a bus of the tenancy handlers alone (bootstrap, tests)."""
+    return await _one(
+        store, clock, TenancyLookups(), cmd, OrgScope(actor=actor, org_id=cmd.org_id), cmd.org_id
+    )
+
+
+async def bootstrap_system_org(bus: Bus, *, command_id: UUID) -> Written | None:
+    """Create the system organisation unless it exists (first start); None when it already did."""
+    cmd = CreateOrg(command_id=command_id, org_id=orgs.SYSTEM_ORG_ID, name=SYSTEM_ORG_NAME, is_system=True)
+    try:
+        outcome = await bus.handle(cmd, OrgScope(actor="system", org_id=cmd.org_id))
+    except OrgAlreadyExists:
+        return None
+    return None if outcome.repeated else Written.from_outcome(outcome, cmd.org_id)
+
+
+async def ensure_system_org(*, store: EventStore, clock: Clock, command_id: UUID) -> Written | None:
+    """`bootstrap_system_org` through a bus of the tenancy handlers alone (tests, tools)."""
+    bus = CommandBus(store, tenancy_handlers(TenancyLookups()), KINDS, clock=clock)
+    return await bootstrap_system_org(bus, command_id=command_id)
+
+
+async def load_org(store: EventStore, org_id: UUID) -> orgs.Org:
+    """The organisation's state, or OrgNotFound."""
+    org = orgs.replay(await load_stream(store, org_id))  # type: ignore[arg-type]
+    if org is None:
+        raise OrgNotFound(f"organisation {org_id} not found")
+    return org
+
+
+async def create_project(
+    cmd: CreateProject, *, store: EventStore, clock: Clock, actor: str, taken_names: frozenset[str],
+    quotas: Quotas = DEFAULT_QUOTAS,
+) -> Written:  # fmt: skip
+    """A new project, through a bus of the tenancy handlers alone (tests)."""
+    lookups = TenancyLookups(project_names=_names(taken_names), quotas=quotas)
+    return await _one(store, clock, lookups, cmd, OrgScope(actor=actor, org_id=cmd.org_id), cmd.project_id)
 
 
 async def create_environment(
-    cmd: CreateEnvironment,
-    *,
-    store: EventStore,
-    clock: Clock,
-    actor: str,
-    taken_names: frozenset[str],
+    cmd: CreateEnvironment, *, store: EventStore, clock: Clock, actor: str, taken_names: frozenset[str],
     quotas: Quotas = DEFAULT_QUOTAS,
-) -> Written:
-    """A new environment in a project of the caller's organisation (another org's project is not found)."""
-    project = projects.replay(await load_stream(store, cmd.project_id))  # type: ignore[arg-type]
-    if project is None or project.org_id != cmd.org_id:
-        raise ProjectNotFound(f"project {cmd.project_id} not found")
-    meta = Metadata(
-        actor=actor,
-        org_id=cmd.org_id,
-        project_id=cmd.project_id,
-        environment_id=cmd.environment_id,
-        command_id=cmd.command_id,
-    )
-    _, written = await decide_and_append(
-        store,
-        cmd.environment_id,
-        "environment",
-        environments.replay,
-        lambda s: environments.create_environment(s, cmd, clock(), taken_names=taken_names),
-        command_id=cmd.command_id,
-        metadata=meta,
-        usage=created(cmd.org_id, Counted.ENVIRONMENTS, quotas),
-    )
-    return written
+) -> Written:  # fmt: skip
+    """A new environment, through a bus of the tenancy handlers alone (tests)."""
+    lookups = TenancyLookups(environment_names=_names(taken_names), quotas=quotas)
+    scope = OrgScope(actor=actor, org_id=cmd.org_id)
+    return await _one(store, clock, lookups, cmd, scope, cmd.environment_id)
+
+
+def _names(taken: frozenset[str]) -> NameLookup:
+    async def names(_: UUID) -> frozenset[str]:
+        return taken
+
+    return names
 
 
 async def _environment_of(ctx: Context, environment_id: UUID) -> environments.Environment:

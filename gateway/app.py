@@ -17,7 +17,7 @@ from litestar.types import ControllerRouterHandler
 from psycopg_pool import AsyncConnectionPool
 
 from commands.eventstore import EventStore
-from commands.tenancy import ensure_system_org
+from commands.tenancy import bootstrap_system_org
 from domain.tenancy.org import SYSTEM_ORG_ID
 from gateway.allow import allow_header_middleware
 from gateway.asgi_types import ASGIApp
@@ -47,6 +47,7 @@ from gateway.positions import parsed_position, requested_position
 from gateway.probes import PROBE_ROUTES
 from gateway.query import check_query
 from gateway.sdk_connections import SdkConnectionController
+from gateway.sdk_key_aliases import SdkKeyAliasController, SdkKeyRevokeAlias
 from gateway.segments import SegmentController
 from gateway.tenancy import ProjectController, SdkKeyController
 from gateway.tenancy_users import UserController
@@ -72,6 +73,8 @@ def route_handlers() -> list[ControllerRouterHandler]:
         InvitationController,  # helper-auth
         ProjectController,
         SdkKeyController,
+        SdkKeyAliasController,  # the seed deployment guide's paths
+        SdkKeyRevokeAlias,
         UserController,
         FlagController,
         SegmentController,
@@ -144,7 +147,7 @@ def create_app(
 
     async def on_startup(app: Litestar) -> None:
         if bootstrap:
-            await ensure_system_org(store=deps.store, clock=deps.clock, command_id=SYSTEM_ORG_COMMAND_ID)
+            await bootstrap_system_org(deps.bus, command_id=SYSTEM_ORG_COMMAND_ID)
 
     dependencies: dict[str, Provide] = {
         "deps": _constant(deps),

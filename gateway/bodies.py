@@ -4,10 +4,15 @@ Litestar converts bodies with `strict=False`, which takes `0` / `1` for booleans
 numeric strings for integers. The gateway's request class decodes with `strict=True` instead, before any
 dependency runs (so a malformed body never touches the pool); the signature model then receives the
 decoded Struct and passes it through unchanged. What is accepted is exactly what the OpenAPI says.
+
+The seed's proto3 JSON shape of a body is decoded here too (`schemas/http_body.py`): the seed request
+message when the body carries one of its keys, proto enum names mapped to ours, ids repeating the path
+checked against it (a contradiction is 400) and dropped, so a route only ever sees our shape.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from functools import cache
 from typing import Any
 
@@ -16,6 +21,7 @@ from litestar import Request
 from litestar.handlers.base import BaseRouteHandler
 
 from gateway.errors import InvalidArgument
+from schemas.http_body import BodyError, native, seed_form
 from schemas.http_types import INT64_MAX, INT64_MIN
 
 _UNSET: Any = object()
@@ -46,8 +52,8 @@ def integral_floats_as_ints(value: Any) -> Any:
 def decode_strict(raw: bytes, target: Any) -> Any:
     """JSON `raw` as `target` (None: any JSON), strictly; msgspec.DecodeError / ValidationError otherwise.
 
-    The one decode of every body the gateway takes: the routes' declared types (`decode_body`) and
-    the bodies a route reads itself because its failures have another shape (gateway/ofrep.py).
+    For the bodies a route reads itself because its failures have another shape (gateway/ofrep.py);
+    the routes' declared types go through `decode_body`, which also takes the seed's shapes.
     """
     value = msgspec.json.decode(raw)
     if target is None:
@@ -55,14 +61,27 @@ def decode_strict(raw: bytes, target: Any) -> Any:
     return msgspec.convert(integral_floats_as_ints(value), target, strict=True)
 
 
-def decode_body(handler: BaseRouteHandler, raw: bytes) -> Any:
-    """The body as the handler's declared type, or INVALID_ARGUMENT naming what is wrong and where."""
+def decode_body(handler: BaseRouteHandler, raw: bytes, path: Mapping[str, object] | None = None) -> Any:
+    """The body as the handler's declared type; `path` holds the route's path parameters."""
+    return decode_as(_body_type(handler), raw, path or {})
+
+
+def decode_as(target: Any, raw: bytes, path: Mapping[str, object]) -> Any:
+    """The body as `target` (None: any JSON), from our or the seed's shape, or INVALID_ARGUMENT naming
+    what is wrong and where."""
     try:
-        return decode_strict(raw, _body_type(handler))
+        value = msgspec.json.decode(raw)
+        if target is None:
+            return value
+        form, value = seed_form(target, value)
+        decoded = msgspec.convert(integral_floats_as_ints(value), form, strict=True)
+        return native(decoded, path)
     except msgspec.ValidationError as exc:
         raise InvalidArgument(f"invalid body: {body_message(exc)}") from None
     except msgspec.DecodeError as exc:
         raise InvalidArgument(f"malformed JSON body: {exc}") from None
+    except BodyError as exc:
+        raise InvalidArgument(f"invalid body: {exc}") from None
 
 
 def body_message(exc: msgspec.ValidationError) -> str:
@@ -82,5 +101,5 @@ class StrictRequest(Request[Any, Any, Any]):
 
     async def json(self) -> Any:
         if self._strict_json is _UNSET:
-            self._strict_json = decode_body(self.route_handler, await self.body())
+            self._strict_json = decode_body(self.route_handler, await self.body(), self.path_params)
         return self._strict_json

@@ -5,19 +5,17 @@
 
 from __future__ import annotations
 
-from uuid import UUID, uuid4
+from uuid import uuid4
 
 from litestar import Controller, delete, get, post, put
 from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody
 
-from commands.event_definitions import EventDefinitionCommand, handle_event_definition, load_event_definition
-from commands.streams import Scope, Written
-from domain.event_definitions.commands import (
-    CreateEventDefinition,
-    DeleteEventDefinition,
-    UpdateEventDefinition,
-)
+from commands.bus import Outcome
+from commands.event_definitions import PatchEventDefinition
+from commands.streams import Scope
+from domain.event_definitions.commands import CreateEventDefinition, DeleteEventDefinition
+from domain.event_definitions.event_definition import event_definition_stream
 from domain.event_definitions.events import MetricValueType
 from gateway.auth.guards import BEARER, EnvironmentScope, tenant_reader, tenant_writer
 from gateway.deps import GatewayDeps
@@ -25,7 +23,6 @@ from gateway.errors import NotFound
 from gateway.query import VersionQuery
 from gateway.writes import IdempotencyKey, command_id, with_stamps, write_scope
 from readmodels import event_definitions as rm
-from readmodels import experiments as rm_experiments
 from schemas.http_event_definitions import (
     CreateEventDefinitionBody,
     DeletedEventDefinition,
@@ -35,33 +32,22 @@ from schemas.http_event_definitions import (
 )
 
 
-async def _send(deps: GatewayDeps, cmd: EventDefinitionCommand, scope: Scope) -> Written:
-    async def measured_by(environment_id: UUID, key: str) -> frozenset[str]:
-        names = await rm_experiments.experiments_measuring(
-            deps.db, environment_id=environment_id, metric_key=key
-        )
-        return frozenset(names)
-
-    return await handle_event_definition(
-        cmd, scope, store=deps.store, clock=deps.clock, measured_by=measured_by
-    )
-
-
-async def _answer(deps: GatewayDeps, scope: Scope, key: str, written: Written) -> EventDefinitionView:
-    state = await load_event_definition(deps.store, scope.environment_id, key)
+async def _answer(deps: GatewayDeps, scope: Scope, key: str, outcome: Outcome) -> EventDefinitionView:
+    """The definition as the command left it, once the read models have it."""
+    state = outcome.state(event_definition_stream(scope.environment_id, key))
     if state is None or state.deleted:
         raise NotFound(f"event definition {key!r} not found")
-    await deps.settle(written.position)
+    await deps.settle(outcome.position)
     view = EventDefinitionView(
         key=state.key,
         description=state.description,
         value_type=state.value_type.value,
         environment_id=state.environment_id,
         version=state.version,
-        position=written.position,
+        position=outcome.position,
     )
     row = await rm.event_definition(deps.db, environment_id=scope.environment_id, key=key)
-    return with_stamps(view, row, written.position)
+    return with_stamps(view, row, outcome.position)
 
 
 def _row_view(r: rm.EventDefinitionRow) -> EventDefinitionView:
@@ -109,7 +95,7 @@ class EventDefinitionController(Controller):
             value_type=MetricValueType(data.value_type),
             description=data.description,
         )
-        return await _answer(deps, scope, data.key, await _send(deps, cmd, scope))
+        return await _answer(deps, scope, data.key, await deps.bus.handle(cmd, scope))
 
     @get("/{key:str}", guards=[tenant_reader])
     async def get_definition(
@@ -134,19 +120,15 @@ class EventDefinitionController(Controller):
     ) -> EventDefinitionView:
         """Change the description (a different value_type is refused)."""
         scope = write_scope(env_scope)
-        current = await load_event_definition(deps.store, scope.environment_id, key)
-        description = (
-            data.description if data.description is not None else (current.description if current else "")
-        )
-        cmd = UpdateEventDefinition(
+        cmd = PatchEventDefinition(
             command_id=uuid4(),
             environment_id=scope.environment_id,
             key=key,
-            description=description,
+            description=data.description,
             value_type=MetricValueType(data.value_type) if data.value_type else None,
             expected_version=data.version,
         )
-        return await _answer(deps, scope, key, await _send(deps, cmd, scope))
+        return await _answer(deps, scope, key, await deps.bus.handle(cmd, scope))
 
     @delete("/{key:str}", guards=[tenant_writer], status_code=200)
     async def delete_definition(
@@ -161,5 +143,5 @@ class EventDefinitionController(Controller):
         cmd = DeleteEventDefinition(
             command_id=uuid4(), environment_id=scope.environment_id, key=key, expected_version=version
         )
-        written = await _send(deps, cmd, scope)
-        return DeletedEventDefinition(key=key, deleted=True, position=await deps.settle(written.position))
+        outcome = await deps.bus.handle(cmd, scope)
+        return DeletedEventDefinition(key=key, deleted=True, position=await deps.settle(outcome.position))

@@ -13,15 +13,10 @@ from litestar import Controller, delete, get, post, put
 from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody
 
-from commands.experiments import ExperimentCommand, handle_experiment, load_experiment
+from commands.bus import Outcome
+from commands.experiments import PatchExperiment
 from commands.stats_jobs import PostgresStatsJobs
-from commands.streams import Scope
-from domain.experiments.commands import (
-    CreateExperiment,
-    DeleteExperiment,
-    TransitionExperiment,
-    UpdateExperiment,
-)
+from domain.experiments.commands import CreateExperiment, DeleteExperiment, TransitionExperiment
 from gateway import experiment_views as views
 from gateway.auth.guards import BEARER, EnvironmentScope, tenant_reader, tenant_writer
 from gateway.deps import GatewayDeps
@@ -42,11 +37,10 @@ from schemas.http_experiments import (
 )
 
 
-async def _run(deps: GatewayDeps, scope: Scope, cmd: ExperimentCommand) -> ExperimentView:
-    written = await handle_experiment(cmd, scope, store=deps.store, clock=deps.clock)
-    state = await load_experiment(deps.store, scope, cmd.experiment_id)
-    await deps.settle(written.position)
-    return views.state_view(state, written.position)
+async def _answer(deps: GatewayDeps, outcome: Outcome, experiment_id: UUID) -> ExperimentView:
+    """The experiment as the command left it, once the read models have it."""
+    await deps.settle(outcome.position)
+    return views.state_view(outcome.state(experiment_id), outcome.position)
 
 
 async def _row(deps: GatewayDeps, env: EnvironmentScope, experiment_id: UUID) -> rm.ExperimentRow:
@@ -54,6 +48,10 @@ async def _row(deps: GatewayDeps, env: EnvironmentScope, experiment_id: UUID) ->
     if row is None:
         raise NotFound(f"experiment {experiment_id} not found")
     return row
+
+
+def _tuple(keys: list[str] | None) -> tuple[str, ...] | None:
+    return None if keys is None else tuple(keys)
 
 
 class ExperimentController(Controller):
@@ -96,7 +94,7 @@ class ExperimentController(Controller):
             traffic_allocation=data.traffic_allocation,
             stats_interval_minutes=data.stats_interval_minutes,
         )
-        return await _run(deps, scope, cmd)
+        return await _answer(deps, await deps.bus.handle(cmd, scope), experiment_id)
 
     @get("/experiments/{experiment_id:uuid}", guards=[tenant_reader])
     async def get_experiment(
@@ -117,26 +115,20 @@ class ExperimentController(Controller):
         deps: NamedDependency[GatewayDeps],
     ) -> ExperimentView:
         """Change fields; what may change depends on the status (409/400 otherwise)."""
-        scope = write_scope(env_scope)
-        s = await load_experiment(deps.store, scope, experiment_id)
-        cmd = UpdateExperiment(
+        cmd = PatchExperiment(
             command_id=uuid4(),
             experiment_id=experiment_id,
             expected_version=data.version,
-            name=s.name if data.name is None else data.name,
-            description=s.description if data.description is None else data.description,
-            variant_keys=s.variant_keys if data.variant_keys is None else tuple(data.variant_keys),
-            control_variant=data.control_variant or s.control_variant,
-            metric_keys=s.metric_keys if data.metric_keys is None else tuple(data.metric_keys),
-            weights=s.weights if data.weights is None else views.buckets(data.weights),
-            traffic_allocation=s.traffic_allocation
-            if data.traffic_allocation is None
-            else data.traffic_allocation,
-            stats_interval_minutes=s.stats_interval_minutes
-            if data.stats_interval_minutes is None
-            else data.stats_interval_minutes,
+            name=data.name,
+            description=data.description,
+            variant_keys=_tuple(data.variant_keys),
+            control_variant=data.control_variant,
+            metric_keys=_tuple(data.metric_keys),
+            weights=None if data.weights is None else views.buckets(data.weights),
+            traffic_allocation=data.traffic_allocation,
+            stats_interval_minutes=data.stats_interval_minutes,
         )
-        return await _run(deps, scope, cmd)
+        return await _answer(deps, await deps.bus.handle(cmd, write_scope(env_scope)), experiment_id)
 
     @delete("/experiments/{experiment_id:uuid}", guards=[tenant_writer], status_code=200)
     async def delete_experiment(
@@ -147,10 +139,9 @@ class ExperimentController(Controller):
         version: VersionQuery,
     ) -> DeletedExperiment:
         """Delete a DRAFT or CONCLUDED experiment."""
-        scope = write_scope(env_scope)
         cmd = DeleteExperiment(command_id=uuid4(), experiment_id=experiment_id, expected_version=version)
-        written = await handle_experiment(cmd, scope, store=deps.store, clock=deps.clock)
-        return DeletedExperiment(id=experiment_id, deleted=True, position=await deps.settle(written.position))
+        outcome = await deps.bus.handle(cmd, write_scope(env_scope))
+        return DeletedExperiment(id=experiment_id, deleted=True, position=await deps.settle(outcome.position))
 
     @post("/experiments/{experiment_id:uuid}/transition", guards=[tenant_writer], status_code=200)
     async def transition(
@@ -168,7 +159,7 @@ class ExperimentController(Controller):
             reason=data.reason,
             expected_version=data.version,
         )
-        return await _run(deps, write_scope(env_scope), cmd)
+        return await _answer(deps, await deps.bus.handle(cmd, write_scope(env_scope)), experiment_id)
 
     @get("/experiments/{experiment_id:uuid}/iterations", guards=[tenant_reader])
     async def list_iterations(

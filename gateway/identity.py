@@ -9,7 +9,7 @@ from litestar import Controller, Request, get, post, put
 from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody
 
-from commands.tenancy import create_org
+from commands.streams import OrgScope
 from domain.tenancy.commands import CreateOrg
 from domain.tenancy.org import SYSTEM_ORG_ID
 from gateway.auth.addresses import client_address
@@ -195,7 +195,7 @@ class AdminController(Controller):
         POST /v1/admin/orgs/{org_id}/users (system admins are strangers to every tenant)."""
         command_id, org_id = await command_ids(caller.user_id, "org", idempotency_key, body=data, db=deps.db)
         cmd = CreateOrg(command_id=command_id, org_id=org_id, name=data.name)
-        written = await create_org(cmd, store=deps.store, clock=deps.clock, actor=caller.actor)
+        written = await deps.bus.handle(cmd, OrgScope(actor=caller.actor, org_id=org_id))
         position = await deps.settle(written.position)
         row = await directory.get_org(deps.db, org_id)
         created_at = row.created_at if row is not None else None

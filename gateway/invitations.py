@@ -1,7 +1,7 @@
 """/v1/auth/invitations: organisations that invited the caller's account, to accept or decline.
 
 Creating a user whose email already belongs to an account of another organisation invites that
-account instead (commands.identity.register_user): it joins only when its owner accepts here, so no
+account instead (commands.identity.register_user_step): it joins only when its owner accepts here, so no
 organisation can pull a stranger's account in, or make it unmanageable by its own admins.
 """
 
@@ -13,7 +13,7 @@ from litestar import Controller, delete, get, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath
 
-from commands.identity import accept_invitation, remove_membership
+from commands.streams import OrgScope
 from domain.tenancy.commands import AcceptInvitation, RemoveMembership
 from gateway.auth.guards import BEARER
 from gateway.auth.principals import Caller
@@ -53,8 +53,8 @@ class InvitationController(Controller):
         """Join the organisation with the invited role (then switch-org into it)."""
         await _pending(deps, caller, org_id)
         cmd = AcceptInvitation(command_id=uuid4(), user_id=caller.user_id, org_id=org_id)
-        written = await accept_invitation(cmd, store=deps.store, clock=deps.clock, actor=caller.actor)
-        return PositionReply(position=await deps.settle(written.position))
+        outcome = await deps.bus.handle(cmd, OrgScope(actor=caller.actor, org_id=org_id))
+        return PositionReply(position=await deps.settle(outcome.position))
 
     @delete("/{org_id:uuid}", status_code=200)
     async def decline(
@@ -63,5 +63,5 @@ class InvitationController(Controller):
         """Decline the invitation."""
         await _pending(deps, caller, org_id)
         cmd = RemoveMembership(command_id=uuid4(), user_id=caller.user_id, org_id=org_id)
-        written = await remove_membership(cmd, store=deps.store, clock=deps.clock, actor=caller.actor)
-        return PositionReply(position=await deps.settle(written.position))
+        outcome = await deps.bus.handle(cmd, OrgScope(actor=caller.actor, org_id=org_id))
+        return PositionReply(position=await deps.settle(outcome.position))

@@ -104,11 +104,17 @@ def _body_types(app: Litestar) -> list[Any]:
     return [field.annotation for field in fields if field is not None]
 
 
+def _seed_request(body_type: Any) -> type[msgspec.Struct] | None:
+    return getattr(body_type, "__seed_request__", None) if isinstance(body_type, type) else None
+
+
 def request_components(app: Litestar) -> dict[str, Any]:
     """msgspec's own JSON schema of every request body type: exactly what the strict decoder accepts
     (closed objects, exact integer bounds, `anyOf` unions, tags), under the names Litestar refers to,
-    plus the cross-field rules a body class states in `__json_schema_extra__`."""
-    types = _body_types(app)
+    plus the cross-field rules a body class states in `__json_schema_extra__`, plus the seed request
+    messages a body may also be sent as."""
+    bodies = _body_types(app)
+    types = [*bodies, *(r for r in map(_seed_request, bodies) if r is not None)]
     _, components = msgspec.json.schema_components(types, ref_template=REF_TEMPLATE)
     for cls in _struct_classes(types):
         extra = getattr(cls, "__json_schema_extra__", None)
@@ -136,6 +142,22 @@ def _struct_classes(types: list[Any]) -> list[type[msgspec.Struct]]:
                 elif isinstance(item, msgspec.inspect.Type):
                     pending.append(item)
     return list(found.values())
+
+
+def _seed_alternatives(app: Litestar, paths: dict[str, PathItem]) -> None:
+    """A body that may also be sent as the seed's request message is `anyOf` the two."""
+    for path, method, handler in _handlers(app):
+        field = handler.parsed_fn_signature.parameters.get("data")
+        request = _seed_request(field.annotation) if field is not None else None
+        op = getattr(paths.get(path), method, None) if path in paths else None
+        if request is None or field is None or not isinstance(op, Operation) or op.request_body is None:
+            continue
+        if isinstance(op.request_body, Reference) or not op.request_body.content:
+            continue
+        media = op.request_body.content["application/json"]
+        ours = Reference(ref=REF_TEMPLATE.format(name=field.annotation.__name__))
+        seed = Reference(ref=REF_TEMPLATE.format(name=request.__name__))
+        media.schema = Schema(any_of=[ours, seed])
 
 
 def _query_schemas(app: Litestar, paths: dict[str, PathItem]) -> None:
@@ -173,6 +195,7 @@ def finalize_openapi(app: Litestar) -> None:
         openapi.components.schemas = {**schemas, **request_components(app)}
     _unions_as_any_of(openapi.paths)
     _query_schemas(app, openapi.paths or {})
+    _seed_alternatives(app, openapi.paths or {})
     for path, item in (openapi.paths or {}).items():
         for method, op in _operations(item):
             if op.security is None:

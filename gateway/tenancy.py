@@ -10,7 +10,7 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody
 
 from commands.streams import OrgScope
-from commands.tenancy import create_environment, create_project, new_sdk_key
+from commands.tenancy import new_sdk_key
 from domain.tenancy.commands import CreateEnvironment, CreateProject, RevokeSdkKey
 from gateway.auth.guards import BEARER, org_admin, tenant_reader
 from gateway.auth.principals import Caller
@@ -102,16 +102,13 @@ class ProjectController(Controller):
     ) -> ProjectReply:
         """A project in the caller's organisation (names unique per organisation, case-insensitive)."""
         own_org(caller, data.org_id)
-        taken = frozenset(p.name for p in await directory.list_projects(deps.db, caller.org_id))
         command_id, project_id = await command_ids(
             caller.org_id, "project", idempotency_key, body=data, db=deps.db
         )
         cmd = CreateProject(
             command_id=command_id, project_id=project_id, org_id=caller.org_id, name=data.name
         )
-        written = await create_project(
-            cmd, store=deps.store, clock=deps.clock, actor=caller.actor, taken_names=taken, quotas=deps.quotas
-        )
+        written = await deps.bus.handle(cmd, OrgScope(actor=caller.actor, org_id=caller.org_id))
         position = await deps.settle(written.position)
         row = await directory.get_project(deps.db, cmd.project_id)
         return ProjectReply(
@@ -146,18 +143,14 @@ class ProjectController(Controller):
     ) -> EnvironmentReply:
         """An environment in one of the caller's projects (another organisation's project is 404)."""
         await project_of(deps, caller, project_id)
-        matches_path("project_id", data.project_id, project_id)
         command_id, environment_id = await command_ids(
             project_id, "environment", idempotency_key, body=data, db=deps.db
         )
-        taken = frozenset(e.name for e in await directory.list_environments(deps.db, project_id))
         cmd = CreateEnvironment(
             command_id=command_id, environment_id=environment_id, org_id=caller.org_id,
             project_id=project_id, name=data.name,
         )  # fmt: skip
-        written = await create_environment(
-            cmd, store=deps.store, clock=deps.clock, actor=caller.actor, taken_names=taken, quotas=deps.quotas
-        )
+        written = await deps.bus.handle(cmd, OrgScope(actor=caller.actor, org_id=caller.org_id))
         position = await deps.settle(written.position)
         row = await directory.get_environment(deps.db, environment_id)
         return EnvironmentReply(

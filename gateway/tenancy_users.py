@@ -8,7 +8,8 @@ from litestar import Controller, delete, get, post, put
 from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody
 
-from commands.identity import change_password, register_user, remove_membership, remove_user
+from commands.identity import account_of, forget_account
+from commands.streams import OrgScope
 from domain.ids import canonical_email
 from domain.tenancy.commands import ChangePassword, RegisterUser, RemoveMembership, RemoveUser
 from domain.tenancy.events import OrgRole
@@ -54,17 +55,15 @@ async def create_user(
         org_id=org_id,
         role=_ROLES[data.org_role],
     )
-    written = await register_user(
-        cmd, store=deps.store, clock=deps.clock, actor=actor, vault=deps.identity_vault()
-    )
-    if written.repeated and repeat_message is not None:
+    outcome = await deps.bus.handle(cmd, OrgScope(actor=actor, org_id=org_id))
+    if outcome.repeated and repeat_message is not None:
         raise PermissionDenied(repeat_message)
     return UserReply(
-        user_id=written.stream_id,  # an existing account's id when the address was invited
+        user_id=account_of(outcome, cmd),  # an existing account's id when the address was invited
         email=email,
         display_name=display_name.strip(),
         org_role=data.org_role,
-        position=await deps.settle(written.position),
+        position=await deps.settle(outcome.position),
     )
 
 
@@ -113,22 +112,18 @@ class UserController(Controller):
         """
         if user_id == caller.user_id:
             raise InvalidArgument("you cannot remove yourself")
-        if await identity.is_invited(deps.db, user_id, caller.org_id):
-            withdraw = RemoveMembership(command_id=uuid4(), user_id=user_id, org_id=caller.org_id)
-            written = await remove_membership(
-                withdraw, store=deps.store, clock=deps.clock, actor=caller.actor
-            )
-            return PositionReply(position=await deps.settle(written.position))
+        scope = OrgScope(actor=caller.actor, org_id=caller.org_id)
+        leave = RemoveMembership(command_id=uuid4(), user_id=user_id, org_id=caller.org_id)
+        if await identity.is_invited(deps.db, user_id, caller.org_id):  # withdraw the invitation
+            return PositionReply(position=await deps.settle((await deps.bus.handle(leave, scope)).position))
         target = await managed_member(deps, caller, user_id, Action.END_MEMBERSHIP)
-        cmd = RemoveMembership(command_id=uuid4(), user_id=user_id, org_id=caller.org_id)
-        written = await remove_membership(cmd, store=deps.store, clock=deps.clock, actor=caller.actor)
-        if target.orgs == {caller.org_id}:  # its last organisation: the account goes too
-            gone = RemoveUser(command_id=uuid4(), user_id=user_id)
-            written = await remove_user(
-                gone, store=deps.store, clock=deps.clock, actor=caller.actor, vault=deps.identity_vault()
-            )
+        last = target.orgs == {caller.org_id}  # its last organisation: the account goes too, atomically
+        steps = [leave, RemoveUser(command_id=uuid4(), user_id=user_id)] if last else [leave]
+        outcome = await deps.bus.handle_changeset(steps, scope, command_id=leave.command_id)
+        if last:
+            await forget_account(deps.identity_vault(), user_id)
             await deps.refresh_tokens.revoke_user(user_id, now=deps.clock())
-        return PositionReply(position=await deps.settle(written.position))
+        return PositionReply(position=await deps.settle(outcome.position))
 
     @put("/{user_id:uuid}/password", guards=[tenant_reader])
     async def set_password(
@@ -180,8 +175,6 @@ async def set_password(
         raise InvalidArgument(problem)
     digest = await deps.passwords.hash(data.new_password)
     cmd = ChangePassword(command_id=uuid4(), user_id=user.user_id, password_hash=digest)
-    written = await change_password(
-        cmd, store=deps.store, clock=deps.clock, actor=actor, vault=deps.identity_vault()
-    )
+    outcome = await deps.bus.handle(cmd, OrgScope(actor=actor))
     await deps.refresh_tokens.revoke_user(user.user_id, now=deps.clock())
-    return PositionReply(position=await deps.settle(written.position))
+    return PositionReply(position=await deps.settle(outcome.position))

@@ -23,7 +23,12 @@ V = TypeVar("V", bound=msgspec.Struct)
 IdempotencyKey = Annotated[
     str | None,
     HeaderParameter(
-        name=IDEMPOTENCY_HEADER, required=False, description="Repeat-safe create: same key, same result"
+        name=IDEMPOTENCY_HEADER,
+        required=False,
+        description="Repeat-safe create: same key, same result (1-200 characters, not blank)",
+        min_length=1,
+        max_length=MAX_IDEMPOTENCY_KEY,
+        pattern=r"\S",
     ),
 ]
 

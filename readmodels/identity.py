@@ -138,6 +138,11 @@ async def sdk_key_by_hash(db: ReadDb, key_hash: str) -> SdkKeyRow | None:
     return await fetch_one(db, _KEY + " WHERE key_hash = %s AND status = 'active'", (key_hash,), SdkKeyRow)
 
 
+async def sdk_key(db: ReadDb, key_id: UUID) -> SdkKeyRow | None:
+    """The key with that id, active or revoked."""
+    return await fetch_one(db, _KEY + " WHERE key_id = %s", (key_id,), SdkKeyRow)
+
+
 async def sdk_keys(db: ReadDb, environment_id: UUID) -> list[SdkKeyRow]:
     """The environment's keys, active and revoked, oldest first."""
     return await fetch_all(

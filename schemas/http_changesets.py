@@ -11,7 +11,8 @@ from typing import Annotated
 import msgspec
 
 from domain.conditions.ast import Condition
-from schemas.http_flags import Body, RuleBody, ServeBody
+from schemas.http_body import Body
+from schemas.http_flags import RuleBody, ServeBody
 from schemas.http_segments import SegmentKind
 from schemas.http_types import Key, Position
 

@@ -1,14 +1,18 @@
 """HTTP bodies of the experiment routes (/v1/environments/{env_id}/experiments/...), seed shapes.
 
 Status names are the seed's enum without its prefix: DRAFT, ACTIVE, PAUSED, CONCLUDED (input also accepts
-lower case and the seed's EXPERIMENT_STATUS_* spellings). `weights` split traffic between the variants in
-weight_milli (sum 1000); empty means an even split. `stats_interval_minutes` (1..10080, default 60) is how
-often the stats worker recomputes a running iteration; it may change in every status but CONCLUDED.
+lower case and the seed's EXPERIMENT_STATUS_* spellings). Create and update also take the seed's
+CreateExperimentRequest / UpdateExperimentRequest wrapper, `{"experiment": {...}}`, and every body may
+repeat the path's `environment_id` (and `id` / `experiment_id`) as the seed's messages do.
+`weights` split traffic between the variants in weight_milli (sum 1000); empty means an even split.
+`stats_interval_minutes` (1..10080, default 60) is how often the stats worker recomputes a running
+iteration; it may change in every status but CONCLUDED.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from collections.abc import Mapping
+from typing import Annotated, Any, ClassVar, Literal
 from uuid import UUID
 
 import msgspec
@@ -18,6 +22,7 @@ from domain.experiments.schedule import (
     MAX_STATS_INTERVAL_MINUTES,
     MIN_STATS_INTERVAL_MINUTES,
 )
+from schemas.http_body import Body, SeedRequest
 from schemas.http_types import Key, Version, WeightMilli
 
 StatsInterval = Annotated[
@@ -30,10 +35,6 @@ StatsInterval = Annotated[
 ]
 
 
-class Body(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """Base of every request body: unknown fields are refused (400)."""
-
-
 class WeightBody(Body, frozen=True, kw_only=True):
     variant_key: str
     weight_milli: WeightMilli
@@ -41,6 +42,9 @@ class WeightBody(Body, frozen=True, kw_only=True):
 
 class CreateExperimentBody(Body, frozen=True, kw_only=True):
     """`control_variant` defaults to the first of `variant_keys`."""
+
+    __path_ids__: ClassVar[Mapping[str, str]] = {"environment_id": "env_id"}
+    __seed_request__: ClassVar[type[SeedRequest] | None] = None  # set below (the class refers to this one)
 
     name: str
     flag_key: Key
@@ -51,10 +55,25 @@ class CreateExperimentBody(Body, frozen=True, kw_only=True):
     weights: list[WeightBody] = []
     traffic_allocation: float = 1.0
     stats_interval_minutes: StatsInterval = DEFAULT_STATS_INTERVAL_MINUTES
+    environment_id: UUID | None = None
+
+
+class CreateExperimentRequest(SeedRequest, frozen=True, kw_only=True):
+    """The seed's CreateExperimentRequest: our create body inside `experiment`."""
+
+    experiment: CreateExperimentBody
+
+    def native(self) -> CreateExperimentBody:
+        return self.experiment
+
+
+CreateExperimentBody.__seed_request__ = CreateExperimentRequest
 
 
 class UpdateExperimentBody(Body, frozen=True, kw_only=True):
     """Fields left out keep their value; what may change depends on the status."""
+
+    __path_ids__: ClassVar[Mapping[str, str]] = {"environment_id": "env_id", "id": "experiment_id"}
 
     version: Version
     name: str | None = None
@@ -65,6 +84,20 @@ class UpdateExperimentBody(Body, frozen=True, kw_only=True):
     weights: list[WeightBody] | None = None
     traffic_allocation: float | None = None
     stats_interval_minutes: StatsInterval | None = None
+    environment_id: UUID | None = None
+    id: UUID | None = None
+
+
+class UpdateExperimentRequest(SeedRequest, frozen=True, kw_only=True):
+    """The seed's UpdateExperimentRequest: our update body (with `version`) inside `experiment`."""
+
+    experiment: UpdateExperimentBody
+
+    def native(self) -> UpdateExperimentBody:
+        return self.experiment
+
+
+UpdateExperimentBody.__seed_request__ = UpdateExperimentRequest
 
 
 StatusName = Literal[  # the seed's names, lower case, or with the seed's EXPERIMENT_STATUS_ prefix
@@ -76,9 +109,19 @@ StatusName = Literal[  # the seed's names, lower case, or with the seed's EXPERI
 
 
 class TransitionBody(Body, frozen=True, kw_only=True):
+    """The seed's TransitionExperimentRequest plus `version` (every change names the version it read)."""
+
+    __proto_enums__: ClassVar[Mapping[str, str]] = {"new_status": "EXPERIMENT_STATUS_"}
+    __path_ids__: ClassVar[Mapping[str, str]] = {
+        "environment_id": "env_id",
+        "experiment_id": "experiment_id",
+    }
+
     new_status: StatusName
     reason: str = ""
     version: Version
+    environment_id: UUID | None = None
+    experiment_id: UUID | None = None
 
 
 class WeightView(msgspec.Struct, frozen=True, kw_only=True):

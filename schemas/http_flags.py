@@ -2,23 +2,23 @@
 
 `version` on an environment route is that environment's flag-config stream version (0 while the flag
 has no config there); `definition_version` is the project-level definition's own version.
-Conditions are the JSON encoding of domain.conditions.ast (the seed's `rule_payload`).
+Conditions are the JSON encoding of domain.conditions.ast (the seed's `rule_payload`). `value_type`
+may be the seed's FlagValueType name (`FLAG_VALUE_TYPE_BOOL`); the hashing body is also the seed's
+UpdateFlagHashingRequest (with `environment_id` / `flag_key` repeating the path's).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar
 from uuid import UUID
 
 import msgspec
 
 from domain.conditions.ast import Condition
+from schemas.http_body import Body
 from schemas.http_types import Int64, Key, OptionalKey, Position, Rfc3339, ValueTypeName, Version, WeightMilli
-
-
-class Body(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """Base of every request body: unknown fields are refused (400)."""
 
 
 class VariantBody(Body, frozen=True, kw_only=True):
@@ -63,6 +63,11 @@ class RuleBody(Body, frozen=True, kw_only=True):
 
 
 class CreateFlagBody(Body, frozen=True, kw_only=True):
+    """Also the seed's MutateFlagRequest (CREATE), `{"flag": {...}}`."""
+
+    __proto_enums__: ClassVar[Mapping[str, str]] = {"value_type": "FLAG_VALUE_TYPE_"}
+    __path_ids__: ClassVar[Mapping[str, str]] = {"environment_id": "env_id"}
+
     key: Key
     value_type: ValueTypeName
     variants: list[VariantBody]
@@ -72,6 +77,7 @@ class CreateFlagBody(Body, frozen=True, kw_only=True):
     off_variant: str | None = None
     fallthrough: ServeBody | None = None
     rules: list[RuleBody] = []
+    environment_id: UUID | None = None
 
 
 class UpdateFlagBody(Body, frozen=True, kw_only=True):
@@ -108,8 +114,14 @@ class HashingConfigBody(Body, frozen=True, kw_only=True):
 
 
 class UpdateHashingBody(Body, frozen=True, kw_only=True):
+    """The seed's UpdateFlagHashingRequest plus `version` (every change names the version it read)."""
+
+    __path_ids__: ClassVar[Mapping[str, str]] = {"environment_id": "env_id", "flag_key": "key"}
+
     version: Version
     configs: list[HashingConfigBody]
+    environment_id: UUID | None = None
+    flag_key: Key | None = None
 
 
 class ToggleBody(Body, frozen=True, kw_only=True):
@@ -214,3 +226,7 @@ class RevertBody(Body, frozen=True, kw_only=True):
     version: Version
     position: Position | None = None
     at: Rfc3339 | None = None
+
+
+# The seed's MutateFlagRequest, which CreateFlagBody may also be sent as (it refers to the classes above).
+from schemas import http_flag_messages  # noqa: E402, F401

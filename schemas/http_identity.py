@@ -2,20 +2,36 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal
 from uuid import UUID
 
 import msgspec
 
-Email = Annotated[str, msgspec.Meta(min_length=3, max_length=254)]
+from schemas.http_body import Body
+
+# Python's whitespace (str.isspace) and the invisible characters domain.ids.canonical_email trims.
+_BLANK = r"\t\n\x0b\x0c\r\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+_INVISIBLE = r"\u200b-\u200d\u2060\ufeff"
+# domain.ids.normalize_email as a pattern: blanks around, `local@domain` with a dot in the domain and no
+# blank inside (tests/unit/schemas/test_identity_rules.py checks the two agree).
+EMAIL_REGEX = (
+    rf"^[{_BLANK}{_INVISIBLE}]*[^@{_BLANK}{_INVISIBLE}][^@{_BLANK}]*@[^{_BLANK}]*\.[^{_BLANK}]*"
+    rf"[{_BLANK}{_INVISIBLE}]*$"
+)
+NAME_REGEX = rf"[^{_BLANK}]"  # domain.ids.check_name: something besides blanks
+
+LoginEmail = Annotated[str, msgspec.Meta(min_length=3, max_length=254)]
+Email = Annotated[
+    str, msgspec.Meta(max_length=254, pattern=EMAIL_REGEX, description="An email address: `local@domain`.")
+]
 Password = Annotated[str, msgspec.Meta(min_length=1, max_length=1024)]
-Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+NewPassword = Annotated[  # gateway.auth.passwords.password_problem
+    str, msgspec.Meta(min_length=8, max_length=1024, description="A new password: 8 to 1024 characters.")
+]
+Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200, pattern=NAME_REGEX)]
 Role = Literal["org_admin", "org_member", "viewer"]
-
-
-class Body(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """Base of every request body: unknown fields are an INVALID_ARGUMENT, not silently dropped."""
 
 
 class Reply(msgspec.Struct, frozen=True, kw_only=True):
@@ -26,7 +42,7 @@ class Reply(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class LoginBody(Body, frozen=True, kw_only=True):
-    email: Email
+    email: LoginEmail
     password: Password
     org_id: UUID | None = None
 
@@ -94,7 +110,7 @@ class OrgsReply(Reply, frozen=True, kw_only=True):
 
 class SeedUserBody(Body, frozen=True, kw_only=True):
     email: Email
-    password: Password
+    password: NewPassword
     display_name: Name | None = None
 
 
@@ -119,6 +135,8 @@ class ProjectsReply(Reply, frozen=True, kw_only=True):
 
 
 class CreateEnvironmentBody(Body, frozen=True, kw_only=True):
+    __path_ids__: ClassVar[Mapping[str, str]] = {"project_id": "project_id"}
+
     name: Name
     project_id: UUID | None = None
 
@@ -136,6 +154,8 @@ class EnvironmentsReply(Reply, frozen=True, kw_only=True):
 
 
 class CreateSdkKeyBody(Body, frozen=True, kw_only=True):
+    __path_ids__: ClassVar[Mapping[str, str]] = {"environment_id": "environment_id"}
+
     name: Name | None = None
     environment_id: UUID | None = None
 
@@ -164,8 +184,13 @@ class SdkKeysReply(Reply, frozen=True, kw_only=True):
 
 
 class CreateUserBody(Body, frozen=True, kw_only=True):
+    """The seed's CreateUserRequest; `org_id` names the caller's organisation (or the path's, on
+    /v1/admin/orgs/{org_id}/users)."""
+
+    __path_ids__: ClassVar[Mapping[str, str]] = {"org_id": "org_id"}
+
     email: Email
-    password: Password
+    password: NewPassword
     display_name: Name | None = None
     org_role: Role = "org_member"
     org_id: UUID | None = None
@@ -184,7 +209,7 @@ class UsersReply(Reply, frozen=True, kw_only=True):
 
 
 class ChangePasswordBody(Body, frozen=True, kw_only=True):
-    new_password: Password
+    new_password: NewPassword
     current_password: Password | None = None
 
 

@@ -34,4 +34,8 @@ Key = Annotated[str, msgspec.Meta(pattern=KEY_REGEX, description="A key: letters
 OptionalKey = Annotated[
     str, msgspec.Meta(pattern=rf"^$|{KEY_REGEX}", description="A key, or blank to have one generated.")
 ]
-ValueTypeName = Literal["bool", "int", "double", "string", "json"]
+ValueTypeName = Literal[  # ours, or the seed's FlagValueType names
+    "bool", "int", "double", "string", "json",
+    "FLAG_VALUE_TYPE_BOOL", "FLAG_VALUE_TYPE_INT", "FLAG_VALUE_TYPE_DOUBLE", "FLAG_VALUE_TYPE_STRING",
+    "FLAG_VALUE_TYPE_JSON",
+]  # fmt: skip

@@ -4,15 +4,23 @@ from __future__ import annotations
 
 from uuid import UUID
 
+from psycopg_pool import AsyncConnectionPool
+
 from commands.bus import Clock, CommandBus
+from commands.event_definitions import MeasuredBy
 from commands.eventstore import EventStore
 from commands.flags import FlagLookups
 from commands.handlers import build_bus
 from commands.segments import SegmentLookups
+from commands.tenancy import TenancyLookups
+from commands.vault import IdentityVault
 from domain.quotas import DEFAULT_QUOTAS, Quotas
+from readmodels import directory
+from readmodels import experiments as rm_experiments
 from readmodels import flags as rm_flags
 from readmodels import segments as rm_segments
 from readmodels.db import ReadDb
+from readmodels.vault import PostgresVault
 
 
 def segment_lookups(db: ReadDb, quotas: Quotas) -> SegmentLookups:
@@ -43,12 +51,46 @@ def flag_lookups(db: ReadDb, quotas: Quotas) -> FlagLookups:
     return FlagLookups(configured_environments=configured, quotas=quotas)
 
 
-def write_bus(store: EventStore, db: ReadDb, *, clock: Clock, quotas: Quotas = DEFAULT_QUOTAS) -> CommandBus:
-    """The gateway's command bus."""
+def measured_by(db: ReadDb) -> MeasuredBy:
+    """The running experiments measuring a metric key, from the read pool."""
+
+    async def measuring(environment_id: UUID, key: str) -> frozenset[str]:
+        names = await rm_experiments.experiments_measuring(db, environment_id=environment_id, metric_key=key)
+        return frozenset(names)
+
+    return measuring
+
+
+def tenancy_lookups(db: ReadDb, quotas: Quotas) -> TenancyLookups:
+    """Names taken per organisation (projects) and per project (environments), from the directory."""
+
+    async def project_names(org_id: UUID) -> frozenset[str]:
+        return frozenset(p.name for p in await directory.list_projects(db, org_id))
+
+    async def environment_names(project_id: UUID) -> frozenset[str]:
+        return frozenset(e.name for e in await directory.list_environments(db, project_id))
+
+    return TenancyLookups(project_names=project_names, environment_names=environment_names, quotas=quotas)
+
+
+def write_bus(
+    store: EventStore,
+    db: ReadDb,
+    *,
+    clock: Clock,
+    quotas: Quotas = DEFAULT_QUOTAS,
+    vault: IdentityVault | None = None,
+) -> CommandBus:
+    """The gateway's command bus; `vault` defaults to the one over the read pool."""
+    if vault is None and isinstance(db, AsyncConnectionPool):
+        vault = PostgresVault(db)
     return build_bus(
         store,
         clock=clock,
         flags=flag_lookups(db, quotas),
         segments=segment_lookups(db, quotas),
         quotas=quotas,
+        measured_by=measured_by(db),
+        tenancy=tenancy_lookups(db, quotas),
+        vault=vault,
     )

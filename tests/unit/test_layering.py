@@ -118,12 +118,9 @@ def test_gateway_and_broadcaster_never_import_a_store_adapter(pkg: str) -> None:
         assert not bad, f"{path.relative_to(ROOT)} imports {sorted(bad)}"
 
 
-# Routes still reading `GatewayDeps.store` until h/shapes moves them onto the bus (issue 11), and the
-# SDK-facing readers of the event log (the DefinitionsCache fold, the position clamp).
-STORE_USERS = {
-    "app.py", "tenancy.py", "identity.py", "invitations.py", "tenancy_users.py", "event_definitions.py",
-    "experiments.py", "evaluate.py", "ingest.py", "ofrep.py", "positions.py", "deps.py",
-}  # fmt: skip
+# The SDK-facing readers of the event log (the DefinitionsCache fold, the position clamp) and the
+# composition (deps, app); every route writes through the bus.
+STORE_USERS = {"app.py", "evaluate.py", "ingest.py", "ofrep.py", "positions.py", "deps.py"}
 
 
 def test_only_the_named_gateway_modules_use_the_event_store() -> None:

@@ -141,6 +141,10 @@ MATRIX: dict[str, Entry] = {
     f"GET {MGMT}/environments/{{environment_id}}/sdk-keys": tenant_route(),
     f"POST {MGMT}/environments/{{environment_id}}/sdk-keys": tenant_route(lambda w: {"name": "sneaky"}),
     f"DELETE {MGMT}/environments/{{environment_id}}/sdk-keys/{{key_id}}": tenant_route(),
+    # the seed deployment guide's aliases of the three above
+    "GET /api/v1/environments/{environment_id}/sdk-keys": tenant_route(),
+    "POST /api/v1/environments/{environment_id}/sdk-keys": tenant_route(lambda w: {"name": "sneaky"}),
+    "DELETE /api/v1/sdk-keys/{key_id}": tenant_route(),
     f"GET {MGMT}/users": own_route({200}),
     f"POST {MGMT}/users": own_route(
         {404}, lambda w: {"email": "s@x.test", "password": PASSWORD, "org_id": str(w.tenant.org_id)}

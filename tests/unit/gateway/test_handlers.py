@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from uuid import UUID, uuid4
 
+import msgspec
 import pytest
 
 from commands.encoding import load_stream, to_new_events
@@ -21,6 +22,7 @@ from commands.tenancy import (
 )
 from domain.errors import (
     AlreadyMember,
+    DomainError,
     EmailAlreadyClaimed,
     EnvironmentNotFound,
     LastActiveSdkKey,
@@ -241,3 +243,26 @@ async def test_a_repeated_command_appends_nothing_and_answers_where_it_landed() 
     assert again.repeated
     assert (again.position, again.version) == (first.position, first.version)
     assert await store.head_position() == first.position
+
+
+async def test_registering_claims_the_email_and_registers_the_account_in_one_changeset() -> None:
+    store, vault = InMemoryEventStore(), MemoryVault()
+    user = _user("dan@example.test")
+    await register_user(user, store=store, clock=clock, actor="t", vault=vault)
+    records = await store.read_all(0)
+    assert {r.stream_type for r in records} == {"email", "user"}
+    assert {r.metadata.command_id for r in records} == {user.command_id}
+
+
+async def test_a_refused_registration_leaves_no_email_claim() -> None:
+    """The account's decider refuses (its id is taken) after the claim was decided: nothing is appended."""
+    store, vault = InMemoryEventStore(), MemoryVault()
+    first = _user("eve@example.test")
+    await register_user(first, store=store, clock=clock, actor="t", vault=vault)
+    head = await store.head_position()
+    clash = msgspec.structs.replace(_user("fay@example.test"), user_id=first.user_id)
+    with pytest.raises(DomainError):
+        await register_user(clash, store=store, clock=clock, actor="t", vault=vault)
+    assert await store.head_position() == head
+    assert await store.load(emails.email_stream("fay@example.test")) == []
+    assert vault.passwords[first.user_id][0] == first.password_hash  # the vault untouched too
