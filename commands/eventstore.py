@@ -91,6 +91,32 @@ class AppendResult(msgspec.Struct, frozen=True, kw_only=True):
     version: int
     repeated: bool = False
     response: Any = None
+    appended: int = 0  # how many events this append put into the stream
+
+
+class StreamAppend(msgspec.Struct, frozen=True, kw_only=True):
+    """One stream's part of an atomic append: its events at its expected version (0 = new stream).
+
+    An empty `events` only checks the version: a stream the changeset read but did not change."""
+
+    stream_id: UUID
+    stream_type: str
+    expected_version: int
+    events: tuple[NewEvent, ...] = ()
+    metadata: Metadata
+
+
+class ChangesetResult(msgspec.Struct, frozen=True, kw_only=True):
+    """Where an atomic append landed, one AppendResult per stream in the order given."""
+
+    command_id: UUID | None
+    streams: tuple[AppendResult, ...]
+    repeated: bool = False
+
+    @property
+    def position(self) -> int:
+        """The last position the append wrote (what read-your-writes waits for); 0 when nothing."""
+        return max((s.last_position for s in self.streams), default=0)
 
 
 @runtime_checkable
@@ -122,8 +148,28 @@ class EventStore(Protocol):
         """
         ...
 
+    async def append_many(
+        self, appends: Sequence[StreamAppend], *, command_id: UUID | None, usage: Sequence[Usage] = ()
+    ) -> ChangesetResult:
+        """Append every stream's events in ONE transaction, each at its expected version, or nothing.
+
+        ConcurrencyError (the first stream off its version), QuotaExceeded or EventTooLarge write
+        nothing. A stream appears at most once. A repeated `command_id` writes nothing and answers the
+        first call's result with `repeated=True`. Positions of a stream without new events are those of
+        its last event (0 for an empty stream).
+        """
+        ...
+
+    async def recorded(self, command_id: UUID) -> ChangesetResult | None:
+        """The result of the first append under `command_id`, or None (not yet seen)."""
+        ...
+
     async def load(self, stream_id: UUID, *, up_to_position: int | None = None) -> list[RecordedEvent]:
         """A stream's events in version order, optionally only those at or before a global position."""
+        ...
+
+    async def load_command(self, command_id: UUID) -> list[RecordedEvent]:
+        """Every event appended under `command_id` (one changeset), in position order."""
         ...
 
     async def read_all(self, after_position: int, limit: int = 1000) -> list[RecordedEvent]:
@@ -139,6 +185,13 @@ class EventStore(Protocol):
     async def head_position(self) -> int:
         """The last committed position, 0 when empty."""
         ...
+
+
+def duplicate_streams(appends: Sequence[StreamAppend]) -> None:
+    """ValueError when a stream appears twice in one atomic append (the bus merges per stream)."""
+    ids = [a.stream_id for a in appends]
+    if len(set(ids)) != len(ids):
+        raise ValueError("a stream appears twice in one append")
 
 
 def check_usage(usage: Usage, used: int) -> None:

@@ -11,7 +11,6 @@ from uuid import UUID
 
 from commands.event_definitions import load_event_definition
 from commands.eventstore import EventStore
-from commands.flags import load_flag
 from commands.streams import Clock, Scope, Written, decide_and_append, load_state
 from domain.errors import ExperimentNotFound
 from domain.experiments import deciders
@@ -23,6 +22,7 @@ from domain.experiments.events import (
     TransitionExperiment,
     UpdateExperiment,
 )
+from domain.flags import definition as dfn
 
 STREAM_TYPE = "experiment"
 ExperimentCommand = CreateExperiment | UpdateExperiment | TransitionExperiment | DeleteExperiment
@@ -38,7 +38,7 @@ async def load_experiment(store: EventStore, scope: Scope, experiment_id: UUID) 
 
 async def flag_variants(store: EventStore, project_id: UUID, flag_key: str) -> frozenset[str] | None:
     """The flag's variant keys, None when the project has no such live flag."""
-    flag = await load_flag(store, project_id, flag_key)
+    flag, _ = await load_state(store, dfn.flag_stream(project_id, flag_key), dfn.replay)
     return None if flag is None or flag.deleted else flag.variant_keys
 
 

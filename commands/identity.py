@@ -11,7 +11,8 @@ import msgspec
 
 from commands.encoding import load_stream
 from commands.eventstore import EventStore, Metadata
-from commands.tenancy import Clock, Written, decide_and_append, load_org
+from commands.streams import Written, decide_and_append
+from commands.tenancy import Clock, load_org
 from commands.vault import IdentityVault
 from domain.errors import AlreadyMember, EmailAlreadyClaimed, UserNotFound
 from domain.events import Event

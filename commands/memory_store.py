@@ -13,12 +13,15 @@ import msgspec
 from commands.event_size import MAX_EVENT_BYTES, check_sizes, estimated_stored_size
 from commands.eventstore import (
     AppendResult,
+    ChangesetResult,
     ConcurrencyError,
     Metadata,
     NewEvent,
     RecordedEvent,
+    StreamAppend,
     Usage,
     check_usage,
+    duplicate_streams,
 )
 from domain.quotas import Counted
 
@@ -39,7 +42,7 @@ class InMemoryEventStore:
         self._events: list[RecordedEvent] = []
         self._streams: dict[UUID, list[RecordedEvent]] = {}
         self._event_ids: set[UUID] = set()
-        self._results: dict[UUID, tuple[AppendResult, bytes]] = {}
+        self._results: dict[UUID, tuple[ChangesetResult, bytes]] = {}
         self.usage: dict[tuple[UUID, Counted], int] = {}
 
     async def append(
@@ -55,22 +58,55 @@ class InMemoryEventStore:
         usage: Sequence[Usage] = (),
     ) -> AppendResult:
         """Append at `expected_version` (0 = new stream) or raise ConcurrencyError; see EventStore."""
+        part = StreamAppend(stream_id=stream_id, stream_type=stream_type, expected_version=expected_version,
+                            events=tuple(events), metadata=metadata)  # fmt: skip
+        result = await self._append([part], command_id, usage, msgspec.json.encode(response))
+        first = result.streams[0]
+        return first if result.repeated else msgspec.structs.replace(first, response=response)
+
+    async def append_many(
+        self, appends: Sequence[StreamAppend], *, command_id: UUID | None, usage: Sequence[Usage] = ()
+    ) -> ChangesetResult:
+        """Every stream at its expected version, or nothing; see EventStore."""
+        duplicate_streams(appends)
+        return await self._append(appends, command_id, usage, b"null")
+
+    async def recorded(self, command_id: UUID) -> ChangesetResult | None:
+        """The result of the first append under `command_id`, or None."""
+        return self._prior(command_id)
+
+    async def load_command(self, command_id: UUID) -> list[RecordedEvent]:
+        """Every event appended under `command_id`, in position order."""
+        return [r for r in self._events if r.metadata.command_id == command_id]
+
+    def _prior(self, command_id: UUID | None) -> ChangesetResult | None:
+        if command_id is None or command_id not in self._results:
+            return None
+        stored, body = self._results[command_id]
+        again = msgspec.json.decode(body)
+        streams = tuple(msgspec.structs.replace(s, repeated=True, response=again) for s in stored.streams)
+        return ChangesetResult(command_id=command_id, streams=streams, repeated=True)
+
+    async def _append(
+        self, appends: Sequence[StreamAppend], command_id: UUID | None, usage: Sequence[Usage], body: bytes
+    ) -> ChangesetResult:
         async with self._lock:
-            if command_id is not None and command_id in self._results:
-                stored, body = self._results[command_id]
-                return msgspec.structs.replace(stored, repeated=True, response=msgspec.json.decode(body))
-            stream = self._streams.get(stream_id, [])
-            if len(stream) != expected_version:
-                raise ConcurrencyError(stream_id, expected_version, len(stream))
-            self._check_unique_ids(events)
-            sizes = [estimated_stored_size(e.data) for e in events]
-            check_sizes(stream_id, stream_type, metadata, events, sizes, self._max_event_bytes)
-            if events:
+            prior = self._prior(command_id)
+            if prior is not None:
+                return prior
+            for a in appends:
+                actual = len(self._streams.get(a.stream_id, []))
+                if actual != a.expected_version:
+                    raise ConcurrencyError(a.stream_id, a.expected_version, actual)
+            self._check_unique_ids([e for a in appends for e in a.events])
+            for a in appends:
+                sizes = [estimated_stored_size(e.data) for e in a.events]
+                check_sizes(a.stream_id, a.stream_type, a.metadata, a.events, sizes, self._max_event_bytes)
+            if any(a.events for a in appends):
                 self._count(usage)
-            body = msgspec.json.encode(response)
-            recorded = self._record(stream_id, stream_type, expected_version, events, metadata)
-            result = self._result(stream_id, expected_version, recorded, response)
-            if command_id is not None:
+            results = [self._result(a, self._record(a)) for a in appends]
+            result = ChangesetResult(command_id=command_id, streams=tuple(results))
+            if command_id is not None and results:
                 self._results[command_id] = (result, body)
             return result
 
@@ -87,48 +123,39 @@ class InMemoryEventStore:
         if len(set(ids)) != len(ids) or self._event_ids.intersection(ids):
             raise ValueError("duplicate event id")
 
-    def _record(
-        self,
-        stream_id: UUID,
-        stream_type: str,
-        expected_version: int,
-        events: Sequence[NewEvent],
-        metadata: Metadata,
-    ) -> list[RecordedEvent]:
+    def _record(self, a: StreamAppend) -> list[RecordedEvent]:
         now = self._clock()
         recorded = [
             RecordedEvent(
                 position=len(self._events) + i + 1,
-                stream_id=stream_id,
-                stream_type=stream_type,
-                version=expected_version + i + 1,
+                stream_id=a.stream_id,
+                stream_type=a.stream_type,
+                version=a.expected_version + i + 1,
                 event_id=e.event_id,
                 type=e.type,
                 data=e.data,
-                metadata=metadata,
+                metadata=a.metadata,
                 recorded_at=now,
             )
-            for i, e in enumerate(events)
+            for i, e in enumerate(a.events)
         ]
         self._events.extend(recorded)
-        self._streams.setdefault(stream_id, []).extend(recorded)
-        self._event_ids.update(e.event_id for e in events)
+        self._streams.setdefault(a.stream_id, []).extend(recorded)
+        self._event_ids.update(e.event_id for e in a.events)
         return recorded
 
-    def _result(
-        self, stream_id: UUID, expected: int, recorded: list[RecordedEvent], response: Any
-    ) -> AppendResult:
+    def _result(self, a: StreamAppend, recorded: list[RecordedEvent]) -> AppendResult:
         if recorded:
             first, last = recorded[0].position, recorded[-1].position
         else:
-            stream = self._streams.get(stream_id)
+            stream = self._streams.get(a.stream_id)
             first = last = stream[-1].position if stream else 0
         return AppendResult(
-            stream_id=stream_id,
+            stream_id=a.stream_id,
             first_position=first,
             last_position=last,
-            version=expected + len(recorded),
-            response=response,
+            version=a.expected_version + len(recorded),
+            appended=len(recorded),
         )
 
     async def load(self, stream_id: UUID, *, up_to_position: int | None = None) -> list[RecordedEvent]:

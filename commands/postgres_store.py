@@ -22,19 +22,21 @@ from uuid import UUID
 import msgspec
 import psycopg
 from psycopg import errors
-from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
 from commands.db import open_pool, raw_jsonb
 from commands.event_size import MAX_EVENT_BYTES, check_sizes
 from commands.eventstore import (
     AppendResult,
+    ChangesetResult,
     ConcurrencyError,
     Metadata,
     NewEvent,
     RecordedEvent,
+    StreamAppend,
     Usage,
     check_usage,
+    duplicate_streams,
 )
 
 APPEND_LOCK_KEY = 0x57170E5  # transaction-level advisory lock serialising every append
@@ -47,8 +49,9 @@ _INSERT_EVENT = (
     " VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"
 )
 _INSERT_RESULT = (
-    "INSERT INTO command_results (command_id, stream_id, first_position, last_position, version, response)"
-    " VALUES (%s, %s, %s, %s, %s, %s)"
+    "INSERT INTO command_results"
+    " (command_id, stream_id, first_position, last_position, version, response, streams)"
+    " VALUES (%s, %s, %s, %s, %s, %s, %s)"
 )
 # Quota counts (migration 0012): changed in the append's transaction, after the append lock is held.
 _COUNT = (
@@ -56,13 +59,13 @@ _COUNT = (
     " ON CONFLICT (org_id, counted) DO UPDATE SET used = greatest(quota_usage.used + %(delta)s, 0)"
     " RETURNING used"
 )
-_STATE = (
-    "SELECT s.version, s.position, (SELECT coalesce(max(position), 0) FROM events),"
-    " r.stream_id, r.first_position, r.last_position, r.version, r.response"
-    " FROM (SELECT 1) AS one"
-    " LEFT JOIN LATERAL (SELECT version, position FROM events WHERE stream_id = %(stream)s"
-    "  ORDER BY version DESC LIMIT 1) AS s ON true"
-    " LEFT JOIN command_results AS r ON r.command_id = %(command)s"
+_HEADS = (
+    "SELECT DISTINCT ON (stream_id) stream_id, version, position FROM events"
+    " WHERE stream_id = ANY(%s) ORDER BY stream_id, version DESC"
+)
+_PRIOR = (
+    "SELECT stream_id, first_position, last_position, version, response, streams"
+    " FROM command_results WHERE command_id = %s"
 )
 
 
@@ -115,38 +118,63 @@ class PostgresEventStore:
         usage: Sequence[Usage] = (),
     ) -> AppendResult:
         """Append at `expected_version` (0 = new stream) or raise ConcurrencyError; see EventStore."""
-        body = msgspec.json.encode(response)
-        meta = raw_jsonb(msgspec.json.encode(metadata))
+        part = StreamAppend(stream_id=stream_id, stream_type=stream_type, expected_version=expected_version,
+                            events=tuple(events), metadata=metadata)  # fmt: skip
+        result = await self._append(
+            [part], command_id=command_id, usage=usage, response=msgspec.json.encode(response)
+        )
+        first = result.streams[0]
+        return first if result.repeated else msgspec.structs.replace(first, response=response)
+
+    async def append_many(
+        self, appends: Sequence[StreamAppend], *, command_id: UUID | None, usage: Sequence[Usage] = ()
+    ) -> ChangesetResult:
+        """Every stream in one transaction at its expected version, or nothing; see EventStore."""
+        duplicate_streams(appends)
+        return await self._append(appends, command_id=command_id, usage=usage, response=b"null")
+
+    async def _append(
+        self, appends: Sequence[StreamAppend], *, command_id: UUID | None, usage: Sequence[Usage],
+        response: bytes,
+    ) -> ChangesetResult:  # fmt: skip
         try:
             # Pipeline mode: BEGIN, the lock and the state query travel together, then the writes and
-            # COMMIT; the lock is held for three round trips and one commit flush.
+            # COMMIT; the lock is held for a few round trips and one commit flush.
             async with self._local_lock, self.pool.connection() as conn, conn.pipeline(), conn.transaction():
                 await conn.execute("SELECT pg_advisory_xact_lock(%s)", (APPEND_LOCK_KEY,))
-                cur = await conn.execute(_STATE, {"stream": stream_id, "command": command_id})
-                state = _State.from_row(await _one(cur))
-                if state.prior is not None:
-                    return state.prior
-                if state.version != expected_version:
-                    raise ConcurrencyError(stream_id, expected_version, state.version)
-                if events:
+                prior = await _prior(conn, command_id)
+                if prior is not None:
+                    return prior
+                heads = await _heads(conn, [a.stream_id for a in appends])
+                check_versions(appends, heads)
+                if any(a.events for a in appends):
                     await _count(conn, usage)  # QuotaExceeded rolls the whole transaction back
-                result = await _write(conn, stream_id, stream_type, state, events, meta, response)
-                if events:  # measured as stored: jsonb's text is what the relay will publish
-                    sizes = await _stored_sizes(conn, state.head)
-                    check_sizes(stream_id, stream_type, metadata, events, sizes, self._max_event_bytes)
-                if command_id is not None:
-                    await conn.execute(_INSERT_RESULT, _result_row(command_id, result, body))
-                return result
+                results = await _write_all(conn, appends, heads, self._max_event_bytes)
+                if command_id is not None and results:
+                    await conn.execute(_INSERT_RESULT, _result_row(command_id, results, response))
+                return ChangesetResult(command_id=command_id, streams=tuple(results))
         except errors.UniqueViolation as exc:
-            raise await self._unique_violation(exc, stream_id, expected_version) from exc
+            raise await self._unique_violation(exc, appends) from exc
+
+    async def recorded(self, command_id: UUID) -> ChangesetResult | None:
+        """The result of the first append under `command_id`, or None."""
+        async with self.pool.connection() as conn:
+            return await _prior(conn, command_id)
+
+    async def load_command(self, command_id: UUID) -> list[RecordedEvent]:
+        """Every event appended under `command_id`, in position order (migration 0016's index)."""
+        return await self._select("WHERE metadata->>'command_id' = %s ORDER BY position", (str(command_id),))
 
     async def _unique_violation(
-        self, exc: errors.UniqueViolation, stream_id: UUID, expected: int
+        self, exc: errors.UniqueViolation, appends: Sequence[StreamAppend]
     ) -> Exception:
         if exc.diag.constraint_name == "events_event_id_key":
             return ValueError("duplicate event id")
         if exc.diag.constraint_name == "events_stream_id_version_key":
-            return ConcurrencyError(stream_id, expected, await self.stream_version(stream_id))
+            for a in appends:
+                actual = await self.stream_version(a.stream_id)
+                if actual != a.expected_version:
+                    return ConcurrencyError(a.stream_id, a.expected_version, actual)
         return exc
 
     async def stream_version(self, stream_id: UUID) -> int:
@@ -211,65 +239,80 @@ async def _one(cur: psycopg.AsyncCursor[Any]) -> tuple[Any, ...]:
     return tuple(row)
 
 
-class _State(msgspec.Struct, frozen=True):
+class _Head(msgspec.Struct, frozen=True):
     version: int  # the stream's current version (0 when new)
-    stream_last: int  # position of the stream's last event (0 when new)
-    head: int  # the store's last position
-    prior: AppendResult | None  # the first result of a repeated command
+    last: int  # position of the stream's last event (0 when new)
 
-    @classmethod
-    def from_row(cls, row: tuple[Any, ...]) -> _State:
-        version, stream_last, head, r_stream, r_first, r_last, r_version, r_response = row
-        prior = None
-        if r_stream is not None:
-            decoded = None if r_response is None else msgspec.json.decode(r_response)
-            prior = AppendResult(
-                stream_id=r_stream,
-                first_position=r_first,
-                last_position=r_last,
-                version=r_version,
-                repeated=True,
-                response=decoded,
-            )
-        return cls(version or 0, stream_last or 0, head, prior)
+
+async def _heads(conn: psycopg.AsyncConnection[Any], stream_ids: list[UUID]) -> dict[UUID, _Head]:
+    cur = await conn.execute(_HEADS, (stream_ids,))
+    return {sid: _Head(version, position) for sid, version, position in await cur.fetchall()}
+
+
+def check_versions(appends: Sequence[StreamAppend], heads: dict[UUID, _Head]) -> None:
+    """ConcurrencyError for the first stream not at its expected version."""
+    for a in appends:
+        actual = heads[a.stream_id].version if a.stream_id in heads else 0
+        if actual != a.expected_version:
+            raise ConcurrencyError(a.stream_id, a.expected_version, actual)
+
+
+async def _prior(conn: psycopg.AsyncConnection[Any], command_id: UUID | None) -> ChangesetResult | None:
+    """The first result of a repeated command id (None when new or when there is none)."""
+    if command_id is None:
+        return None
+    cur = await conn.execute(_PRIOR, (command_id,))
+    row = await cur.fetchone()
+    if row is None:
+        return None
+    stream_id, first, last, version, response, streams = row
+    decoded = None if response is None else msgspec.json.decode(response)
+    parts = [(stream_id, first, last, version, 1)] if streams is None else msgspec.json.decode(streams)
+    results = tuple(
+        AppendResult(stream_id=UUID(str(s)), first_position=f, last_position=la, version=v,
+                     repeated=True, response=decoded, appended=n)
+        for s, f, la, v, n in parts
+    )  # fmt: skip
+    return ChangesetResult(command_id=command_id, streams=results, repeated=True)
+
+
+async def _write_all(
+    conn: psycopg.AsyncConnection[Any], appends: Sequence[StreamAppend], heads: dict[UUID, _Head],
+    max_event_bytes: int,
+) -> list[AppendResult]:  # fmt: skip
+    """Insert each stream's events after the store's head, in the order given; NOTIFY the last one."""
+    cur = await conn.execute("SELECT coalesce(max(position), 0) FROM events")
+    (start,) = await _one(cur)
+    position, results = int(start), []
+    for a in appends:
+        head = heads.get(a.stream_id, _Head(0, 0))
+        results.append(await _write(conn, a, head, position))
+        position += len(a.events)
+    if position > start:  # measured as stored: jsonb's text is what the relay will publish
+        sizes = iter(await _stored_sizes(conn, int(start)))
+        for a in appends:
+            taken = [next(sizes) for _ in a.events]
+            check_sizes(a.stream_id, a.stream_type, a.metadata, a.events, taken, max_event_bytes)
+        await conn.execute("SELECT pg_notify(%s, %s)", (NOTIFY_CHANNEL, str(position)))
+    return results
 
 
 async def _write(
-    conn: psycopg.AsyncConnection[Any],
-    stream_id: UUID,
-    stream_type: str,
-    state: _State,
-    events: Sequence[NewEvent],
-    meta: Jsonb,
-    response: Any,
+    conn: psycopg.AsyncConnection[Any], a: StreamAppend, head: _Head, after: int
 ) -> AppendResult:
-    """Insert the events after the head and NOTIFY the last position (no-op for an empty list)."""
+    """Insert one stream's events from position `after + 1` (no-op for an empty list)."""
+    meta = raw_jsonb(msgspec.json.encode(a.metadata))
     rows = [
-        (
-            state.head + i,
-            stream_id,
-            stream_type,
-            state.version + i,
-            e.event_id,
-            e.type,
-            raw_jsonb(e.data),
-            meta,
-        )
-        for i, e in enumerate(events, start=1)
+        (after + i, a.stream_id, a.stream_type, head.version + i, e.event_id, e.type, raw_jsonb(e.data), meta)
+        for i, e in enumerate(a.events, start=1)
     ]
-    first = last = state.stream_last
+    first = last = head.last
     if rows:
         async with conn.cursor() as cur:
             await cur.executemany(_INSERT_EVENT, rows)
         first, last = rows[0][0], rows[-1][0]
-        await conn.execute("SELECT pg_notify(%s, %s)", (NOTIFY_CHANNEL, str(last)))
-    return AppendResult(
-        stream_id=stream_id,
-        first_position=first,
-        last_position=last,
-        version=state.version + len(rows),
-        response=response,
-    )
+    return AppendResult(stream_id=a.stream_id, first_position=first, last_position=last,
+                        version=head.version + len(rows), appended=len(rows))  # fmt: skip
 
 
 async def _stored_sizes(conn: psycopg.AsyncConnection[Any], after: int) -> list[int]:
@@ -280,9 +323,11 @@ async def _stored_sizes(conn: psycopg.AsyncConnection[Any], after: int) -> list[
     return [int(size) for (size,) in await cur.fetchall()]
 
 
-def _result_row(command_id: UUID, result: AppendResult, body: bytes) -> tuple[Any, ...]:
-    return (command_id, result.stream_id, result.first_position, result.last_position, result.version,
-            raw_jsonb(body))  # fmt: skip
+def _result_row(command_id: UUID, results: Sequence[AppendResult], response: bytes) -> tuple[Any, ...]:
+    one = results[0]
+    streams = [[str(r.stream_id), r.first_position, r.last_position, r.version, r.appended] for r in results]
+    return (command_id, one.stream_id, one.first_position, one.last_position, one.version,
+            raw_jsonb(response), raw_jsonb(msgspec.json.encode(streams)))  # fmt: skip
 
 
 async def open_postgres_store(url: str, *, min_size: int = 1, max_size: int = 10) -> PostgresEventStore:

@@ -1,16 +1,17 @@
-"""The load -> decide -> append step shared by the flag, segment, event-definition and experiment handlers."""
+"""Scopes, the one-stream result `Written`, and `decide_and_append`: the bus's step for one stream."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 from uuid import UUID, uuid5
 
 import msgspec
 
-from commands.encoding import decode_recorded, to_new_events
-from commands.eventstore import EventStore, Metadata, Usage
+from commands.bus import Context, Outcome, StreamKind
+from commands.encoding import decode_recorded
+from commands.eventstore import AppendResult, EventStore, Metadata, Usage
 from domain.events import Event
 
 Clock = Callable[[], datetime]
@@ -35,13 +36,36 @@ class Scope(msgspec.Struct, frozen=True, kw_only=True):
         )
 
 
+class OrgScope(msgspec.Struct, frozen=True, kw_only=True):
+    """Who acts in which organisation (tenancy and identity commands above any environment)."""
+
+    actor: str
+    org_id: UUID | None = None
+
+    def metadata(self, command_id: UUID) -> Metadata:
+        return Metadata(actor=self.actor, org_id=self.org_id, command_id=command_id)
+
+
 class Written(msgspec.Struct, frozen=True, kw_only=True):
-    """Where a command's events landed: `position` is what read-your-writes waits for."""
+    """Where a command's events landed in one stream: `position` is what read-your-writes waits for."""
 
     stream_id: UUID
     position: int
     version: int
     repeated: bool = False
+
+    @classmethod
+    def of(cls, result: AppendResult, *, repeated: bool = False) -> Written:
+        return cls(
+            stream_id=result.stream_id, position=result.last_position, version=result.version,
+            repeated=repeated,
+        )  # fmt: skip
+
+    @classmethod
+    def from_outcome(cls, outcome: Outcome, stream_id: UUID) -> Written:
+        """One stream's view of a bus outcome (its position is the whole changeset's)."""
+        return cls(stream_id=stream_id, position=outcome.position, version=outcome.version(stream_id),
+                   repeated=outcome.repeated)  # fmt: skip
 
 
 def sub_command_id(command_id: UUID, part: str) -> UUID:
@@ -74,29 +98,26 @@ async def decide_and_append(
     metadata: Metadata,
     usage: Sequence[Usage] = (),
 ) -> tuple[S | None, Written]:
-    """Load, decide, append at the loaded version (with its quota `usage`). A command id already
-    recorded in the stream is a repeat: nothing is decided again and the first outcome is returned (the
-    store covers racing repeats)."""
-    records = await store.load(stream_id)
-    earlier = [r for r in records if r.metadata.command_id == command_id]
-    state = replay(decode_recorded(r) for r in records)
-    if earlier:
-        last = earlier[-1]
-        return state, Written(
-            stream_id=stream_id, position=last.position, version=last.version, repeated=True
-        )
-    version = records[-1].version if records else 0
-    new = decide(state)
-    result = await store.append(
-        stream_id,
-        stream_type,
-        version,
-        to_new_events(new),
-        metadata=metadata,
-        command_id=command_id,
-        usage=usage,
-    )
-    written = Written(
-        stream_id=stream_id, position=result.last_position, version=result.version, repeated=result.repeated
-    )
-    return state, written
+    """One stream through the bus's load -> decide -> append step (commands.bus.Context), for handlers
+    not yet in the handler table; returns the prior state too. A command id seen before is a repeat:
+    nothing is decided again and the first outcome is returned."""
+    prior = await store.recorded(command_id)
+    if prior is not None:
+        state, _ = await load_state(store, stream_id, replay)
+        return state, Written.of(prior.streams[0], repeated=True)
+    ctx = Context(store, _Fixed(metadata), command_id, datetime.now(UTC))  # deciders bring their own
+    state = await ctx.load(StreamKind(stream_type, replay), stream_id)
+    ctx.emit(stream_id, decide(state), usage=usage)
+    result = await store.append_many(ctx.appends(), command_id=command_id, usage=ctx.usage)
+    return state, Written.of(result.streams[0], repeated=result.repeated)
+
+
+class _Fixed(msgspec.Struct, frozen=True):
+    meta: Metadata
+
+    @property
+    def actor(self) -> str:
+        return self.meta.actor
+
+    def metadata(self, command_id: UUID) -> Metadata:
+        return msgspec.structs.replace(self.meta, command_id=command_id)

@@ -2,22 +2,23 @@
 
 from __future__ import annotations
 
+import functools
 import secrets
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import TypeVar
 from uuid import UUID
 
-import msgspec
-
-from commands.encoding import decode_recorded, load_stream, to_new_events
+from commands.bus import Context, Handler
+from commands.encoding import load_stream
 from commands.eventstore import EventStore, Metadata, Usage
+from commands.kinds import ENVIRONMENT
+from commands.streams import Written, decide_and_append
 from domain.errors import EnvironmentNotFound, OrgAlreadyExists, OrgNotFound, ProjectNotFound
-from domain.events import Command, Event
+from domain.events import Command
 from domain.quotas import DEFAULT_QUOTAS, Counted, Quotas, exceeded
 from domain.tenancy import environments, orgs, projects
 from domain.tenancy.commands import CreateEnvironment, CreateOrg, CreateProject, IssueSdkKey, RevokeSdkKey
-from domain.tenancy.events import EnvironmentEvent
 from domain.tenancy.sdk_keys import display_prefix, hash_sdk_key, raw_sdk_key
 
 Clock = Callable[[], datetime]
@@ -26,69 +27,6 @@ C = TypeVar("C", bound=Command)
 
 # Fixed so a repeated first start is recognised as the same command (idempotent).
 SYSTEM_ORG_NAME = "System"
-
-
-class Written(msgspec.Struct, frozen=True, kw_only=True):
-    """Where a command's events landed: `position` is what read-your-writes waits for."""
-
-    stream_id: UUID
-    position: int
-    version: int
-    repeated: bool = False
-
-
-class IssuedKey(msgspec.Struct, frozen=True, kw_only=True):
-    """A new SDK key: the raw key exists only in this answer."""
-
-    written: Written
-    key_id: UUID
-    raw_key: str
-    prefix: str
-    created_at: datetime
-
-
-async def decide_and_append(
-    store: EventStore,
-    stream_id: UUID,
-    stream_type: str,
-    replay: Callable[[list[Any]], S | None],
-    decide: Callable[[S | None], Sequence[Event]],
-    *,
-    command_id: UUID,
-    metadata: Metadata,
-    usage: Sequence[Usage] = (),
-) -> tuple[S | None, Written]:
-    """Load the stream, decide on its state, append at its version (with its quota `usage`); returns
-    the prior state too.
-
-    A command whose id already appended to this stream is a repeat: nothing is decided or appended, and
-    the answer is where its events landed (`repeated=True`), so retried creates are safe.
-    """
-    recorded = await store.load(stream_id)
-    state = replay([decode_recorded(r) for r in recorded])
-    mine = [r for r in recorded if r.metadata.command_id == command_id]
-    if mine:
-        return state, Written(
-            stream_id=stream_id, position=mine[-1].position, version=mine[-1].version, repeated=True
-        )
-    version = int(getattr(state, "version", 0)) if state is not None else 0
-    new = decide(state)
-    result = await store.append(
-        stream_id,
-        stream_type,
-        version,
-        to_new_events(new),
-        metadata=msgspec.structs.replace(metadata, command_id=command_id),
-        command_id=command_id,
-        usage=usage,
-    )
-    written = Written(
-        stream_id=result.stream_id,
-        position=result.last_position,
-        version=result.version,
-        repeated=result.repeated,
-    )
-    return state, written
 
 
 async def create_org(cmd: CreateOrg, *, store: EventStore, clock: Clock, actor: str) -> Written:
@@ -187,93 +125,50 @@ async def create_environment(
     return written
 
 
-def _scoped(org_id: UUID, environment_id: UUID) -> Callable[[environments.Environment | None], None]:
-    def check(env: environments.Environment | None) -> None:
-        if env is None or env.org_id != org_id:
-            raise EnvironmentNotFound(f"environment {environment_id} not found")
+async def _environment_of(ctx: Context, environment_id: UUID) -> environments.Environment:
+    """The environment of the caller's organisation (another organisation's is not found)."""
+    env: environments.Environment | None = await ctx.load(ENVIRONMENT, environment_id)
+    org_id = ctx.scope.metadata(ctx.command_id).org_id
+    if env is None or env.org_id != org_id:
+        raise EnvironmentNotFound(f"environment {environment_id} not found")
+    return env
 
-    return check
+
+def _env_metadata(ctx: Context, env: environments.Environment) -> Metadata:
+    return Metadata(actor=ctx.scope.actor, org_id=env.org_id, project_id=env.project_id,
+                    environment_id=env.id, command_id=ctx.command_id)  # fmt: skip
 
 
-async def issue_sdk_key(
-    *,
-    command_id: UUID,
-    environment_id: UUID,
-    key_id: UUID,
-    name: str,
-    org_id: UUID,
-    store: EventStore,
-    clock: Clock,
-    actor: str,
-    random_bytes: Callable[[int], bytes] = secrets.token_bytes,
-    quotas: Quotas = DEFAULT_QUOTAS,
-) -> IssuedKey:
-    """Generate a key, append only its hash and prefix, and return the raw key once; an environment
+async def issue_key(cmd: IssueSdkKey, ctx: Context, *, quotas: Quotas) -> datetime:
+    """Record a key's hash and prefix (the route made the raw key and shows it once); an environment
     holds at most `quotas.sdk_keys_per_environment` active keys (counted in its own stream)."""
-    raw = raw_sdk_key(random_bytes(32))
-    cmd = IssueSdkKey(
-        command_id=command_id,
-        environment_id=environment_id,
-        key_id=key_id,
-        name=name,
-        key_hash=hash_sdk_key(raw),
-        prefix=display_prefix(raw),
-    )
-    check, now = _scoped(org_id, environment_id), clock()
-
-    def decide(env: environments.Environment | None) -> list[EnvironmentEvent]:
-        check(env)
-        limit = quotas.sdk_keys_per_environment
-        if env is not None and len(env.active_keys()) >= limit:
-            raise exceeded("active SDK keys", limit, "environment")
-        return environments.issue_sdk_key(env, cmd, now)
-
-    written = await _on_environment(store, environment_id, decide, command_id=command_id, actor=actor)
-    return IssuedKey(written=written, key_id=key_id, raw_key=raw, prefix=cmd.prefix, created_at=now)
+    env = await _environment_of(ctx, cmd.environment_id)
+    limit = quotas.sdk_keys_per_environment
+    if len(env.active_keys()) >= limit:
+        raise exceeded("active SDK keys", limit, "environment")
+    events = environments.issue_sdk_key(env, cmd, ctx.now)
+    ctx.emit(cmd.environment_id, events, metadata=_env_metadata(ctx, env))
+    return ctx.now
 
 
-async def revoke_sdk_key(
-    cmd: RevokeSdkKey, *, org_id: UUID, store: EventStore, clock: Clock, actor: str
-) -> Written:
+async def revoke_key(cmd: RevokeSdkKey, ctx: Context) -> None:
     """Revoke a key of an environment in the caller's organisation (never the last active one)."""
-    check = _scoped(org_id, cmd.environment_id)
-
-    def decide(env: environments.Environment | None) -> list[EnvironmentEvent]:
-        check(env)
-        return environments.revoke_sdk_key(env, cmd, clock())
-
-    return await _on_environment(store, cmd.environment_id, decide, command_id=cmd.command_id, actor=actor)
+    env = await _environment_of(ctx, cmd.environment_id)
+    events = environments.revoke_sdk_key(env, cmd, ctx.now)
+    ctx.emit(cmd.environment_id, events, metadata=_env_metadata(ctx, env))
 
 
-async def _on_environment(
-    store: EventStore,
-    environment_id: UUID,
-    decide: Callable[[environments.Environment | None], Sequence[Event]],
-    *,
-    command_id: UUID,
-    actor: str,
-) -> Written:
-    state = environments.replay(await load_stream(store, environment_id))  # type: ignore[arg-type]
-    events = decide(state)  # raises for a missing environment, so `state` is set below
-    assert state is not None
-    meta = Metadata(
-        actor=actor,
-        org_id=state.org_id,
-        project_id=state.project_id,
-        environment_id=environment_id,
-        command_id=command_id,
-    )
-    result = await store.append(
-        environment_id,
-        "environment",
-        state.version,
-        to_new_events(events),
-        metadata=meta,
-        command_id=command_id,
-    )
-    return Written(
-        stream_id=environment_id,
-        position=result.last_position,
-        version=result.version,
-        repeated=result.repeated,
-    )
+def sdk_key_handlers(quotas: Quotas) -> dict[type[Command], Handler]:
+    """The SDK-key rows of the bus's handler table."""
+    return {IssueSdkKey: functools.partial(issue_key, quotas=quotas), RevokeSdkKey: revoke_key}
+
+
+def new_sdk_key(
+    *, command_id: UUID, environment_id: UUID, key_id: UUID, name: str,
+    random_bytes: Callable[[int], bytes] = secrets.token_bytes,
+) -> tuple[IssueSdkKey, str]:  # fmt: skip
+    """A fresh raw key and the command recording only its hash and prefix."""
+    raw = raw_sdk_key(random_bytes(32))
+    cmd = IssueSdkKey(command_id=command_id, environment_id=environment_id, key_id=key_id, name=name,
+                      key_hash=hash_sdk_key(raw), prefix=display_prefix(raw))  # fmt: skip
+    return cmd, raw

@@ -138,6 +138,7 @@ def create_app(
     dependencies: dict[str, Provide] = {
         "deps": _constant(deps),
         "store": _constant(deps.store),
+        "bus": _constant(deps.bus),
         "db": _constant(deps.db),
         "clock": _constant(deps.clock),
         **AUTH_DEPENDENCIES,

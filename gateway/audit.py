@@ -17,7 +17,7 @@ from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from msgspec.structs import replace
 
-from commands.flags import revert_config
+from commands.flags import RestoreFlagConfig
 from domain.flags import config as cfg
 from domain.flags import definition as dfn
 from domain.segments import segment as seg
@@ -173,12 +173,6 @@ class AuditController(Controller):
         by appending compensating events; history itself is never rewritten."""
         target = await _position(deps, data.position, data.at)
         scope = write_scope(env_scope)
-        written = await revert_config(
-            scope,
-            key,
-            target,
-            expected_version=data.version,
-            command_id=uuid4(),
-            deps=flag_answers.flag_deps(deps),
-        )
-        return await flag_answers.answer(deps, scope, key, written)
+        cmd = RestoreFlagConfig(command_id=uuid4(), project_id=scope.project_id,
+                                environment_id=scope.environment_id, key=key, position=target)  # fmt: skip
+        return await flag_answers.change(deps, scope, key, data.version, [cmd], command_id=cmd.command_id)

@@ -10,6 +10,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from psycopg_pool import AsyncConnectionPool
 
+from commands.bus import CommandBus
 from commands.eventstore import EventStore
 from commands.vault import IdentityVault
 from domain.quotas import DEFAULT_QUOTAS, Quotas
@@ -71,7 +72,8 @@ class GatewaySettings:
 class GatewayDeps:
     """Everything a route may need; `db` is the read pool over the rm_* tables."""
 
-    store: EventStore
+    store: EventStore  # still read by routes not yet on the bus (docs/architecture.md, write pipeline)
+    bus: CommandBus  # every converted mutation goes through it
     db: AsyncConnectionPool[Any]
     clock: Callable[[], datetime]
     tokens: TokenSettings

@@ -1,50 +1,50 @@
-"""What the flag routes share: handler collaborators and the state answered after a write."""
+"""What the flag routes share: the changeset of an environment route and the flag answered after it."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from uuid import UUID
 
-from commands import flags as handlers
-from commands.streams import Scope, Written
+from commands.bus import Outcome
+from commands.flags import ExpectFlagConfig
+from commands.streams import Scope
+from domain.events import Command
 from domain.flags import config as cfg
 from domain.flags import definition as dfn
 from gateway import flag_views as views
 from gateway.deps import GatewayDeps
+from gateway.errors import NotFound
 from gateway.writes import with_stamps
 from readmodels import flags as rm
-from readmodels import segments as rm_segments
 from schemas.http_flags import FlagView
 
 
-def flag_deps(deps: GatewayDeps) -> handlers.FlagDeps:
-    """The flag handlers' collaborators, with their read-side lookups bound to the read pool."""
-
-    async def segment_keys(environment_id: UUID, wanted: frozenset[str]) -> frozenset[str]:
-        return await rm_segments.existing_segment_keys(
-            deps.db, environment_id=environment_id, keys=sorted(wanted)
-        )
-
-    async def configured(project_id: UUID, key: str) -> list[UUID]:
-        return await rm.flag_environments(deps.db, project_id=project_id, key=key)
-
-    return handlers.FlagDeps(
-        store=deps.store,
-        clock=deps.clock,
-        segment_keys=segment_keys,
-        configured_environments=configured,
-        quotas=deps.quotas,
-    )
+def expect(scope: Scope, key: str, version: int | None, command_id: UUID) -> ExpectFlagConfig:
+    """The first step of every flag route's changeset: the flag exists, its config here at `version`."""
+    return ExpectFlagConfig(
+        command_id=command_id, project_id=scope.project_id, environment_id=scope.environment_id,
+        key=key, expected_version=version,
+    )  # fmt: skip
 
 
-async def answer(deps: GatewayDeps, scope: Scope, key: str, written: Written) -> FlagView:
-    """The flag after a write, folded from its streams; waits for the read models to catch up."""
-    flag = dfn.live_flag(await handlers.load_flag(deps.store, scope.project_id, key), key)
-    config = await handlers.load_config(deps.store, scope.environment_id, key)
+async def change(
+    deps: GatewayDeps, scope: Scope, key: str, version: int | None, commands: Sequence[Command],
+    *, command_id: UUID,
+) -> FlagView:  # fmt: skip
+    """Send `commands` as one changeset behind the version check; the answer is the flag after it."""
+    steps = [expect(scope, key, version, command_id), *commands]
+    outcome = await deps.bus.handle_changeset(steps, scope, command_id=command_id)
+    return await answer(deps, scope, key, outcome)
+
+
+async def answer(deps: GatewayDeps, scope: Scope, key: str, outcome: Outcome) -> FlagView:
+    """The flag as the changeset left it; waits for the read models to catch up."""
+    flag = outcome.state(dfn.flag_stream(scope.project_id, key))
+    if not isinstance(flag, dfn.Flag) or flag.deleted:
+        raise NotFound(f"flag {key!r} not found")
+    config = outcome.state(cfg.flag_config_stream(scope.environment_id, key))
     definition = cfg.definition_of(flag, config, scope.environment_id)
-    await deps.settle(written.position)
-    position = written.position or await _last_position(
-        deps, flag.id, cfg.flag_config_stream(scope.environment_id, key)
-    )
+    position = await deps.settle(outcome.position)
     view = views.flag_view(
         definition,
         name=flag.name,
@@ -56,11 +56,6 @@ async def answer(deps: GatewayDeps, scope: Scope, key: str, written: Written) ->
         deps.db, project_id=scope.project_id, environment_id=scope.environment_id, key=key
     )
     return with_stamps(view, row, position)
-
-
-async def _last_position(deps: GatewayDeps, *stream_ids: UUID) -> int:
-    """The position of the latest event among the streams (a no-op write answers with it)."""
-    return max([r.position for sid in stream_ids for r in (await deps.store.load(sid))[-1:]], default=0)
 
 
 def row_view(row: rm.FlagRow) -> FlagView:

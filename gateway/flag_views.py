@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from collections import defaultdict
 from datetime import datetime
+from uuid import UUID
 
-import msgspec
-
-from commands.flags import ConfigPatch
+from commands.flags import PatchFlagDetails
+from commands.streams import Scope
+from domain.events import Command
+from domain.flags.commands import SetFallthrough, SetFlagEnabled, SetOffVariant
 from domain.flags.model import (
     Allocation,
     Bucket,
@@ -147,26 +149,31 @@ def value_type(raw: str) -> ValueType:
         raise InvalidArgument(f"unknown value_type {raw!r}: use bool, int, double, string or json") from None
 
 
-def initial_config(data: CreateFlagBody) -> ConfigPatch:
-    def patch(default: FlagConfig) -> FlagConfig:
-        return msgspec.structs.replace(
-            default,
-            enabled=data.enabled,
-            off_variant=data.off_variant or default.off_variant,
-            fallthrough=serve(data.fallthrough) if data.fallthrough else default.fallthrough,
-            rules=rules(data.rules),
-        )
-
-    return patch
+def initial_config(data: CreateFlagBody) -> FlagConfig:
+    """A new flag's config here: the body's values over the default (disabled, first variant)."""
+    first = data.variants[0].key if data.variants else ""
+    return FlagConfig(
+        enabled=data.enabled,
+        off_variant=data.off_variant or first,
+        fallthrough=serve(data.fallthrough) if data.fallthrough else Serve(variant_key=first),
+        rules=rules(data.rules),
+    )
 
 
-def update_patch(data: UpdateFlagBody) -> ConfigPatch:
-    def patch(current: FlagConfig) -> FlagConfig:
-        return msgspec.structs.replace(
-            current,
-            enabled=current.enabled if data.enabled is None else data.enabled,
-            off_variant=data.off_variant or current.off_variant,
-            fallthrough=serve(data.fallthrough) if data.fallthrough else current.fallthrough,
-        )
-
-    return patch
+def update_commands(data: UpdateFlagBody, scope: Scope, key: str, command_id: UUID) -> list[Command]:
+    """The commands a flag PUT amounts to, config first, then the project-level details."""
+    cid, project, env = command_id, scope.project_id, scope.environment_id
+    cmds: list[Command] = []
+    if data.enabled is not None:
+        cmds.append(SetFlagEnabled(command_id=cid, project_id=project, environment_id=env, key=key,
+                                   enabled=data.enabled))  # fmt: skip
+    if data.off_variant:
+        cmds.append(SetOffVariant(command_id=cid, project_id=project, environment_id=env, key=key,
+                                  off_variant=data.off_variant))  # fmt: skip
+    if data.fallthrough:
+        cmds.append(SetFallthrough(command_id=cid, project_id=project, environment_id=env, key=key,
+                                   fallthrough=serve(data.fallthrough)))  # fmt: skip
+    if data.name is not None or data.description is not None:
+        cmds.append(PatchFlagDetails(command_id=cid, project_id=project, key=key, name=data.name,
+                                     description=data.description))  # fmt: skip
+    return cmds

@@ -7,30 +7,33 @@ after the command, with the store position, once the read models have applied it
 
 from __future__ import annotations
 
+from typing import Any
 from uuid import uuid4
 
-import msgspec
 from litestar import Controller, delete, get, post, put
 from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody
 
-from commands import flags as handlers
-from commands.streams import Scope, Written
-from domain.flags import definition as dfn
+from commands.flags import ToggleFlag
+from domain.events import Command
 from domain.flags.commands import (
     AddVariant,
     ArchiveFlag,
+    ConfigureFlag,
     CreateFlag,
     DeleteFlag,
+    ReplaceFlagRules,
     RestoreFlag,
-    UpdateFlagDetails,
+    SetFlagEnabled,
+    SetFlagHashing,
 )
-from domain.flags.model import FlagConfig, Variant
+from domain.flags.model import Variant
+from gateway import flag_answers
 from gateway import flag_views as views
 from gateway.auth.guards import BEARER, EnvironmentScope, tenant_reader, tenant_writer
 from gateway.deps import GatewayDeps
 from gateway.errors import NotFound
-from gateway.flag_answers import answer, flag_deps, row_view
+from gateway.flag_answers import row_view
 from gateway.query import VersionQuery
 from gateway.writes import IdempotencyKey, command_id, write_scope
 from readmodels import flags as rm
@@ -48,41 +51,19 @@ from schemas.http_flags import (
     UpdateHashingBody,
 )
 
-replace = msgspec.structs.replace
+
+def _ids(env: EnvironmentScope, key: str) -> dict[str, Any]:
+    """The fields every config command of this route names."""
+    return {"project_id": env.project_id, "environment_id": env.environment_id, "key": key}
 
 
-async def _details_command(
-    deps: GatewayDeps, scope: Scope, key: str, data: UpdateFlagBody
-) -> UpdateFlagDetails:
-    """Project-level name / description change; omitted ones keep the current value."""
-    flag = dfn.live_flag(await handlers.load_flag(deps.store, scope.project_id, key), key)
-    return UpdateFlagDetails(
-        command_id=uuid4(),
-        project_id=scope.project_id,
-        key=key,
-        name=flag.name if data.name is None else data.name,
-        description=flag.description if data.description is None else data.description,
-    )
-
-
-async def _patched(
-    deps: GatewayDeps, env: EnvironmentScope, key: str, patch: handlers.ConfigPatch, version: int | None
+async def _send(
+    deps: GatewayDeps, env: EnvironmentScope, key: str, version: int | None, *commands: Command
 ) -> FlagView:
-    """Patch this environment's config (at `version` when given); the answer is the flag after it."""
-    scope = write_scope(env)
-    written = await handlers.patch_config(
-        scope, key, patch, expected_version=version, command_id=uuid4(), deps=flag_deps(deps)
+    """One changeset behind the config-version check; the answer is the flag after it."""
+    return await flag_answers.change(
+        deps, write_scope(env), key, version, commands, command_id=commands[0].command_id
     )
-    return await answer(deps, scope, key, written)
-
-
-async def _defined(
-    deps: GatewayDeps, env: EnvironmentScope, cmd: handlers.FlagDefinitionCommand, version: int | None
-) -> FlagView:
-    """A project-level change (this config at `version` when given); the answer is the flag after it."""
-    scope = write_scope(env)
-    written = await handlers.change_definition(cmd, scope, flag_deps(deps), config_version=version)
-    return await answer(deps, scope, cmd.key, written)
 
 
 class FlagController(Controller):
@@ -119,8 +100,11 @@ class FlagController(Controller):
             name=data.name,
             description=data.description,
         )
-        written = await handlers.create_flag(cmd, views.initial_config(data), scope, flag_deps(deps))
-        return await answer(deps, scope, data.key, written)
+        configure = ConfigureFlag(command_id=cmd.command_id, project_id=scope.project_id,
+                                  environment_id=scope.environment_id, key=data.key,
+                                  config=views.initial_config(data))  # fmt: skip
+        outcome = await deps.bus.handle_changeset([cmd, configure], scope, command_id=cmd.command_id)
+        return await flag_answers.answer(deps, scope, data.key, outcome)
 
     @get("/{key:str}", guards=[tenant_reader])
     async def get_flag(
@@ -145,33 +129,12 @@ class FlagController(Controller):
         env_scope: NamedDependency[EnvironmentScope],
         deps: NamedDependency[GatewayDeps],
     ) -> FlagView:
-        """Change enabled, off_variant, fallthrough (this environment) and name/description (project)."""
-        scope, fdeps = write_scope(env_scope), flag_deps(deps)
-        touches_config = (
-            data.enabled is not None or data.off_variant is not None or data.fallthrough is not None
-        )
-        positions: list[int] = []
-        if touches_config:
-            patch = views.update_patch(data)
-            written = await handlers.patch_config(
-                scope, key, patch, expected_version=data.version, command_id=uuid4(), deps=fdeps
-            )
-            positions.append(written.position)
-        if data.name is not None or data.description is not None:
-            details = await _details_command(deps, scope, key, data)
-            version = None if touches_config else data.version
-            positions.append(
-                (await handlers.change_definition(details, scope, fdeps, config_version=version)).position
-            )
-        if not positions:  # nothing to change: still answer ABORTED for a stale version
-            await handlers.check_config_version(deps.store, scope, key, data.version)
-        flag = await answer(
-            deps,
-            scope,
-            key,
-            Written(stream_id=scope.environment_id, position=max(positions, default=0), version=0),
-        )
-        return flag
+        """Change enabled, off_variant, fallthrough (this environment) and name/description (project),
+        in one changeset: all of it or none of it."""
+        scope = write_scope(env_scope)
+        changeset = uuid4()  # nothing to change: still NOT_FOUND / ABORTED for a stale version
+        cmds = views.update_commands(data, scope, key, changeset)
+        return await flag_answers.change(deps, scope, key, data.version, cmds, command_id=changeset)
 
     @delete("/{key:str}", guards=[tenant_writer], status_code=200)
     async def delete_flag(
@@ -184,8 +147,9 @@ class FlagController(Controller):
         """Delete the flag from the project, with every environment's config (`version`: this config's)."""
         scope = write_scope(env_scope)
         cmd = DeleteFlag(command_id=uuid4(), project_id=scope.project_id, key=key)
-        written = await handlers.delete_flag(cmd, scope, flag_deps(deps), config_version=version)
-        return DeletedView(key=key, deleted=True, position=await deps.settle(written.position))
+        steps = [flag_answers.expect(scope, key, version, cmd.command_id), cmd]
+        outcome = await deps.bus.handle_changeset(steps, scope, command_id=cmd.command_id)
+        return DeletedView(key=key, deleted=True, position=await deps.settle(outcome.position))
 
     @post("/{key:str}/variants", guards=[tenant_writer])
     async def add_variant(
@@ -198,7 +162,7 @@ class FlagController(Controller):
         """Add a variant to the project flag (every environment sees it)."""
         variant = Variant(key=data.key, value=data.value, name=data.name, description=data.description)
         cmd = AddVariant(command_id=uuid4(), project_id=env_scope.project_id, key=key, variant=variant)
-        return await _defined(deps, env_scope, cmd, data.version)
+        return await _send(deps, env_scope, key, data.version, cmd)
 
     @put("/{key:str}/rules", guards=[tenant_writer])
     async def replace_rules(
@@ -209,8 +173,8 @@ class FlagController(Controller):
         deps: NamedDependency[GatewayDeps],
     ) -> FlagView:
         """Replace this environment's ordered targeting rules."""
-        new_rules = views.rules(data.rules)
-        return await _patched(deps, env_scope, key, lambda c: replace(c, rules=new_rules), data.version)
+        cmd = ReplaceFlagRules(command_id=uuid4(), **_ids(env_scope, key), rules=views.rules(data.rules))
+        return await _send(deps, env_scope, key, data.version, cmd)
 
     @put("/{key:str}/hashing", guards=[tenant_writer])
     async def update_hashing(
@@ -221,8 +185,10 @@ class FlagController(Controller):
         deps: NamedDependency[GatewayDeps],
     ) -> HashingView:
         """Replace which context parameters drive this environment's percentage rollouts."""
-        spec = views.hash_spec(data.configs)
-        flag = await _patched(deps, env_scope, key, lambda c: replace(c, hashing=spec), data.version)
+        cmd = SetFlagHashing(
+            command_id=uuid4(), **_ids(env_scope, key), hashing=views.hash_spec(data.configs)
+        )
+        flag = await _send(deps, env_scope, key, data.version, cmd)
         return HashingView(flag=flag, configs=flag.hashing, version=flag.version, position=flag.position)
 
     @post("/{key:str}/toggle", guards=[tenant_writer], status_code=200)
@@ -234,11 +200,13 @@ class FlagController(Controller):
         deps: NamedDependency[GatewayDeps],
     ) -> FlagView:
         """Kill switch: set `enabled` (or flip it when absent) in this environment."""
-
-        def patch(c: FlagConfig) -> FlagConfig:
-            return replace(c, enabled=(not c.enabled) if data.enabled is None else data.enabled)
-
-        return await _patched(deps, env_scope, key, patch, data.version)
+        ids = _ids(env_scope, key)
+        cmd: Command = (
+            ToggleFlag(command_id=uuid4(), **ids)
+            if data.enabled is None
+            else SetFlagEnabled(command_id=uuid4(), **ids, enabled=data.enabled)
+        )
+        return await _send(deps, env_scope, key, data.version, cmd)
 
     @post("/{key:str}/archive", guards=[tenant_writer], status_code=200)
     async def archive(
@@ -250,7 +218,7 @@ class FlagController(Controller):
     ) -> FlagView:
         """Archive the project flag: it keeps serving but its definition is frozen until unarchived."""
         cmd = ArchiveFlag(command_id=uuid4(), project_id=env_scope.project_id, key=key)
-        return await _defined(deps, env_scope, cmd, data.version)
+        return await _send(deps, env_scope, key, data.version, cmd)
 
     @post("/{key:str}/unarchive", guards=[tenant_writer], status_code=200)
     async def unarchive(
@@ -262,4 +230,4 @@ class FlagController(Controller):
     ) -> FlagView:
         """Restore an archived flag."""
         cmd = RestoreFlag(command_id=uuid4(), project_id=env_scope.project_id, key=key)
-        return await _defined(deps, env_scope, cmd, data.version)
+        return await _send(deps, env_scope, key, data.version, cmd)

@@ -8,14 +8,15 @@ from __future__ import annotations
 
 from uuid import UUID, uuid4
 
-import msgspec
 from litestar import Controller, delete, get, post, put
 from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody
 
-from commands import segments as handlers
-from commands.streams import Scope, Written
-from domain.errors import SegmentInUse, SegmentNotFound, check_version
+from commands.bus import Outcome
+from commands.segments import ExpectSegment, PatchSegmentDetails
+from commands.streams import Scope
+from domain.errors import SegmentInUse
+from domain.events import Command
 from domain.segments import segment as seg
 from domain.segments.events import (
     AddSegmentMembers,
@@ -25,14 +26,12 @@ from domain.segments.events import (
     ReplaceSegmentCondition,
     ReplaceSegmentMembers,
     SegmentKind,
-    UpdateSegment,
 )
 from gateway.auth.guards import BEARER, EnvironmentScope, tenant_reader, tenant_writer
 from gateway.deps import GatewayDeps
 from gateway.errors import ApiError, NotFound
 from gateway.query import VersionQuery
 from gateway.writes import IdempotencyKey, command_id, with_stamps, write_scope
-from readmodels import flags as rm_flags
 from readmodels import segments as rm
 from schemas.http_segments import (
     CreateSegmentBody,
@@ -47,30 +46,6 @@ from schemas.http_segments import (
 
 class SegmentStillUsedError(ApiError, code="FAILED_PRECONDITION", status=409):
     """A referenced segment cannot be deleted (the seed's FAILED_PRECONDITION, as a conflict)."""
-
-
-def segment_deps(deps: GatewayDeps) -> handlers.SegmentDeps:
-    """The segment handlers' collaborators, with read-side lookups bound to the read pool."""
-
-    async def graph(environment_id: UUID) -> dict[str, frozenset[str]]:
-        return await rm.segment_graph(deps.db, environment_id=environment_id)
-
-    async def referenced_by(environment_id: UUID, key: str) -> frozenset[str]:
-        flags = await rm_flags.flags_using_segment(deps.db, environment_id=environment_id, segment_key=key)
-        others = [k for k, refs in (await graph(environment_id)).items() if key in refs and k != key]
-        return frozenset([*(f"flag:{f}" for f in flags), *(f"segment:{s}" for s in others)])
-
-    async def member_count(environment_id: UUID, key: str) -> int:
-        return sum(await rm.member_counts(deps.db, environment_id=environment_id, key=key))
-
-    return handlers.SegmentDeps(
-        store=deps.store,
-        clock=deps.clock,
-        segment_graph=graph,
-        referenced_by=referenced_by,
-        member_count=member_count,
-        quotas=deps.quotas,
-    )
 
 
 def state_view(s: seg.Segment, position: int) -> SegmentView:
@@ -107,23 +82,21 @@ def row_view(r: rm.SegmentRow, counts: tuple[int, int] | None = None) -> Segment
     )
 
 
-async def answer(deps: GatewayDeps, scope: Scope, key: str, written: Written) -> SegmentView:
-    """The segment after a write, folded from its stream, once the read models caught up."""
-    state = await handlers.load_segment(deps.store, scope.environment_id, key)
-    if state is None or state.deleted:
+async def answer(deps: GatewayDeps, scope: Scope, key: str, outcome: Outcome) -> SegmentView:
+    """The segment as the changeset left it, once the read models caught up."""
+    state = outcome.state(seg.segment_stream(scope.environment_id, key))
+    if not isinstance(state, seg.Segment) or state.deleted:
         raise NotFound(f"segment {key!r} not found")
-    await deps.settle(written.position)
+    position = await deps.settle(outcome.position)
     row = await rm.segment_by_key(deps.db, environment_id=scope.environment_id, key=key)
-    return with_stamps(state_view(state, written.position), row, written.position)
+    return with_stamps(state_view(state, position), row, position)
 
 
-async def _live_segment(deps: GatewayDeps, scope: Scope, key: str, version: int | None) -> seg.Segment:
-    """The segment's state before a write: 404 when missing or deleted, 409 when not at `version`."""
-    current = await handlers.load_segment(deps.store, scope.environment_id, key)
-    if current is None or current.deleted:
-        raise SegmentNotFound(f"segment {key!r} not found")
-    check_version(current.version, version)
-    return current
+def _expect(scope: Scope, key: str, version: int | None, command_id: UUID) -> ExpectSegment:
+    """The first step of a segment route's changeset: the segment is live, at `version`."""
+    return ExpectSegment(
+        command_id=command_id, environment_id=scope.environment_id, key=key, expected_version=version
+    )
 
 
 async def _segment_row(deps: GatewayDeps, env: EnvironmentScope, key: str) -> rm.SegmentRow:
@@ -134,35 +107,26 @@ async def _segment_row(deps: GatewayDeps, env: EnvironmentScope, key: str) -> rm
     return row
 
 
-PutCommand = UpdateSegment | ReplaceSegmentCondition | ReplaceSegmentMembers
-
-
-def _update_commands(data: UpdateSegmentBody, current: seg.Segment) -> list[PutCommand]:
-    """The commands a PUT amounts to, in order; only the first carries the caller's version."""
-    env, key = current.environment_id, current.key
-    cmds: list[PutCommand] = []
+def _update_commands(data: UpdateSegmentBody, scope: Scope, key: str, cid: UUID) -> list[Command]:
+    """The commands a PUT amounts to, in order (one changeset: all of it or none of it)."""
+    env = scope.environment_id
+    cmds: list[Command] = []
     if data.name is not None or data.description is not None or data.context_type is not None:
-        cmds.append(
-            UpdateSegment(
-                command_id=uuid4(), environment_id=env, key=key,
-                name=current.name if data.name is None else data.name,
-                description=current.description if data.description is None else data.description,
-                context_type=data.context_type or current.context_type,
-            )
-        )  # fmt: skip
+        cmds.append(PatchSegmentDetails(
+            command_id=cid, environment_id=env, key=key, name=data.name,
+            description=data.description, context_type=data.context_type,
+        ))  # fmt: skip
     if data.condition is not None:
         cmds.append(
-            ReplaceSegmentCondition(command_id=uuid4(), environment_id=env, key=key, condition=data.condition)
+            ReplaceSegmentCondition(command_id=cid, environment_id=env, key=key, condition=data.condition)
         )
     if data.included_keys is not None or data.excluded_keys is not None:
         cmds.append(
             ReplaceSegmentMembers(
-                command_id=uuid4(), environment_id=env, key=key,
+                command_id=cid, environment_id=env, key=key,
                 included=tuple(data.included_keys or ()), excluded=tuple(data.excluded_keys or ()),
             )
         )  # fmt: skip
-    if cmds:
-        cmds[0] = msgspec.structs.replace(cmds[0], expected_version=data.version)
     return cmds
 
 
@@ -201,8 +165,7 @@ class SegmentController(Controller):
             included=tuple(data.included_keys),
             excluded=tuple(data.excluded_keys),
         )
-        written = await handlers.create_segment(cmd, scope, segment_deps(deps))
-        return await answer(deps, scope, data.key, written)
+        return await answer(deps, scope, data.key, await deps.bus.handle(cmd, scope))
 
     @get("/{key:str}", guards=[tenant_reader])
     async def get_segment(
@@ -225,15 +188,11 @@ class SegmentController(Controller):
         deps: NamedDependency[GatewayDeps],
     ) -> SegmentView:
         """Change details, a rule segment's condition or a list segment's lists, at `version`."""
-        scope, sdeps = write_scope(env_scope), segment_deps(deps)
-        current = await _live_segment(deps, scope, key, data.version)
-        position, cmds = 0, _update_commands(data, current)
-        for cmd in cmds:  # a refused quota appends nothing at all
-            await handlers.check_member_quota(cmd, sdeps)
-        for cmd in cmds:
-            position = max(position, (await handlers.change_segment(cmd, scope, sdeps)).position)
-        written = Written(stream_id=current.id, position=position, version=0)
-        return await answer(deps, scope, key, written)
+        scope, changeset = write_scope(env_scope), uuid4()
+        steps = [_expect(scope, key, data.version, changeset), *_update_commands(data, scope, key, changeset)]
+        return await answer(
+            deps, scope, key, await deps.bus.handle_changeset(steps, scope, command_id=changeset)
+        )
 
     @delete("/{key:str}", guards=[tenant_writer], status_code=200)
     async def delete_segment(
@@ -249,10 +208,10 @@ class SegmentController(Controller):
             command_id=uuid4(), environment_id=scope.environment_id, key=key, expected_version=version
         )
         try:
-            written = await handlers.delete_segment(cmd, scope, segment_deps(deps))
+            outcome = await deps.bus.handle(cmd, scope)
         except SegmentInUse as e:
             raise SegmentStillUsedError(e.message) from None
-        return DeletedSegment(key=key, deleted=True, position=await deps.settle(written.position))
+        return DeletedSegment(key=key, deleted=True, position=await deps.settle(outcome.position))
 
     @get("/{key:str}/members", guards=[tenant_reader])
     async def get_members(
@@ -278,25 +237,22 @@ class SegmentController(Controller):
         deps: NamedDependency[GatewayDeps],
     ) -> MembersView:
         """Add and remove context keys on the included and excluded lists, in one batch."""
-        scope, sdeps = write_scope(env_scope), segment_deps(deps)
-        await _live_segment(deps, scope, key, data.version)
-        position = 0
+        scope, changeset = write_scope(env_scope), uuid4()
+        steps: list[Command] = [_expect(scope, key, data.version, changeset)]
         if data.add or data.add_excluded:
-            add = AddSegmentMembers(
-                command_id=uuid4(), environment_id=scope.environment_id, key=key,
+            steps.append(AddSegmentMembers(
+                command_id=changeset, environment_id=scope.environment_id, key=key,
                 included=tuple(data.add), excluded=tuple(data.add_excluded),
-            )  # fmt: skip
-            position = (await handlers.change_segment(add, scope, sdeps)).position
+            ))  # fmt: skip
         if data.remove or data.remove_excluded:
-            remove = RemoveSegmentMembers(
-                command_id=uuid4(), environment_id=scope.environment_id, key=key,
+            steps.append(RemoveSegmentMembers(
+                command_id=changeset, environment_id=scope.environment_id, key=key,
                 included=tuple(data.remove), excluded=tuple(data.remove_excluded),
-            )  # fmt: skip
-            position = max(position, (await handlers.change_segment(remove, scope, sdeps)).position)
-        await deps.settle(position)
+            ))  # fmt: skip
+        outcome = await deps.bus.handle_changeset(steps, scope, command_id=changeset)
+        position = await deps.settle(outcome.position)
         members = await rm.segment_members(deps.db, environment_id=scope.environment_id, key=key)
-        after = await handlers.load_segment(deps.store, scope.environment_id, key)
         return MembersView(
             key=key, included_keys=members.included, excluded_keys=members.excluded,
-            version=after.version if after else 0, position=position,
+            version=outcome.version(seg.segment_stream(scope.environment_id, key)), position=position,
         )  # fmt: skip

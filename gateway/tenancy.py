@@ -9,7 +9,8 @@ from litestar import Controller, delete, get, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody
 
-from commands.tenancy import create_environment, create_project, issue_sdk_key, revoke_sdk_key
+from commands.streams import OrgScope
+from commands.tenancy import create_environment, create_project, new_sdk_key
 from domain.tenancy.commands import CreateEnvironment, CreateProject, RevokeSdkKey
 from gateway.auth.guards import BEARER, org_admin, tenant_reader
 from gateway.auth.principals import Caller
@@ -204,26 +205,17 @@ class SdkKeyController(Controller):
         env = await environment_of(deps, caller, environment_id)
         matches_path("environment_id", data.environment_id, environment_id)
         name = (data.name or "").strip() or "default"
-        issued = await issue_sdk_key(
-            command_id=uuid4(),
-            environment_id=env.id,
-            key_id=uuid4(),
-            name=name,
-            org_id=caller.org_id,
-            store=deps.store,
-            clock=deps.clock,
-            actor=caller.actor,
-            quotas=deps.quotas,
-        )
+        cmd, raw = new_sdk_key(command_id=uuid4(), environment_id=env.id, key_id=uuid4(), name=name)
+        outcome = await deps.bus.handle(cmd, OrgScope(actor=caller.actor, org_id=caller.org_id))
         return CreatedSdkKeyReply(
-            sdk_key_id=issued.key_id,
+            sdk_key_id=cmd.key_id,
             environment_id=env.id,
             name=name,
-            prefix=issued.prefix,
+            prefix=cmd.prefix,
             status="active",
-            created_at=issued.created_at,
-            raw_key=issued.raw_key,
-            position=await deps.settle(issued.written.position),
+            created_at=outcome.replies[0],
+            raw_key=raw,
+            position=await deps.settle(outcome.position),
         )
 
     @get("/", guards=[tenant_reader])
@@ -248,10 +240,8 @@ class SdkKeyController(Controller):
         """Revoke a key; the environment's last active key cannot be revoked."""
         env = await environment_of(deps, caller, environment_id)
         cmd = RevokeSdkKey(command_id=uuid4(), environment_id=env.id, key_id=key_id)
-        written = await revoke_sdk_key(
-            cmd, org_id=caller.org_id, store=deps.store, clock=deps.clock, actor=caller.actor
-        )
-        await deps.settle(written.position)
+        outcome = await deps.bus.handle(cmd, OrgScope(actor=caller.actor, org_id=caller.org_id))
+        await deps.settle(outcome.position)
         row = next((r for r in await identity.sdk_keys(deps.db, env.id) if r.key_id == key_id), None)
         if row is None:
             raise NotFound(f"SDK key {key_id} not found")

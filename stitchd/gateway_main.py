@@ -20,6 +20,7 @@ from uuid import uuid4
 from litestar import Litestar
 from psycopg_pool import AsyncConnectionPool
 
+from commands.bus import CommandBus
 from commands.postgres_store import open_postgres_store
 from commands.tenancy import ensure_system_org
 from domain.quotas import Quotas
@@ -34,6 +35,7 @@ from gateway.exposures import jetstream_ingest
 from projections.registry import PROJECTIONS
 from stitchd.processes import Resources
 from stitchd.settings import Limits, Settings
+from stitchd.write_side import write_bus
 
 
 def quotas_of(limits: Limits) -> Quotas:
@@ -59,8 +61,10 @@ async def gateway_deps(settings: Settings, database_url: str) -> AsyncIterator[G
     try:
         # Opened inside the try: a cancellation while opening must still close the pool's workers.
         await pool.open(wait=True)
+        quotas = quotas_of(settings.limits)
         yield GatewayDeps(
             store=store,
+            bus=write_bus(store, pool, clock=utc_now, quotas=quotas),
             db=pool,
             clock=utc_now,
             tokens=TokenSettings(
@@ -74,7 +78,7 @@ async def gateway_deps(settings: Settings, database_url: str) -> AsyncIterator[G
                 definition_history_bytes=settings.limits.definition_history_bytes,
                 trusted_proxies=parse_networks(settings.trusted_proxies),
             ),
-            quotas=quotas_of(settings.limits),
+            quotas=quotas,
         )
     finally:
         await pool.close()
@@ -152,6 +156,7 @@ def _offline_deps() -> GatewayDeps:
     """Collaborators that are never called: enough to build the app and its spec without any server."""
     return GatewayDeps(
         store=_NoStore(),
+        bus=CommandBus(_NoStore(), {}, (), clock=utc_now),
         db=AsyncConnectionPool("", open=False),
         clock=utc_now,
         tokens=TokenSettings(secret="x" * 32),

@@ -7,10 +7,10 @@ from datetime import UTC, datetime
 import nats
 import pytest
 
-from commands.encoding import to_new_events
+from commands.encoding import load_stream, to_new_events
 from commands.eventstore import Metadata
 from commands.postgres_store import PostgresEventStore
-from commands.segments import load_segment
+from domain.segments import segment as seg
 from domain.segments.events import SegmentMembersAdded
 from domain.segments.segment import segment_stream
 from stitchd.jetstream import EVENTS_STREAM
@@ -52,7 +52,7 @@ async def test_an_oversized_event_already_in_the_outbox_does_not_wedge_the_relay
         await tenant.call("POST", segments, {"key": "old", "kind": "list", "included_keys": ["u0"]}), 201
     )
     await tenant.stack.settle()
-    segment = await load_segment(tenant.stack.store, tenant.env, "old")
+    segment = seg.replay(await load_stream(tenant.stack.store, segment_stream(tenant.env, "old")))  # type: ignore[arg-type]
     assert segment is not None
     huge = SegmentMembersAdded(
         stream_id=segment.id,

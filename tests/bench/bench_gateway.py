@@ -39,6 +39,7 @@ from stitchd.embedded import start_nats, start_postgres
 from stitchd.processes import Resources, running
 from stitchd.settings import Settings
 from stitchd.up import prepare
+from stitchd.write_side import write_bus
 
 FLAGS: Final = 50
 READS: Final = 1000
@@ -97,6 +98,7 @@ async def _gateway(pg_url: str) -> AsyncIterator[httpx.AsyncClient]:
     deps = GatewayDeps(
         store=store,
         db=pool,
+        bus=write_bus(store, pool, clock=utc_now),
         clock=utc_now,
         tokens=TokenSettings(secret="bench-secret-" * 4),
         waiter=PoolWaiter(pool, [p.NAME for p in PROJECTIONS]),

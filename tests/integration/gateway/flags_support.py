@@ -20,6 +20,7 @@ from gateway.app import SYSTEM_ORG_COMMAND_ID, create_app
 from gateway.auth.refresh import MemoryRefreshTokens
 from gateway.auth.tokens import TokenSettings, utc_now
 from gateway.deps import GatewayDeps, PoolWaiter
+from stitchd.write_side import write_bus
 from tests.stack import Stack
 
 __all__ = [
@@ -79,6 +80,7 @@ def gateway_deps(stack: Stack) -> GatewayDeps:
     return GatewayDeps(
         store=stack.store,
         db=stack.pool,
+        bus=write_bus(stack.store, stack.pool, clock=utc_now),
         clock=utc_now,
         tokens=TokenSettings(secret="s" * 40),
         waiter=PoolWaiter(stack.pool),

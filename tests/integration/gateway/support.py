@@ -27,6 +27,7 @@ from gateway.auth.refresh import PostgresRefreshTokens
 from gateway.auth.tokens import TokenSettings
 from gateway.deps import GatewayDeps, GatewaySettings, PoolWaiter
 from projections.registry import PROJECTIONS
+from stitchd.write_side import write_bus
 from tests.stack import Stack
 
 ROOT_EMAIL = "root@stitchd.test"
@@ -139,6 +140,7 @@ def gateway_deps(stack: Stack, clock: Clock) -> GatewayDeps:
     return GatewayDeps(
         store=stack.store,
         db=stack.pool,
+        bus=write_bus(stack.store, stack.pool, clock=clock),
         clock=clock,
         tokens=TokenSettings(secret="integration-test-secret-" * 2),
         waiter=PoolWaiter(stack.pool, [p.NAME for p in PROJECTIONS]),

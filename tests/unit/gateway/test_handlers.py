@@ -11,13 +11,13 @@ from commands.encoding import load_stream, to_new_events
 from commands.eventstore import Metadata
 from commands.identity import accept_invitation, change_password, register_user, remove_user
 from commands.memory_store import InMemoryEventStore
+from commands.streams import OrgScope
 from commands.tenancy import (
     create_environment,
     create_org,
     create_project,
     ensure_system_org,
-    issue_sdk_key,
-    revoke_sdk_key,
+    new_sdk_key,
 )
 from domain.errors import (
     AlreadyMember,
@@ -40,6 +40,7 @@ from domain.tenancy.commands import (
 )
 from domain.tenancy.sdk_keys import hash_sdk_key
 from readmodels.vault import ERASED, MemoryVault
+from tests.unit.commands.bus_support import memory_bus
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -193,55 +194,34 @@ async def test_environment_in_another_orgs_project_is_not_found() -> None:
         await create_environment(sneaky, store=store, clock=clock, actor="t", taken_names=frozenset())
 
 
+async def _issue(store: InMemoryEventStore, env: UUID, org: UUID, actor: str = "t") -> tuple[UUID, str]:
+    cmd, raw = new_sdk_key(command_id=uuid4(), environment_id=env, key_id=uuid4(), name="k")
+    await memory_bus(store).handle(cmd, OrgScope(actor=actor, org_id=org))
+    return cmd.key_id, raw
+
+
 async def test_sdk_keys_store_only_hashes_are_tenant_scoped_and_keep_one_active() -> None:
     store = InMemoryEventStore()
     org, other = await _org(store), await _org(store)
     env = await _env(store, org)
-    issued = await issue_sdk_key(
-        command_id=uuid4(),
-        environment_id=env,
-        key_id=uuid4(),
-        name="k",
-        org_id=org,
-        store=store,
-        clock=clock,
-        actor="t",
-    )
+    key_id, raw = await _issue(store, env, org)
     stored = b"".join(r.data for r in await store.load(env))
-    assert issued.raw_key.encode() not in stored
-    assert hash_sdk_key(issued.raw_key).encode() in stored
+    assert raw.encode() not in stored
+    assert hash_sdk_key(raw).encode() in stored
     with pytest.raises(EnvironmentNotFound):
-        await issue_sdk_key(
-            command_id=uuid4(),
-            environment_id=env,
-            key_id=uuid4(),
-            name="k",
-            org_id=other,
-            store=store,
-            clock=clock,
-            actor="t",
-        )
-    revoke = RevokeSdkKey(command_id=uuid4(), environment_id=env, key_id=issued.key_id)
+        await _issue(store, env, other)
+    revoke = RevokeSdkKey(command_id=uuid4(), environment_id=env, key_id=key_id)
     with pytest.raises(LastActiveSdkKey):
-        await revoke_sdk_key(revoke, org_id=org, store=store, clock=clock, actor="t")
+        await memory_bus(store).handle(revoke, OrgScope(actor="t", org_id=org))
     with pytest.raises(EnvironmentNotFound):
-        await revoke_sdk_key(revoke, org_id=other, store=store, clock=clock, actor="t")
+        await memory_bus(store).handle(revoke, OrgScope(actor="t", org_id=other))
 
 
 async def test_metadata_carries_actor_and_tenant() -> None:
     store = InMemoryEventStore()
     org = await _org(store)
     env = await _env(store, org)
-    await issue_sdk_key(
-        command_id=uuid4(),
-        environment_id=env,
-        key_id=uuid4(),
-        name="k",
-        org_id=org,
-        store=store,
-        clock=clock,
-        actor="user-1",
-    )
+    await _issue(store, env, org, actor="user-1")
     meta = (await store.load(env))[-1].metadata
     assert (meta.actor, meta.org_id, meta.environment_id) == (
         "user-1",

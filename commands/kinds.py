@@ -1,0 +1,24 @@
+"""Every stream kind the bus knows: its permanent `stream_type` name and the domain fold of its events."""
+
+from __future__ import annotations
+
+from commands.bus import StreamKind
+from domain.event_definitions import definition as event_definitions
+from domain.experiments import state as experiments
+from domain.flags import config as flag_configs
+from domain.flags import definition as flags
+from domain.segments import segment as segments
+from domain.tenancy import emails, environments, orgs, projects, users
+
+FLAG = StreamKind("flag", flags.replay)
+FLAG_CONFIG = StreamKind("flag_config", flag_configs.replay)
+SEGMENT = StreamKind("segment", segments.replay)
+EVENT_DEFINITION = StreamKind("event_definition", event_definitions.replay)
+EXPERIMENT = StreamKind("experiment", experiments.replay)
+ORG = StreamKind("org", orgs.replay)
+PROJECT = StreamKind("project", projects.replay)
+ENVIRONMENT = StreamKind("environment", environments.replay)
+USER = StreamKind("user", users.replay)
+EMAIL = StreamKind("email", emails.replay)
+
+KINDS = (FLAG, FLAG_CONFIG, SEGMENT, EVENT_DEFINITION, EXPERIMENT, ORG, PROJECT, ENVIRONMENT, USER, EMAIL)
