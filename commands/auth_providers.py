@@ -1,52 +1,50 @@
-"""Auth-provider handlers and the org's "require SSO" switch (load -> decide -> append).
+"""Auth-provider handlers and the org's "require SSO" switch, on the command bus (commands/handlers.py).
 
-One small module so it can move onto the command bus as it is: every handler takes its command and
-keyword-only collaborators and answers where its events landed. Secrets arrive already sealed.
+Secrets arrive already sealed: a command never holds one in clear.
 """
 
 from __future__ import annotations
 
-from commands.eventstore import EventStore, Metadata
-from commands.tenancy import Clock, Written, decide_and_append, load_org
+from collections.abc import Mapping
+
+from commands.bus import Context, Handler
+from commands.kinds import AUTH_PROVIDER, ORG
 from domain.auth_providers import provider as providers
 from domain.auth_providers.commands import CreateAuthProvider, DeleteAuthProvider, UpdateAuthProvider
+from domain.errors import OrgNotFound
+from domain.events import Command
 from domain.tenancy import orgs
 from domain.tenancy.commands import SetOrgSsoRequirement
 
-STREAM_TYPE = "auth_provider"
 AuthProviderChange = CreateAuthProvider | UpdateAuthProvider | DeleteAuthProvider
 
 
-def _decide(cmd: AuthProviderChange, clock: Clock) -> providers.Decider:
+async def change_auth_provider(cmd: AuthProviderChange, ctx: Context) -> None:
+    """Create, update or delete a provider of `cmd.org_id` (another organisation's is not found)."""
+    state: providers.AuthProvider | None = await ctx.load(AUTH_PROVIDER, cmd.provider_id)
     match cmd:
         case CreateAuthProvider():
-            return lambda s: providers.create(s, cmd, clock())
+            events = providers.create(state, cmd, ctx.now)
         case UpdateAuthProvider():
-            return lambda s: providers.update(s, cmd, clock())
+            events = providers.update(state, cmd, ctx.now)
         case DeleteAuthProvider():
-            return lambda s: providers.delete(s, cmd, clock())
+            events = providers.delete(state, cmd, ctx.now)
+    ctx.emit(cmd.provider_id, events)
 
 
-async def change_auth_provider(
-    cmd: AuthProviderChange, *, store: EventStore, clock: Clock, actor: str
-) -> Written:
-    """Create, update or delete a provider of `cmd.org_id` (another organisation's is not found)."""
-    await load_org(store, cmd.org_id)
-    meta = Metadata(actor=actor, org_id=cmd.org_id)
-    _, written = await decide_and_append(
-        store, cmd.provider_id, STREAM_TYPE, providers.replay, _decide(cmd, clock),
-        command_id=cmd.command_id, metadata=meta,
-    )  # fmt: skip
-    return written
-
-
-async def set_sso_requirement(
-    cmd: SetOrgSsoRequirement, *, store: EventStore, clock: Clock, actor: str
-) -> Written:
+async def set_sso_requirement(cmd: SetOrgSsoRequirement, ctx: Context) -> None:
     """Require SSO for the organisation's password logins, or stop requiring it."""
-    meta = Metadata(actor=actor, org_id=cmd.org_id)
-    _, written = await decide_and_append(
-        store, cmd.org_id, "org", orgs.replay, lambda s: orgs.set_sso_requirement(s, cmd, clock()),
-        command_id=cmd.command_id, metadata=meta,
-    )  # fmt: skip
-    return written
+    org: orgs.Org | None = await ctx.load(ORG, cmd.org_id)
+    if org is None:
+        raise OrgNotFound(f"organisation {cmd.org_id} not found")
+    ctx.emit(cmd.org_id, orgs.set_sso_requirement(org, cmd, ctx.now))
+
+
+def auth_provider_handlers() -> Mapping[type[Command], Handler]:
+    """This module's rows of the bus's handler table."""
+    return {
+        CreateAuthProvider: change_auth_provider,
+        UpdateAuthProvider: change_auth_provider,
+        DeleteAuthProvider: change_auth_provider,
+        SetOrgSsoRequirement: set_sso_requirement,
+    }

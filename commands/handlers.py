@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from commands.auth_providers import auth_provider_handlers
 from commands.bus import Clock, CommandBus, Handler
 from commands.eventstore import EventStore
 from commands.flags import FlagLookups, flag_handlers
@@ -18,7 +19,12 @@ def handler_table(
     *, flags: FlagLookups, segments: SegmentLookups, quotas: Quotas = DEFAULT_QUOTAS
 ) -> Mapping[type[Command], Handler]:
     """Command type -> handler, with the read-side lookups bound (one row per command type)."""
-    return {**flag_handlers(flags), **segment_handlers(segments), **sdk_key_handlers(quotas)}
+    return {
+        **flag_handlers(flags),
+        **segment_handlers(segments),
+        **sdk_key_handlers(quotas),
+        **auth_provider_handlers(),
+    }
 
 
 def build_bus(

@@ -13,7 +13,7 @@ from litestar import Controller, delete, get, post, put
 from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, JSONBody
 
-from commands.auth_providers import change_auth_provider, set_sso_requirement
+from commands.streams import OrgScope
 from domain.auth_providers.commands import CreateAuthProvider, DeleteAuthProvider, UpdateAuthProvider
 from domain.auth_providers.events import OidcSettings, ProviderConfig, SamlSettings
 from domain.auth_providers.provider import AuthProvider
@@ -89,6 +89,10 @@ def _updated_config(box: SecretBox, current: AuthProvider, body: UpdateAuthProvi
     return msgspec.structs.replace(old, **pick)
 
 
+def _scope(caller: Caller) -> OrgScope:
+    return OrgScope(actor=caller.actor, org_id=caller.org_id)
+
+
 async def provider_of(deps: GatewayDeps, caller: Caller, provider_id: UUID) -> AuthProvider:
     """The caller's organisation's provider, else 404 (another organisation's too)."""
     provider = await auth_providers.get_provider(deps.db, provider_id)
@@ -130,8 +134,8 @@ class AuthProviderController(Controller):
         cmd = CreateAuthProvider(
             command_id=command_id, provider_id=provider_id, org_id=caller.org_id, config=config
         )
-        written = await change_auth_provider(cmd, store=deps.store, clock=deps.clock, actor=caller.actor)
-        return await _answer(deps, caller, provider_id, written.position)
+        outcome = await deps.bus.handle(cmd, _scope(caller))
+        return await _answer(deps, caller, provider_id, outcome.position)
 
     @get("/")
     async def list_providers(
@@ -167,8 +171,8 @@ class AuthProviderController(Controller):
             command_id=uuid4(), provider_id=provider_id, org_id=caller.org_id, config=config,
             expected_version=data.version,
         )  # fmt: skip
-        written = await change_auth_provider(cmd, store=deps.store, clock=deps.clock, actor=caller.actor)
-        return await _answer(deps, caller, provider_id, written.position)
+        outcome = await deps.bus.handle(cmd, _scope(caller))
+        return await _answer(deps, caller, provider_id, outcome.position)
 
     @delete("/{provider_id:uuid}", status_code=200)
     async def delete_provider(
@@ -183,8 +187,8 @@ class AuthProviderController(Controller):
         cmd = DeleteAuthProvider(
             command_id=uuid4(), provider_id=provider_id, org_id=caller.org_id, expected_version=version
         )
-        written = await change_auth_provider(cmd, store=deps.store, clock=deps.clock, actor=caller.actor)
-        return DeletedAuthProviderReply(provider_id=provider_id, position=await deps.settle(written.position))
+        outcome = await deps.bus.handle(cmd, _scope(caller))
+        return DeletedAuthProviderReply(provider_id=provider_id, position=await deps.settle(outcome.position))
 
     @get("/{provider_id:uuid}/audit")
     async def audit(
@@ -226,6 +230,6 @@ class SsoSettingsController(Controller):
         """Require SSO: password logins (and password sessions) of the organisation's non-system members
         are refused with SSO_REQUIRED from then on."""
         cmd = SetOrgSsoRequirement(command_id=uuid4(), org_id=caller.org_id, require_sso=data.require_sso)
-        written = await set_sso_requirement(cmd, store=deps.store, clock=deps.clock, actor=caller.actor)
-        position = await deps.settle(written.position)
+        outcome = await deps.bus.handle(cmd, _scope(caller))
+        position = await deps.settle(outcome.position)
         return SsoSettingsReply(org_id=caller.org_id, require_sso=data.require_sso, position=position)
