@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import ipaddress
 import os
 from collections.abc import Mapping
@@ -75,6 +76,13 @@ class Settings:
     trusted_proxies: str = ""  # STITCHD_TRUSTED_PROXIES: IPs/CIDRs whose X-Forwarded-For counts
     password_hash_concurrency: int = 4  # STITCHD_PASSWORD_HASH_CONCURRENCY: argon2 hashings at once
     session_max_age_hours: int = 720  # STITCHD_SESSION_MAX_AGE_HOURS: absolute lifetime of a login session
+    # --- single sign-on (issue 13) ---
+    sso_secret_key: bytes | None = field(default=None, repr=False)  # STITCHD_SSO_SECRET_KEY (base64, 32 B)
+    sso_allow_private_idp: bool = False  # STITCHD_SSO_ALLOW_PRIVATE_IDP: IdPs on non-public addresses
+    sso_require_https: bool = True  # STITCHD_SSO_REQUIRE_HTTPS: issuer URLs must be https
+    sso_public_url: str = "http://localhost:8080"  # STITCHD_SSO_PUBLIC_URL: this gateway, as IdPs see it
+    sso_http_timeout_seconds: int = 5  # STITCHD_SSO_HTTP_TIMEOUT_SECONDS: each request to an IdP
+    sso_state_ttl_seconds: int = 600  # STITCHD_SSO_STATE_TTL_SECONDS: a login must finish within it
 
     @property
     def production(self) -> bool:
@@ -102,6 +110,12 @@ class Settings:
             trusted_proxies=_networks(e, "STITCHD_TRUSTED_PROXIES"),
             password_hash_concurrency=_count(e, "STITCHD_PASSWORD_HASH_CONCURRENCY", 4),
             session_max_age_hours=_count(e, "STITCHD_SESSION_MAX_AGE_HOURS", 720),
+            sso_secret_key=_key(e, "STITCHD_SSO_SECRET_KEY"),
+            sso_allow_private_idp=_flag(e, "STITCHD_SSO_ALLOW_PRIVATE_IDP", False),
+            sso_require_https=_flag(e, "STITCHD_SSO_REQUIRE_HTTPS", True),
+            sso_public_url=_url(e, "STITCHD_SSO_PUBLIC_URL", "http://localhost:8080"),
+            sso_http_timeout_seconds=_count(e, "STITCHD_SSO_HTTP_TIMEOUT_SECONDS", 5),
+            sso_state_ttl_seconds=_count(e, "STITCHD_SSO_STATE_TTL_SECONDS", 600),
         )
 
 
@@ -136,6 +150,36 @@ def _count(env: Mapping[str, str], name: str, default: int) -> int:
     if not (raw.isascii() and raw.isdigit()) or int(raw) < 1:
         raise SettingsError(f"{name} must be a positive whole number, got {raw!r}")
     return int(raw)
+
+
+def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw not in ("true", "false", "1", "0", "yes", "no"):
+        raise SettingsError(f"{name} must be true or false, got {raw!r}")
+    return raw in ("true", "1", "yes")
+
+
+def _key(env: Mapping[str, str], name: str) -> bytes | None:
+    """32 bytes, base64 (standard or URL-safe alphabet); the value itself never enters the message."""
+    raw = env.get(name, "").strip()
+    if not raw:
+        return None
+    try:
+        key = base64.b64decode(raw.replace("-", "+").replace("_", "/") + "=" * (-len(raw) % 4), validate=True)
+    except ValueError:
+        raise SettingsError(f"{name} must be base64") from None
+    if len(key) != 32:
+        raise SettingsError(f"{name} must encode exactly 32 bytes (e.g. `openssl rand -base64 32`)")
+    return key
+
+
+def _url(env: Mapping[str, str], name: str, default: str) -> str:
+    raw = env.get(name, "").strip() or default
+    if not raw.startswith(("http://", "https://")):
+        raise SettingsError(f"{name} must be an http(s) URL, got {raw!r}")
+    return raw.rstrip("/")
 
 
 def _networks(env: Mapping[str, str], name: str) -> str:

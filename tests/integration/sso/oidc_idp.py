@@ -47,7 +47,7 @@ class IdpUser:
 class Client:
     redirect_uris: list[str]
     client_id: str = CLIENT_ID
-    client_secret: str = CLIENT_SECRET
+    client_secret: str = field(default=CLIENT_SECRET, repr=False)  # the IdP logs clients at DEBUG
 
     def get_client_id(self) -> str:
         return self.client_id
