@@ -22,7 +22,7 @@ from gateway.audit import audit_filter
 from gateway.auth.guards import BEARER, org_admin
 from gateway.auth.principals import Caller
 from gateway.deps import GatewayDeps
-from gateway.errors import Aborted, NotFound
+from gateway.errors import Aborted, ApiError, NotFound
 from gateway.query import VersionQuery
 from gateway.sso.secrets import SecretBox, keyed_digest
 from gateway.sso.views import provider_reply
@@ -87,6 +87,17 @@ def _updated_config(box: SecretBox, current: AuthProvider, body: UpdateAuthProvi
     if body.saml is not None:
         pick["saml"] = _saml(body.saml)
     return msgspec.structs.replace(old, **pick)
+
+
+class FailedPrecondition(ApiError, code="FAILED_PRECONDITION"): ...  # noqa: N818
+
+
+async def keep_a_way_in(deps: GatewayDeps, org_id: UUID, *, without: UUID | None = None) -> None:
+    """While the organisation requires SSO, at least one enabled provider must remain (`without`: the
+    provider about to be disabled or deleted): otherwise nobody but system members could log in."""
+    left = [p for p in await auth_providers.enabled_for_org(deps.db, org_id) if p.id != without]
+    if not left:
+        raise FailedPrecondition("requiring SSO needs an enabled provider: enable one first")
 
 
 def _scope(caller: Caller) -> OrgScope:
@@ -167,6 +178,8 @@ class AuthProviderController(Controller):
         if current.version != data.version:  # the merge base must be the version the caller read
             raise Aborted(f"version conflict: expected {data.version}, provider is at {current.version}")
         config = _updated_config(deps.secret_box(), current, data)
+        if not config.enabled and await auth_providers.requires_sso(deps.db, caller.org_id):
+            await keep_a_way_in(deps, caller.org_id, without=provider_id)
         cmd = UpdateAuthProvider(
             command_id=uuid4(), provider_id=provider_id, org_id=caller.org_id, config=config,
             expected_version=data.version,
@@ -184,6 +197,8 @@ class AuthProviderController(Controller):
     ) -> DeletedAuthProviderReply:
         """Delete the provider at `version`: its logins stop; its audit history stays."""
         await provider_of(deps, caller, provider_id)
+        if await auth_providers.requires_sso(deps.db, caller.org_id):
+            await keep_a_way_in(deps, caller.org_id, without=provider_id)
         cmd = DeleteAuthProvider(
             command_id=uuid4(), provider_id=provider_id, org_id=caller.org_id, expected_version=version
         )
@@ -228,7 +243,10 @@ class SsoSettingsController(Controller):
         deps: NamedDependency[GatewayDeps],
     ) -> SsoSettingsReply:
         """Require SSO: password logins (and password sessions) of the organisation's non-system members
-        are refused with SSO_REQUIRED from then on."""
+        are refused with SSO_REQUIRED from then on (the caller's own password session too); needs an
+        enabled provider (409 otherwise)."""
+        if data.require_sso:
+            await keep_a_way_in(deps, caller.org_id)
         cmd = SetOrgSsoRequirement(command_id=uuid4(), org_id=caller.org_id, require_sso=data.require_sso)
         outcome = await deps.bus.handle(cmd, _scope(caller))
         position = await deps.settle(outcome.position)

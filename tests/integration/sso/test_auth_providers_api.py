@@ -167,6 +167,11 @@ async def test_discovery_by_email_domain_says_nothing_about_accounts(sso_api: Ap
 async def test_require_sso_refuses_password_logins_of_members(sso_api: Api, idp: OidcIdp) -> None:
     tenant = await sso_api.tenant("Strict")
     old_session = tenant.token
+    no_way_in = await sso_api.call(
+        "PUT", "/v1/management/sso-settings", token=tenant.token, json={"require_sso": True}
+    )
+    assert_envelope(no_way_in, 409, "FAILED_PRECONDITION")  # no enabled provider: nobody could log in
+    provider = await add_provider(sso_api, tenant, idp)
     settings = await sso_api.ok(
         "PUT", "/v1/management/sso-settings", token=tenant.token, json={"require_sso": True}
     )
@@ -182,6 +187,30 @@ async def test_require_sso_refuses_password_logins_of_members(sso_api: Api, idp:
     assert_envelope(wrong, 401, "UNAUTHENTICATED")  # the password is checked first: no oracle
     root = await sso_api.login(ROOT_EMAIL)  # system members are exempt (break-glass)
     assert root["org_id"] == str(SYSTEM_ORG_ID)
+    assert provider["enabled"]
+
+
+async def test_the_last_enabled_provider_stays_while_sso_is_required(sso_api: Api, idp: OidcIdp) -> None:
+    tenant = await sso_api.tenant("LastOne")
+    provider = await add_provider(sso_api, tenant, idp, group_roles={"admins": "org_admin"})
+    await sso_api.ok("PUT", "/v1/management/sso-settings", token=tenant.token, json={"require_sso": True})
+    idp.user.sub, idp.user.email = f"s-{uuid4().hex}", f"a-{uuid4().hex[:8]}@example.com"
+    idp.user.groups = ["admins"]
+    try:
+        admin = (await sso_login(sso_api, provider["id"])).json()["access_token"]  # an SSO admin session
+    finally:
+        idp.user.groups = []
+    path = f"{BASE}/{provider['id']}"
+    disable = await sso_api.call("PUT", path, token=admin, json={"version": 1, "enabled": False})
+    assert_envelope(disable, 409, "FAILED_PRECONDITION")
+    assert_envelope(
+        await sso_api.call("DELETE", f"{path}?version=1", token=admin), 409, "FAILED_PRECONDITION"
+    )
+    off = await sso_api.ok("PUT", "/v1/management/sso-settings", token=admin, json={"require_sso": False})
+    assert off["require_sso"] is False
+    assert (
+        await sso_api.call("PUT", path, token=admin, json={"version": 1, "enabled": False})
+    ).status_code == 200
 
 
 async def test_an_sso_login_works_where_sso_is_required(sso_api: Api, idp: OidcIdp) -> None:
