@@ -35,7 +35,7 @@ class Recorder(Api):
 
     seen: list[bytes] = []
 
-    async def call(self, *args: object, **kwargs: object) -> httpx.Response:  # type: ignore[override]
+    async def call(self, *args: object, **kwargs: object) -> httpx.Response:
         response = await super().call(*args, **kwargs)  # type: ignore[arg-type]
         self.seen.append(response.content + str(response.headers).encode())
         return response
