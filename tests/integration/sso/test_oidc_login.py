@@ -85,6 +85,26 @@ async def test_a_state_works_once(sso_api: Api, idp: OidcIdp) -> None:
     assert_envelope(await callback(sso_api, provider["id"], code, state), 401, "UNAUTHENTICATED")
 
 
+async def test_an_expired_state_is_refused(sso_api: Api, idp: OidcIdp) -> None:
+    tenant = await sso_api.tenant("Slow")
+    provider = await add_provider(sso_api, tenant, idp)
+    _person(idp)
+    url, _ = await authorize(sso_api, provider["id"])
+    code, state = await at_idp(url)
+    sso_api.clock.offset += sso_api.deps.sso.state_ttl
+    assert_envelope(await callback(sso_api, provider["id"], code, state), 401, "UNAUTHENTICATED")
+
+
+async def test_a_state_of_another_provider_is_refused(sso_api: Api, idp: OidcIdp) -> None:
+    tenant = await sso_api.tenant("Mixup")
+    first, second = await add_provider(sso_api, tenant, idp), await add_provider(sso_api, tenant, idp)
+    _person(idp)
+    url, _ = await authorize(sso_api, first["id"])
+    code, state = await at_idp(url)
+    assert_envelope(await callback(sso_api, second["id"], code, state), 401, "UNAUTHENTICATED")
+    assert_envelope(await callback(sso_api, first["id"], code, state), 401)  # consumed by the attempt
+
+
 async def test_a_replayed_code_is_refused_by_the_idp(sso_api: Api, idp: OidcIdp) -> None:
     tenant = await sso_api.tenant("Replay")
     provider = await add_provider(sso_api, tenant, idp)
