@@ -97,6 +97,9 @@ class ResourceExhausted(ApiError, code="RESOURCE_EXHAUSTED"): ...  # noqa: N818
 class Unavailable(ApiError, code="UNAVAILABLE"): ...  # noqa: N818
 
 
+class FailedPrecondition(ApiError, code="FAILED_PRECONDITION"): ...  # noqa: N818
+
+
 SSO_REQUIRED_MESSAGE = "this organisation requires single sign-on: log in through its identity provider"
 
 

@@ -25,10 +25,11 @@ from joserfc.jwk import KeySet
 from domain.auth_providers.events import OidcSettings
 from domain.auth_providers.provider import AuthProvider
 from gateway.deps import GatewayDeps
-from gateway.errors import InvalidArgument, Unauthenticated
+from gateway.errors import FailedPrecondition, InvalidArgument, Unauthenticated
 from gateway.sso.jwks import Discovery
 from gateway.sso.outbound import IdpUnavailable, bounded_request, idp_client
 from gateway.sso.provisioning import AssertedIdentity
+from gateway.sso.secrets import SecretUnavailable
 from gateway.sso.state import put_state, take_state
 
 KIND = "oidc"
@@ -97,9 +98,11 @@ async def _exchange(client: httpx.AsyncClient, deps: GatewayDeps, provider: Auth
                     code: str, redirect_uri: str, verifier: str) -> str:  # fmt: skip
     """The ID token the token endpoint answers for the code (a refused code is a refused login)."""
     oidc = oidc_of(provider)
-    headers, body = _token_request(
-        oidc, deps.secret_box().open(provider.id, oidc.client_secret), code, redirect_uri, verifier
-    )
+    try:
+        secret = deps.secret_box().open(provider.id, oidc.client_secret)
+    except SecretUnavailable:
+        raise FailedPrecondition("the provider's client secret must be set again (the key changed)") from None
+    headers, body = _token_request(oidc, secret, code, redirect_uri, verifier)
     status, raw = await bounded_request(
         client, "POST", found.token_endpoint, limit=deps.sso.max_response_bytes, headers=headers, content=body
     )

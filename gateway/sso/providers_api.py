@@ -22,7 +22,7 @@ from gateway.audit import audit_filter
 from gateway.auth.guards import BEARER, org_admin
 from gateway.auth.principals import Caller
 from gateway.deps import GatewayDeps
-from gateway.errors import Aborted, ApiError, NotFound
+from gateway.errors import Aborted, FailedPrecondition, NotFound
 from gateway.query import VersionQuery
 from gateway.sso.secrets import SecretBox, keyed_digest
 from gateway.sso.views import provider_reply
@@ -87,9 +87,6 @@ def _updated_config(box: SecretBox, current: AuthProvider, body: UpdateAuthProvi
     if body.saml is not None:
         pick["saml"] = _saml(body.saml)
     return msgspec.structs.replace(old, **pick)
-
-
-class FailedPrecondition(ApiError, code="FAILED_PRECONDITION"): ...  # noqa: N818
 
 
 async def keep_a_way_in(deps: GatewayDeps, org_id: UUID, *, without: UUID | None = None) -> None:

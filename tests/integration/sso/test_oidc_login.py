@@ -3,14 +3,17 @@ JWKS, PKCE) served in the test process: issue 13 part 2 and 4."""
 
 from __future__ import annotations
 
+import dataclasses
 from uuid import UUID, uuid4
 
 import pytest
 
+from gateway.app import create_app
 from tests.integration.gateway.module_stack import module_stack_fixture  # noqa: F401
-from tests.integration.gateway.support import PASSWORD, Api, assert_envelope
+from tests.integration.gateway.support import PASSWORD, Api, assert_envelope, http_client
 from tests.integration.sso.oidc_idp import IdpUser, OidcIdp
 from tests.integration.sso.support import (  # noqa: F401
+    TEST_SSO,
     add_provider,
     at_idp,
     authorize,
@@ -238,3 +241,15 @@ async def test_an_sso_session_stays_in_its_organisation(sso_api: Api, idp: OidcI
     password = await sso_api.call("PUT", "/v1/auth/password", token=token, json={"new_password": "x" * 20})
     assert password.status_code == 403, password.text
     assert UUID(tokens["user_id"])
+
+
+async def test_a_secret_sealed_under_another_key_asks_for_it_again(
+    sso_api: Api, idp: OidcIdp
+) -> None:
+    tenant = await sso_api.tenant("Rekeyed")
+    provider = await add_provider(sso_api, tenant, idp)
+    _person(idp)
+    rekeyed = dataclasses.replace(sso_api.deps, sso=dataclasses.replace(TEST_SSO, secret_key=b"o" * 32))
+    async with http_client(create_app(rekeyed, bootstrap=False)) as client:
+        answer = await sso_login(Api(client=client, deps=rekeyed, clock=sso_api.clock), provider["id"])
+    assert_envelope(answer, 409, "FAILED_PRECONDITION")
