@@ -243,9 +243,7 @@ async def test_an_sso_session_stays_in_its_organisation(sso_api: Api, idp: OidcI
     assert UUID(tokens["user_id"])
 
 
-async def test_a_secret_sealed_under_another_key_asks_for_it_again(
-    sso_api: Api, idp: OidcIdp
-) -> None:
+async def test_a_secret_sealed_under_another_key_asks_for_it_again(sso_api: Api, idp: OidcIdp) -> None:
     tenant = await sso_api.tenant("Rekeyed")
     provider = await add_provider(sso_api, tenant, idp)
     _person(idp)
