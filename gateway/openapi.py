@@ -45,9 +45,13 @@ _DESCRIPTIONS = {
     409: "ABORTED / ALREADY_EXISTS / FAILED_PRECONDITION: stale version, duplicate, or the state forbids it",
     413: "RESOURCE_EXHAUSTED: request body too large",
     422: "INVALID_ARGUMENT: the Idempotency-Key was already used with a different request",
-    429: "RESOURCE_EXHAUSTED: throttled (see Retry-After), or an organisation quota reached",
+    429: (
+        "RESOURCE_EXHAUSTED: rate limited (per address or credential), throttled (see Retry-After),"
+        " or an organisation quota reached"
+    ),
     500: "INTERNAL: unexpected failure (no details are exposed)",
     502: "UNAVAILABLE: the identity provider could not be reached or answered badly",
+    503: "UNAVAILABLE: the gateway is at capacity (MAX_CONCURRENCY); retry, see Retry-After",
 }
 
 
@@ -75,22 +79,17 @@ def _statuses(method: str, op: Operation, path: str) -> list[int]:
         statuses.append(409)
     if op.request_body is not None:
         statuses.append(413)
-    if path.endswith(_HASHING_PATHS) or (method in ("post", "put") and op.security):
-        statuses.append(429)  # login throttle, every password-hashing slot busy, or a quota reached
+    statuses += [429, 503]  # every route is behind the rate limits and the concurrency cap (gateway/edge.py)
     if any(getattr(p, "name", "").lower() == "idempotency-key" for p in op.parameters or ()):
         statuses.append(422)
     if path.startswith(_CREDENTIAL_PATHS):  # open routes that check a password or a token
         statuses += [401, 403]  # 403: not a member there, or SSO_REQUIRED (issue 13)
     if path.startswith(_SSO_LOGIN_PATHS):  # a provider named in the body; logins in flight are bounded
-        statuses += [404, 429, 502]
+        statuses += [404, 502]
     return sorted(set(statuses))
 
 
 _SSO_LOGIN_PATHS = ("/v1/auth/oidc/", "/v1/auth/saml/")
-
-
-# Routes that run argon2 (gateway.auth.passwords caps them, answering 429 when every slot is busy).
-_HASHING_PATHS = ("/login", "/password", "/users", "/seed-user")
 
 
 def _envelope_response(status: int) -> OpenAPIResponse:

@@ -8,6 +8,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 from domain.quotas import DEFAULT_QUOTAS as Q
 from gateway.exposure_buffer import DEFAULT_MAX_PENDING
@@ -16,6 +17,33 @@ from readmodels.definitions_history import DEFAULT_HISTORY_BYTES
 
 class SettingsError(ValueError):
     """A setting is malformed; the message names it."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class RateLimitSettings:
+    """Seed 004's token buckets (per credential and per source IP) and the gateway's concurrency cap."""
+
+    credential_enabled: bool = True  # FLAGS_RATE_LIMIT_ENABLED
+    credential_capacity: float = 500  # FLAGS_BUCKET_CAPACITY
+    credential_per_second: float = 10.0  # FLAGS_BUCKET_REPLENISH_RATE
+    ip_enabled: bool = True  # FLAGS_IP_RATE_LIMIT_ENABLED
+    ip_capacity: float = 1000  # FLAGS_IP_BURST_SIZE
+    ip_per_second: float = 50.0  # FLAGS_IP_REPLENISH_RATE
+    log_only: bool = False  # FLAGS_RATE_LIMIT_LOG_ONLY
+    max_concurrency: int = 1000  # MAX_CONCURRENCY; 0 = no cap
+
+    @staticmethod
+    def from_env(e: Mapping[str, str]) -> RateLimitSettings:
+        return RateLimitSettings(
+            credential_enabled=_bool(e, "FLAGS_RATE_LIMIT_ENABLED", True),
+            credential_capacity=_number(e, "FLAGS_BUCKET_CAPACITY", 500, float, low=1),
+            credential_per_second=_number(e, "FLAGS_BUCKET_REPLENISH_RATE", 10.0, float, low=1e-6),
+            ip_enabled=_bool(e, "FLAGS_IP_RATE_LIMIT_ENABLED", True),
+            ip_capacity=_number(e, "FLAGS_IP_BURST_SIZE", 1000, float, low=1),
+            ip_per_second=_number(e, "FLAGS_IP_REPLENISH_RATE", 50.0, float, low=1e-6),
+            log_only=_bool(e, "FLAGS_RATE_LIMIT_LOG_ONLY", False),
+            max_concurrency=_number(e, "MAX_CONCURRENCY", 1000, int, low=0),
+        )
 
 
 @dataclass(frozen=True)
@@ -76,6 +104,11 @@ class Settings:
     trusted_proxies: str = ""  # STITCHD_TRUSTED_PROXIES: IPs/CIDRs whose X-Forwarded-For counts
     password_hash_concurrency: int = 4  # STITCHD_PASSWORD_HASH_CONCURRENCY: argon2 hashings at once
     session_max_age_hours: int = 720  # STITCHD_SESSION_MAX_AGE_HOURS: absolute lifetime of a login session
+    # --- operability (helper-ops): probes, metrics, rate limits ---------------------------------------
+    admin_port: int | None = None  # STITCHD_ADMIN_PORT (9100 from the environment); None: no admin server
+    enable_metrics: bool = True
+    max_flag_series: int = 10_000
+    rate_limit: RateLimitSettings = field(default_factory=lambda: RateLimitSettings())
     # --- single sign-on (issue 13) ---
     sso_secret_key: bytes | None = field(default=None, repr=False)  # STITCHD_SSO_SECRET_KEY (base64, 32 B)
     sso_allow_private_idp: bool = False  # STITCHD_SSO_ALLOW_PRIVATE_IDP: IdPs on non-public addresses
@@ -110,9 +143,13 @@ class Settings:
             trusted_proxies=_networks(e, "STITCHD_TRUSTED_PROXIES"),
             password_hash_concurrency=_count(e, "STITCHD_PASSWORD_HASH_CONCURRENCY", 4),
             session_max_age_hours=_count(e, "STITCHD_SESSION_MAX_AGE_HOURS", 720),
+            admin_port=_admin_port(e),
+            enable_metrics=_bool(e, "ENABLE_METRICS", True),
+            max_flag_series=_count(e, "STITCHD_METRICS_MAX_FLAG_SERIES", 10_000),
+            rate_limit=RateLimitSettings.from_env(e),
             sso_secret_key=_key(e, "STITCHD_SSO_SECRET_KEY"),
-            sso_allow_private_idp=_flag(e, "STITCHD_SSO_ALLOW_PRIVATE_IDP", False),
-            sso_require_https=_flag(e, "STITCHD_SSO_REQUIRE_HTTPS", True),
+            sso_allow_private_idp=_bool(e, "STITCHD_SSO_ALLOW_PRIVATE_IDP", False),
+            sso_require_https=_bool(e, "STITCHD_SSO_REQUIRE_HTTPS", True),
             sso_public_url=_url(e, "STITCHD_SSO_PUBLIC_URL", "http://localhost:8080"),
             sso_http_timeout_seconds=_count(e, "STITCHD_SSO_HTTP_TIMEOUT_SECONDS", 5),
             sso_state_ttl_seconds=_count(e, "STITCHD_SSO_STATE_TTL_SECONDS", 600),
@@ -143,6 +180,42 @@ def _port(env: Mapping[str, str], name: str, default: int) -> int:
     return port
 
 
+_TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}
+DEFAULT_ADMIN_PORT = 9100
+
+
+def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw in _TRUE | _FALSE:
+        return raw in _TRUE
+    raise SettingsError(f"{name} must be true or false, got {raw!r}")
+
+
+N = TypeVar("N", int, float)
+
+
+def _number(env: Mapping[str, str], name: str, default: N, kind: type[N], *, low: float = 1) -> N:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = kind(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a number, got {raw!r}") from None
+    if value < low or value != value:
+        raise SettingsError(f"{name} must be at least {low:g}, got {raw!r}")
+    return value
+
+
+def _admin_port(env: Mapping[str, str]) -> int | None:
+    """STITCHD_ADMIN_PORT: a port, 0 for free ports, `off` for no admin server; default 9100."""
+    if env.get("STITCHD_ADMIN_PORT", "").strip().lower() == "off":
+        return None
+    return _port(env, "STITCHD_ADMIN_PORT", DEFAULT_ADMIN_PORT)
+
+
 def _count(env: Mapping[str, str], name: str, default: int) -> int:
     raw = env.get(name)
     if not raw:
@@ -150,15 +223,6 @@ def _count(env: Mapping[str, str], name: str, default: int) -> int:
     if not (raw.isascii() and raw.isdigit()) or int(raw) < 1:
         raise SettingsError(f"{name} must be a positive whole number, got {raw!r}")
     return int(raw)
-
-
-def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
-    raw = env.get(name, "").strip().lower()
-    if not raw:
-        return default
-    if raw not in ("true", "false", "1", "0", "yes", "no"):
-        raise SettingsError(f"{name} must be true or false, got {raw!r}")
-    return raw in ("true", "1", "yes")
 
 
 def _key(env: Mapping[str, str], name: str) -> bytes | None:

@@ -48,6 +48,7 @@ KNOWN_REFUSALS = {
     "POST /v1/admin/orgs/{org_id}/users": "email and password rules (auth area)",
     "POST /v1/admin/seed-user": "email and password rules (auth area)",
     "PUT /v1/management/users/{user_id}/password": "password rules (auth area)",
+    "GET /v1/environments/{env_id}/flags/{key}/usage": "`from` before `to`, at most 92 days apart",
     "POST /v1/management/auth-providers": "exactly one of oidc and saml; URLs, scopes, domains (domain)",
     "PUT /v1/management/auth-providers/{provider_id}": "provider type fixed; URLs, scopes, domains (domain)",
     "GET /v1/auth/providers": "exactly one of `email` and `org`; an email needs a domain (not JSON Schema)",
