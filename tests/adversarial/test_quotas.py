@@ -19,6 +19,7 @@ from commands.memory_store import InMemoryEventStore
 from commands.postgres_store import open_postgres_store
 from domain.quotas import Counted, QuotaExceeded, Quotas
 from gateway.app import create_app
+from stitchd.write_side import write_bus
 from tests.integration.gateway.support import Api, Clock, Tenant, assert_envelope, gateway_deps, http_client
 from tests.stack import Stack
 
@@ -39,7 +40,8 @@ VARIANTS = [{"key": "off", "value": False}, {"key": "on", "value": True}]
 async def api(stack: Stack) -> AsyncIterator[Api]:
     """The gateway over the stack with small quotas."""
     clock = Clock()
-    deps = dataclasses.replace(gateway_deps(stack, clock), quotas=SMALL)
+    bus = write_bus(stack.store, stack.pool, clock=clock, quotas=SMALL)  # the bus enforces them
+    deps = dataclasses.replace(gateway_deps(stack, clock), quotas=SMALL, bus=bus)
     async with http_client(create_app(deps)) as client:
         await stack.settle()
         yield Api(client=client, deps=deps, clock=clock)
