@@ -6,6 +6,7 @@ import functools
 from collections.abc import Mapping
 from uuid import UUID
 
+from commands.auth_providers import auth_provider_handlers
 from commands.bus import Clock, CommandBus, Handler
 from commands.event_definitions import MeasuredBy, event_definition_handlers
 from commands.eventstore import EventStore
@@ -46,6 +47,7 @@ def handler_table(
         **sdk_key_handlers(quotas),
         **experiment_handlers(),
         **event_definition_handlers(measured_by),
+        **auth_provider_handlers(),
         RevertChangeset: revert,
         RestoreFlagConfig: restore_config,
     }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from commands.bus import StreamKind
+from domain.auth_providers import provider as auth_providers
 from domain.event_definitions import event_definition as event_definitions
 from domain.experiments import experiment as experiments
 from domain.flags import flag as flags
@@ -24,5 +25,18 @@ PROJECT = StreamKind("project", projects.replay)
 ENVIRONMENT = StreamKind("environment", environments.replay)
 USER = StreamKind("user", users.replay)
 EMAIL = StreamKind("email", emails.replay)
+AUTH_PROVIDER = StreamKind("auth_provider", auth_providers.replay)
 
-KINDS = (FLAG, FLAG_CONFIG, SEGMENT, EVENT_DEFINITION, EXPERIMENT, ORG, PROJECT, ENVIRONMENT, USER, EMAIL)
+KINDS = (
+    FLAG,
+    FLAG_CONFIG,
+    SEGMENT,
+    EVENT_DEFINITION,
+    EXPERIMENT,
+    ORG,
+    PROJECT,
+    ENVIRONMENT,
+    USER,
+    EMAIL,
+    AUTH_PROVIDER,
+)

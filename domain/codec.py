@@ -13,6 +13,8 @@ from typing import Any, TypeVar
 
 import msgspec
 
+from domain.auth_providers.commands import AuthProviderCommand
+from domain.auth_providers.events import AuthProviderEvent
 from domain.event_definitions.commands import EventDefinitionCommand
 from domain.event_definitions.events import EventDefinitionEvent
 from domain.events import Command, Event
@@ -25,7 +27,15 @@ from domain.segments.events import SegmentEvent
 from domain.tenancy.commands import TenancyCommand
 from domain.tenancy.events import TenancyEvent
 
-AnyEvent = TenancyEvent | FlagEvent | FlagConfigEvent | SegmentEvent | EventDefinitionEvent | ExperimentEvent
+AnyEvent = (
+    TenancyEvent
+    | FlagEvent
+    | FlagConfigEvent
+    | SegmentEvent
+    | EventDefinitionEvent
+    | ExperimentEvent
+    | AuthProviderEvent
+)
 AnyCommand = (
     TenancyCommand
     | FlagCommand
@@ -33,6 +43,7 @@ AnyCommand = (
     | SegmentCommand
     | EventDefinitionCommand
     | ExperimentCommand
+    | AuthProviderCommand
 )
 
 

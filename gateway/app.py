@@ -49,6 +49,8 @@ from gateway.query import check_query
 from gateway.sdk_connections import SdkConnectionController
 from gateway.sdk_key_aliases import SdkKeyAliasController, SdkKeyRevokeAlias
 from gateway.segments import SegmentController
+from gateway.sso.login_api import SsoLoginController
+from gateway.sso.providers_api import AuthProviderController, SsoSettingsController
 from gateway.tenancy import ProjectController, SdkKeyController
 from gateway.tenancy_users import UserController
 
@@ -89,6 +91,9 @@ def route_handlers() -> list[ControllerRouterHandler]:
         OfrepController,  # helper-ofrep
         FlagUsageController,  # helper-ops
         SdkConnectionController,  # helper-ops
+        AuthProviderController,  # helper-sso
+        SsoSettingsController,  # helper-sso
+        SsoLoginController,  # helper-sso
     ]
 
 

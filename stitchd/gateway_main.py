@@ -34,6 +34,7 @@ from gateway.evaluate import DEFINITIONS_STATE, definitions_loaded, start_defini
 from gateway.exposures import jetstream_ingest
 from gateway.probes import PROBES_STATE
 from gateway.ratelimit import LimitSettings
+from gateway.sso.settings import SsoSettings
 from projections.registry import PROJECTIONS
 from stitchd.processes import Resources
 from stitchd.settings import Limits, Settings
@@ -53,6 +54,18 @@ def quotas_of(limits: Limits) -> Quotas:
         segments_per_org=limits.segments_per_org,
         sdk_keys_per_environment=limits.sdk_keys_per_environment,
         members_per_segment=limits.members_per_segment,
+    )
+
+
+def sso_settings(settings: Settings) -> SsoSettings:
+    """The gateway's SSO knobs from the process settings."""
+    return SsoSettings(
+        secret_key=settings.sso_secret_key,
+        allow_private_idp=settings.sso_allow_private_idp,
+        require_https=settings.sso_require_https,
+        public_url=settings.sso_public_url,
+        http_timeout_seconds=float(settings.sso_http_timeout_seconds),
+        state_ttl=timedelta(seconds=settings.sso_state_ttl_seconds),
     )
 
 
@@ -81,6 +94,7 @@ async def gateway_deps(settings: Settings, database_url: str) -> AsyncIterator[G
             passwords=Passwords(max_concurrent=settings.password_hash_concurrency),
             settings=gateway_settings(settings),
             quotas=quotas,
+            sso=sso_settings(settings),
         )
     finally:
         await pool.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import ipaddress
 import os
 from collections.abc import Mapping
@@ -109,6 +110,13 @@ class Settings:
     enable_metrics: bool = True
     max_flag_series: int = 10_000
     rate_limit: RateLimitSettings = field(default_factory=lambda: RateLimitSettings())
+    # --- single sign-on (issue 13) ---
+    sso_secret_key: bytes | None = field(default=None, repr=False)  # STITCHD_SSO_SECRET_KEY (base64, 32 B)
+    sso_allow_private_idp: bool = False  # STITCHD_SSO_ALLOW_PRIVATE_IDP: IdPs on non-public addresses
+    sso_require_https: bool = True  # STITCHD_SSO_REQUIRE_HTTPS: issuer URLs must be https
+    sso_public_url: str = "http://localhost:8080"  # STITCHD_SSO_PUBLIC_URL: this gateway, as IdPs see it
+    sso_http_timeout_seconds: int = 5  # STITCHD_SSO_HTTP_TIMEOUT_SECONDS: each request to an IdP
+    sso_state_ttl_seconds: int = 600  # STITCHD_SSO_STATE_TTL_SECONDS: a login must finish within it
 
     @property
     def production(self) -> bool:
@@ -141,6 +149,12 @@ class Settings:
             enable_metrics=_bool(e, "ENABLE_METRICS", True),
             max_flag_series=_count(e, "STITCHD_METRICS_MAX_FLAG_SERIES", 10_000),
             rate_limit=RateLimitSettings.from_env(e),
+            sso_secret_key=_key(e, "STITCHD_SSO_SECRET_KEY"),
+            sso_allow_private_idp=_bool(e, "STITCHD_SSO_ALLOW_PRIVATE_IDP", False),
+            sso_require_https=_bool(e, "STITCHD_SSO_REQUIRE_HTTPS", True),
+            sso_public_url=_url(e, "STITCHD_SSO_PUBLIC_URL", "http://localhost:8080"),
+            sso_http_timeout_seconds=_count(e, "STITCHD_SSO_HTTP_TIMEOUT_SECONDS", 5),
+            sso_state_ttl_seconds=_count(e, "STITCHD_SSO_STATE_TTL_SECONDS", 600),
         )
 
 
@@ -251,6 +265,27 @@ def _count(env: Mapping[str, str], name: str, default: int) -> int:
     if not (raw.isascii() and raw.isdigit()) or int(raw) < 1:
         raise SettingsError(f"{name} must be a positive whole number, got {raw!r}")
     return int(raw)
+
+
+def _key(env: Mapping[str, str], name: str) -> bytes | None:
+    """32 bytes, base64 (standard or URL-safe alphabet); the value itself never enters the message."""
+    raw = env.get(name, "").strip()
+    if not raw:
+        return None
+    try:
+        key = base64.b64decode(raw.replace("-", "+").replace("_", "/") + "=" * (-len(raw) % 4), validate=True)
+    except ValueError:
+        raise SettingsError(f"{name} must be base64") from None
+    if len(key) != 32:
+        raise SettingsError(f"{name} must encode exactly 32 bytes (e.g. `openssl rand -base64 32`)")
+    return key
+
+
+def _url(env: Mapping[str, str], name: str, default: str) -> str:
+    raw = env.get(name, "").strip() or default
+    if not raw.startswith(("http://", "https://")):
+        raise SettingsError(f"{name} must be an http(s) URL, got {raw!r}")
+    return raw.rstrip("/")
 
 
 def _networks(env: Mapping[str, str], name: str) -> str:

@@ -38,12 +38,14 @@ class World:
     job_id: str
     versions: dict[str, int]
     changeset_id: str = ""
+    provider_id: str = ""  # an auth provider (issue 13)
 
     def secrets(self) -> list[str]:
         """Facts of this organisation that another one must never see."""
         t = self.tenant
         ids = [t.org_id, t.project_id, t.environment_id, t.sdk_key_id]
         named = [self.user_id, self.segment_id, self.experiment_id, self.job_id, t.sdk_key, t.admin_email]
+        named += [self.provider_id] if self.provider_id else []
         return [*map(str, ids), *named, self.marker]
 
 
@@ -84,6 +86,8 @@ def either_route(body: Body = None) -> Entry:
 
 
 OPEN = {"GET /healthz", "POST /v1/auth/login", "POST /v1/auth/refresh", "POST /v1/admin/seed-user"}
+# Single sign-on login (issue 13): before any credential; they name providers, never a tenant's data.
+OPEN |= {"GET /v1/auth/providers", "POST /v1/auth/oidc/authorize", "POST /v1/auth/oidc/callback"}
 F, S, E, X = (
     "/v1/environments/{env_id}/flags",
     "/v1/environments/{env_id}/segments",
@@ -91,6 +95,8 @@ F, S, E, X = (
     "/v1/environments/{env_id}/experiments",
 )
 MGMT = "/v1/management"
+AP = f"{MGMT}/auth-providers"
+SAML_BODY = {"idp_metadata_xml": "<EntityDescriptor/>", "sp_entity_id": "https://sp.stitchd.test"}
 
 
 def _v(kind: str) -> Callable[[World], dict[str, Any]]:
@@ -212,6 +218,16 @@ MATRIX: dict[str, Entry] = {
     f"POST {X}/{{experiment_id}}/transition": tenant_route(
         lambda w: {"new_status": "active", "version": w.versions["experiment"]}
     ),
+    f"GET {AP}": own_route({200}),
+    f"POST {AP}": own_route(
+        {404}, lambda w: {"display_name": "S", "saml": SAML_BODY, "org_id": str(w.tenant.org_id)}
+    ),
+    f"GET {AP}/{{provider_id}}": tenant_route(),
+    f"PUT {AP}/{{provider_id}}": tenant_route(lambda w: {"version": 1, "enabled": False}),
+    f"DELETE {AP}/{{provider_id}}": tenant_route(query={"version": "1"}),
+    f"GET {AP}/{{provider_id}}/audit": tenant_route(),
+    f"GET {MGMT}/sso-settings": own_route({200}),
+    f"PUT {MGMT}/sso-settings": own_route({200}, lambda w: {"require_sso": False}),  # A's own switch only
     "GET /v1/environments/{env_id}/stats-jobs/{job_id}": tenant_route(),
     "GET /v1/environments/{env_id}/audit": tenant_route(),
     "POST /v1/environments/{env_id}/changesets": tenant_route(
@@ -250,6 +266,8 @@ async def build_world(api: Api, name: str) -> World:
     changeset = await make(
         "/changesets", {"operations": [{"op": "create_segment", "key": f"cs-{m}", "kind": "list"}]}
     )
+    saml = {"display_name": m, "saml": SAML_BODY}
+    provider = await api.ok("POST", "/v1/management/auth-providers", token=t.token, json=saml)
     return World(
         tenant=t,
         marker=m,
@@ -261,6 +279,7 @@ async def build_world(api: Api, name: str) -> World:
         experiment_id=experiment["id"],
         job_id=job["job_id"],
         changeset_id=changeset["changeset_id"],
+        provider_id=provider["provider"]["id"],
         versions={
             k: v["version"]
             for k, v in (("flag", flag), ("segment", seg), ("metric", metric), ("experiment", experiment))
@@ -282,6 +301,7 @@ def fill(path: str, env_of: World, objects_of: World) -> str:
         "experiment_id": objects_of.experiment_id,
         "job_id": objects_of.job_id,
         "changeset_id": objects_of.changeset_id,
+        "provider_id": objects_of.provider_id,
     }
 
     def value(match: re.Match[str]) -> str:

@@ -107,6 +107,9 @@ async def fuzz(module_api: Api) -> Fuzz:
     job = await api.ok("POST", f"{env}/experiments/{experiment['id']}/recompute", token=t.token, json={})
     change = {"operations": [{"op": "create_segment", "key": "s2", "kind": "list"}]}
     changeset = await api.ok("POST", f"{env}/changesets", token=t.token, json=change)
+    saml = {"display_name": "Fuzz IdP", "enabled": False, "saml": {"idp_metadata_xml": "<EntityDescriptor/>"}}
+    # Disabled: "require SSO" then answers 409, so no run locks the fuzz tenant out of password logins.
+    provider = await api.ok("POST", "/v1/management/auth-providers", token=t.token, json=saml)
     email = "bystander@fuzz.test"
     member = {"email": email, "password": PASSWORD, "org_role": "org_member"}
     user = await api.ok("POST", "/v1/management/users", token=t.token, json=member)
@@ -120,6 +123,7 @@ async def fuzz(module_api: Api) -> Fuzz:
         "experiment_id": experiment["id"],
         "job_id": job["job_id"],
         "changeset_id": changeset["changeset_id"],
+        "provider_id": provider["provider"]["id"],
         "flags": "f1",
         "segments": "s1",
         "event-definitions": "m1",

@@ -46,6 +46,9 @@ KNOWN_REFUSALS = {
     "PUT /v1/environments/{env_id}/experiments/{experiment_id}": "variants, weights and metrics must exist",
     "GET /v1/environments/{env_id}/flags/{key}/usage": "`from` before `to`, at most 92 days apart",
     "POST /v1/environments/{env_id}/changesets": "operations are decided by the domain (objects exist)",
+    "POST /v1/management/auth-providers": "exactly one of oidc and saml; URLs, scopes, domains (domain)",
+    "PUT /v1/management/auth-providers/{provider_id}": "provider type fixed; URLs, scopes, domains (domain)",
+    "GET /v1/auth/providers": "exactly one of `email` and `org`; an email needs a domain (not JSON Schema)",
 }
 ACCEPTABLE = ["2xx", "3xx", "401", "403", "404", "409", "422", "429", "5xx"]
 CHECKS = (

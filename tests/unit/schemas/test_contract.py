@@ -5,6 +5,18 @@ from __future__ import annotations
 import betterproto
 import pytest
 
+from schemas.generated.stitchd.auth.v1 import (
+    AuthProviderResponse,
+    CreateAuthProviderRequest,
+    DeleteAuthProviderRequest,
+    OidcAuthorizeRequest,
+    OidcAuthorizeResponse,
+    OidcCallbackRequest,
+    OidcCallbackResponse,
+    OidcConfig,
+    SamlConfig,
+    UpdateAuthProviderRequest,
+)
 from schemas.generated.stitchd.common.v1 import Context, ParameterValue
 from schemas.generated.stitchd.flags.v1 import (
     FeatureFlag,
@@ -31,8 +43,34 @@ SEED: dict[type[betterproto.Message], list[str]] = {
     SyncResponse: ["flags", "server_timestamp_ms", "rule_segments", "list_segments", "environment_id"],
     RuleSegment: ["key", "context_type", "rule_payload", "id"],
     ListSegmentMeta: ["key", "context_type", "id"],
+    OidcConfig: ["issuer_url", "client_id", "client_secret", "scopes"],
+    SamlConfig: ["idp_metadata_url", "idp_metadata_xml", "name_id_format", "sp_entity_id"],
+    AuthProviderResponse: [
+        "id",
+        "org_id",
+        "provider_type",
+        "display_name",
+        "enabled",
+        "created_at",
+        "updated_at",
+        "acs_url",
+        "oidc",
+        "saml",
+    ],
+    CreateAuthProviderRequest: ["org_id", "display_name", "enabled", "oidc", "saml"],
+    UpdateAuthProviderRequest: ["provider_id", "display_name", "enabled", "oidc", "saml"],
+    DeleteAuthProviderRequest: ["provider_id"],
+    OidcAuthorizeRequest: ["provider_id", "org_id", "redirect_uri"],
+    OidcAuthorizeResponse: ["redirect_url"],
+    OidcCallbackRequest: ["provider_id", "code", "state", "redirect_uri"],
+    OidcCallbackResponse: ["access_token", "refresh_token", "expires_in", "user_id", "org_id"],
 }
 EXTENSIONS: dict[type[betterproto.Message], list[str]] = {
+    AuthProviderResponse: ["version", "default_role", "group_roles", "email_domains", "has_client_secret"],
+    CreateAuthProviderRequest: ["default_role", "group_roles", "email_domains"],
+    UpdateAuthProviderRequest: ["version", "default_role", "group_roles", "email_domains"],
+    DeleteAuthProviderRequest: ["version"],
+    OidcAuthorizeResponse: ["state"],
     FlagRule: ["rule_id", "description"],
     FeatureFlag: [
         "off_variant_key",
