@@ -18,7 +18,8 @@ from uuid import UUID, uuid5
 
 import msgspec
 
-from commands.identity import register_user, set_membership
+from commands.identity import account_of
+from commands.streams import OrgScope
 from domain.auth_providers.provider import AuthProvider
 from domain.ids import canonical_email
 from domain.tenancy.commands import RegisterUser, SetMembership
@@ -113,13 +114,10 @@ async def _provision(deps: GatewayDeps, provider: AuthProvider, who: AssertedIde
         password_hash=await deps.passwords.hash(secrets.token_urlsafe(32)),
         org_id=provider.org_id, role=OrgRole(role),
     )  # fmt: skip
-    actor = f"sso:{provider.id}"
-    written = await register_user(
-        cmd, store=deps.store, clock=deps.clock, actor=actor, vault=deps.identity_vault()
-    )
-    if written.stream_id != user_id:  # the address was taken meanwhile: an invitation was sent instead
+    outcome = await deps.bus.handle(cmd, OrgScope(actor=f"sso:{provider.id}", org_id=provider.org_id))
+    if account_of(outcome, cmd) != user_id:  # the address was taken meanwhile: an invitation was sent
         raise PermissionDenied("an account with this email exists outside the provider's organisation")
-    await deps.settle(written.position)
+    await deps.settle(outcome.position)
     return user_id
 
 
@@ -146,8 +144,8 @@ async def _sync_role(deps: GatewayDeps, provider: AuthProvider, user_id: UUID, w
         return
     cmd = SetMembership(command_id=uuid5(user_id, f"sso-role:{secrets.token_hex(8)}"), user_id=user_id,
                         org_id=provider.org_id, role=OrgRole(role))  # fmt: skip
-    written = await set_membership(cmd, store=deps.store, clock=deps.clock, actor=f"sso:{provider.id}")
-    await deps.settle(written.position)
+    outcome = await deps.bus.handle(cmd, OrgScope(actor=f"sso:{provider.id}", org_id=provider.org_id))
+    await deps.settle(outcome.position)
 
 
 async def sso_login(deps: GatewayDeps, provider: AuthProvider, who: AssertedIdentity) -> TokenReply:
