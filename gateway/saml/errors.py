@@ -1,4 +1,4 @@
-"""What can go wrong in a SAML login, by whose fault: the deployment, the provider's setup, or the response."""
+"""What can go wrong in a SAML login, by whose fault: the deployment, the provider's setup, the response."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ class SamlError(Exception):
     """Base of every SAML failure; the text is for the log (never personal data), not for the client."""
 
 
-class SamlUnavailable(SamlError):
+class SamlUnavailable(SamlError):  # noqa: N818 - a state, like the gRPC status names
     """This machine cannot verify XML signatures (the `xmlsec1` binary is missing)."""
 
 
@@ -15,5 +15,5 @@ class SamlConfigError(SamlError):
     """The provider's IdP metadata is unusable: unparsable, no IdP in it, more than one, no certificate."""
 
 
-class SamlRejected(SamlError):
+class SamlRejected(SamlError):  # noqa: N818 - a verdict, like the gRPC status names
     """The SAMLResponse (or its RelayState) is refused: unsigned, forged, stale, not for us, replayed."""

@@ -8,14 +8,16 @@ the async caller runs them in a worker thread.
 `verify_response` holds a response to everything pysaml2 checks (the signature of the response or of
 the assertion against the IdP certificate from the metadata only, never a certificate the message
 carries; `InResponseTo` among the outstanding request ids; NotBefore / NotOnOrAfter with the skew;
-the audience when present; the bearer confirmation's recipient) and adds what pysaml2 leaves
-optional: the hardened envelope (gateway.saml.envelope), a Destination equal to our ACS URL, an
-AudienceRestriction naming our entity id, a NotOnOrAfter, and the issuer the metadata names.
+the audience when present) and adds what pysaml2 leaves optional or skips: the hardened envelope
+(gateway.saml.envelope), a Destination equal to our ACS URL, an AudienceRestriction naming our entity
+id, bearer confirmations whose Recipient is our ACS URL, a NotOnOrAfter, and the issuer the metadata
+names.
 """
 
 from __future__ import annotations
 
 import base64
+import calendar
 import shutil
 from datetime import UTC, datetime
 from typing import Any
@@ -26,6 +28,7 @@ from saml2 import BINDING_HTTP_POST, BINDING_HTTP_REDIRECT
 from saml2.client import Saml2Client
 from saml2.config import SPConfig
 from saml2.metadata import entity_descriptor
+from saml2.saml import SCM_BEARER
 from saml2.time_util import str_to_time
 
 from gateway.saml.envelope import DEFAULT_MAX_RESPONSE_BYTES, decode_response
@@ -140,7 +143,10 @@ def verify_response(sp: ServiceProvider, saml_response_b64: str, *, request_id: 
     raw = decode_response(saml_response_b64, max_bytes=sp.max_response_bytes)
     try:
         parsed = client.parse_authn_request_response(
-            base64.b64encode(raw).decode("ascii"), BINDING_HTTP_POST, outstanding={request_id: "/"}
+            base64.b64encode(raw).decode("ascii"),
+            BINDING_HTTP_POST,
+            outstanding={request_id: "/"},
+            conv_info={"entity_id": sp.entity_id},
         )
     except SamlUnavailable:
         raise
@@ -160,6 +166,7 @@ def _identity(sp: ServiceProvider, parsed: Any, *, idp: str, request_id: str) ->
     if _issuer(assertion) != idp or (response.issuer is not None and _text(response.issuer) != idp):
         raise SamlRejected("the response is not issued by this provider's IdP")
     _check_audience(assertion, sp.entity_id)
+    _check_confirmation(assertion, sp.acs_url)
     name_id = assertion.subject.name_id
     if name_id is None or not _text(name_id):
         raise SamlRejected("the assertion names no subject")
@@ -195,6 +202,17 @@ def _check_audience(assertion: Any, entity_id: str) -> None:
         raise SamlRejected("the assertion is not for this service provider (audience)")
 
 
+def _check_confirmation(assertion: Any, acs_url: str) -> None:
+    """Bearer confirmations only, each for our ACS URL (pysaml2 skips the recipient without conv_info)."""
+    confirmations = assertion.subject.subject_confirmation or []
+    for confirmation in confirmations:
+        data = confirmation.subject_confirmation_data
+        if confirmation.method != SCM_BEARER or data is None or data.recipient != acs_url:
+            raise SamlRejected("the assertion's bearer confirmation is not for this ACS URL (recipient)")
+    if not confirmations:
+        raise SamlRejected("the assertion has no bearer confirmation")
+
+
 def _expiry(assertion: Any) -> datetime:
     """The earliest NotOnOrAfter of the conditions and the bearer confirmations; one must exist."""
     stamps = []
@@ -206,5 +224,4 @@ def _expiry(assertion: Any) -> datetime:
             stamps.append(data.not_on_or_after)
     if not stamps:
         raise SamlRejected("the assertion has no NotOnOrAfter")
-    moments = [datetime(*str_to_time(s)[:6], tzinfo=UTC) for s in stamps]
-    return min(moments)
+    return min(datetime.fromtimestamp(calendar.timegm(str_to_time(s)), tz=UTC) for s in stamps)

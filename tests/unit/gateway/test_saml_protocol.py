@@ -71,7 +71,8 @@ def test_sp_metadata_is_an_entity_descriptor_naming_our_acs(rig: SamlRig) -> Non
     assert root.tag == f"{MD}EntityDescriptor"
     assert root.get("entityID") == SP_ENTITY
     acs = root.find(f"{MD}SPSSODescriptor/{MD}AssertionConsumerService")
-    assert acs is not None and acs.get("Location") == ACS_URL
+    assert acs is not None
+    assert acs.get("Location") == ACS_URL
     assert acs.get("Binding") == "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST"
 
 
