@@ -32,8 +32,9 @@ from gateway.saml.protocol import xmlsec_binary
 IDP_ENTITY = "https://idp.example.test/saml/metadata"
 IDP_SSO_URL = "https://idp.example.test/saml/sso"
 AUTHN = {"class_ref": "urn:oasis:names:tc:SAML:2.0:ac:classes:Password", "authn_auth": IDP_ENTITY}
-SIGN = "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256"
-DIGEST = "http://www.w3.org/2001/04/xmlenc#sha256"
+DEFAULT_SIGN = "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256"
+DEFAULT_DIGEST = "http://www.w3.org/2001/04/xmlenc#sha256"
+SHA1 = ("http://www.w3.org/2000/09/xmldsig#sha1", "http://www.w3.org/2000/09/xmldsig#rsa-sha1")
 Edit = Callable[[samlp.Response], None]
 
 
@@ -120,6 +121,7 @@ class SamlIdp:
         sign_response: bool = True,
         sign_assertion: bool = True,
         edit: Edit | None = None,
+        algorithms: tuple[str, str] | None = None,
     ) -> str:
         """A base64 SAMLResponse, edited by `edit` before it is signed."""
         server = self.server()
@@ -138,17 +140,28 @@ class SamlIdp:
         response = samlp.response_from_string(str(unsigned))
         if edit is not None:
             edit(response)
-        return encode(self.sign(server, response, assertion=sign_assertion, whole=sign_response))
+        signed = self.sign(server, response, assertion=sign_assertion, whole=sign_response, algs=algorithms)
+        return encode(signed)
 
-    def sign(self, server: Server, response: samlp.Response, *, assertion: bool, whole: bool) -> str:
+    def sign(
+        self,
+        server: Server,
+        response: samlp.Response,
+        *,
+        assertion: bool,
+        whole: bool,
+        algs: tuple[str, str] | None = None,
+    ) -> str:
+        """Sign like pysaml2 does; `algs` = (digest, signature) algorithm URIs, SHA-256 by default."""
+        digest, sign = algs or (DEFAULT_DIGEST, DEFAULT_SIGN)
         to_sign: list[tuple[str, str]] = []
         if assertion:
             a = response.assertion[0] if isinstance(response.assertion, list) else response.assertion
-            a.signature = pre_signature_part(a.id, server.sec.my_cert, "sig-assertion", DIGEST, SIGN)
+            a.signature = pre_signature_part(a.id, server.sec.my_cert, "sig-assertion", digest, sign)
             to_sign.append(("urn:oasis:names:tc:SAML:2.0:assertion:Assertion", a.id))
         if whole:
             response.signature = pre_signature_part(
-                response.id, server.sec.my_cert, "sig-response", DIGEST, SIGN
+                response.id, server.sec.my_cert, "sig-response", digest, sign
             )
             to_sign.append(("urn:oasis:names:tc:SAML:2.0:protocol:Response", response.id))
         if not to_sign:

@@ -2,8 +2,9 @@
 
 Parsing goes through defusedxml with DTDs forbidden, so entity expansion ("billion laughs"), external
 entities and external DTDs are refused outright. The shape is then held to what SP-initiated Web SSO
-needs: one `samlp:Response` root holding exactly one plain `saml:Assertion` as a direct child, and no
-other `Assertion` or `Response` anywhere in the document. An XML-signature-wrapping attack needs a
+needs: one `samlp:Response` root holding exactly one plain `saml:Assertion` as a direct child, no
+other `Assertion` or `Response` anywhere in the document, and SHA-2 signature and digest algorithms
+only. An XML-signature-wrapping attack needs a
 second copy of the signed element somewhere; this refuses every such document before signature
 checks even run (pysaml2's own checks stay the primary defence, this is the second one).
 """
@@ -21,6 +22,21 @@ from gateway.saml.errors import SamlRejected
 
 SAMLP = "{urn:oasis:names:tc:SAML:2.0:protocol}"
 SAML = "{urn:oasis:names:tc:SAML:2.0:assertion}"
+DS = "{http://www.w3.org/2000/09/xmldsig#}"
+# SHA-2 only: SHA-1 has practical chosen-prefix collisions, MD5 worse. An IdP signing with them is refused.
+ALLOWED_ALGORITHMS = frozenset(
+    {
+        "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256",
+        "http://www.w3.org/2001/04/xmldsig-more#rsa-sha384",
+        "http://www.w3.org/2001/04/xmldsig-more#rsa-sha512",
+        "http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha256",
+        "http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha384",
+        "http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha512",
+        "http://www.w3.org/2001/04/xmlenc#sha256",
+        "http://www.w3.org/2001/04/xmldsig-more#sha384",
+        "http://www.w3.org/2001/04/xmlenc#sha512",
+    }
+)
 DEFAULT_MAX_RESPONSE_BYTES = 256 * 1024  # decoded XML; real responses are a few kilobytes
 _WHITESPACE = str.maketrans("", "", " \t\r\n")
 
@@ -60,3 +76,12 @@ def check_shape(root: Element) -> None:
     direct = root.findall(f"{SAML}Assertion")
     if len(assertions) != 1 or len(direct) != 1:
         raise SamlRejected(f"expected exactly one Assertion, found {len(assertions)}")
+    check_algorithms(root)
+
+
+def check_algorithms(root: Element) -> None:
+    """Every signature and digest algorithm in the document is SHA-2 based."""
+    for tag in ("SignatureMethod", "DigestMethod"):
+        for method in root.iter(f"{DS}{tag}"):
+            if method.get("Algorithm") not in ALLOWED_ALGORITHMS:
+                raise SamlRejected(f"a weak or unknown {tag} is refused")

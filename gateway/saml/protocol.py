@@ -116,6 +116,7 @@ def _client(sp: ServiceProvider) -> tuple[Saml2Client, str]:
 def sp_metadata_xml(sp: ServiceProvider) -> str:
     """Our SP `EntityDescriptor` for the IdP's administrator (ACS URL, entity id, NameID format)."""
     descriptor = entity_descriptor(_config(sp, with_idp=False))
+    descriptor.extensions = None  # pysaml2 would advertise every algorithm xmlsec1 has, MD5 included
     return str(descriptor)
 
 

@@ -19,6 +19,7 @@ from gateway.saml.envelope import decode_response
 from gateway.saml.errors import SamlRejected
 from gateway.saml.protocol import ServiceProvider
 from tests.saml_idp import (
+    SHA1,
     SamlIdp,
     SamlRig,
     assertion_span,
@@ -307,3 +308,11 @@ def test_any_input_is_refused_cleanly_never_an_unexpected_error(data: str) -> No
     """Property: arbitrary text or base64 never escapes the envelope as anything but SamlRejected."""
     with pytest.raises(SamlRejected):
         decode_response(data)
+
+
+@pytest.mark.parametrize(("assertion", "whole"), [(True, False), (False, True)])
+def test_a_response_signed_with_sha1_is_refused(rig: SamlRig, assertion: bool, whole: bool) -> None:
+    request_id = rig.start()
+    b64 = rig.respond(request_id, sign_assertion=assertion, sign_response=whole, algorithms=SHA1)
+    with pytest.raises(SamlRejected, match="weak"):
+        rig.verify(b64, request_id)

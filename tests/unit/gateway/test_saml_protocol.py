@@ -122,3 +122,9 @@ def test_the_request_is_deflate_raw_not_zlib_wrapped(rig: SamlRig) -> None:
     with pytest.raises(zlib.error):
         zlib.decompress(data)  # a zlib header would make this succeed; HTTP-Redirect is raw DEFLATE
     assert zlib.decompress(data, -15).startswith(b"<")
+
+
+def test_sp_metadata_advertises_no_algorithm_list(rig: SamlRig) -> None:
+    root = fromstring(sp_metadata_xml(rig.sp))
+    assert root.find(f"{MD}Extensions") is None
+    assert "md5" not in sp_metadata_xml(rig.sp)
