@@ -13,6 +13,8 @@ from typing import Any, TypeVar
 
 import msgspec
 
+from domain.auth_providers.commands import AuthProviderCommand
+from domain.auth_providers.events import AuthProviderEvent
 from domain.event_definitions.events import EventDefinitionCommand, EventDefinitionEvent
 from domain.events import Command, Event
 from domain.experiments.events import ExperimentCommand, ExperimentEvent
@@ -22,7 +24,15 @@ from domain.segments.events import SegmentCommand, SegmentEvent
 from domain.tenancy.commands import TenancyCommand
 from domain.tenancy.events import TenancyEvent
 
-AnyEvent = TenancyEvent | FlagEvent | FlagConfigEvent | SegmentEvent | EventDefinitionEvent | ExperimentEvent
+AnyEvent = (
+    TenancyEvent
+    | FlagEvent
+    | FlagConfigEvent
+    | SegmentEvent
+    | EventDefinitionEvent
+    | ExperimentEvent
+    | AuthProviderEvent
+)
 AnyCommand = (
     TenancyCommand
     | FlagCommand
@@ -30,6 +40,7 @@ AnyCommand = (
     | SegmentCommand
     | EventDefinitionCommand
     | ExperimentCommand
+    | AuthProviderCommand
 )
 
 

@@ -302,6 +302,25 @@ class EventDefinitionInUse(FailedPrecondition):
     """An event definition still measured by a running experiment cannot be deleted."""
 
 
+# --- SSO (issue 13) ---------------------------------------------------------------------------------
+
+
+class InvalidProviderConfig(InvalidArgument):
+    """The identity provider configuration is malformed."""
+
+
+class AuthProviderNotFound(NotFound):
+    """No such provider in this organisation (another organisation's is not found either)."""
+
+
+class AuthProviderAlreadyExists(AlreadyExists):
+    """The provider id is taken."""
+
+
+class SystemOrgSsoRefused(FailedPrecondition):
+    """The system organisation's admins are the break-glass path: it never requires SSO."""
+
+
 def check_version(actual: int, expected: int | None) -> None:
     """Raise VersionMismatch when the caller sent an optimistic-locking version that is not `actual`."""
     if expected is not None and expected != actual:

@@ -38,6 +38,8 @@ from gateway.openapi import finalize_openapi
 from gateway.positions import parsed_position, requested_position
 from gateway.query import check_query
 from gateway.segments import SegmentController
+from gateway.sso.login_api import SsoLoginController
+from gateway.sso.providers_api import AuthProviderController, SsoSettingsController
 from gateway.tenancy import ProjectController, SdkKeyController
 from gateway.tenancy_users import UserController
 
@@ -70,6 +72,9 @@ def route_handlers() -> list[ControllerRouterHandler]:
         EvaluateController,
         IngestController,  # helper-ingest
         ExposureController,  # helper-ingest
+        AuthProviderController,  # helper-sso
+        SsoSettingsController,  # helper-sso
+        SsoLoginController,  # helper-sso
     ]
 
 

@@ -19,6 +19,9 @@ from gateway.auth.refresh import RefreshTokens
 from gateway.auth.throttle import LoginThrottle
 from gateway.auth.tokens import TokenSettings
 from gateway.exposure_buffer import DEFAULT_MAX_PENDING
+from gateway.sso.jwks import OidcCache
+from gateway.sso.secrets import SecretBox, derive_key
+from gateway.sso.settings import SsoSettings
 from readmodels.checkpoints import CheckpointWatcher
 from readmodels.definitions_history import DEFAULT_HISTORY_BYTES
 from readmodels.vault import PostgresVault
@@ -80,6 +83,8 @@ class GatewayDeps:
     ingest: IngestPublisher | None = None  # helper-ingest: None = ingestion not configured (502)
     quotas: Quotas = DEFAULT_QUOTAS  # what each organisation may create (settings: STITCHD_QUOTA_*)
     vault: IdentityVault | None = None  # helper-auth: None = the vault tables behind `db`
+    sso: SsoSettings = field(default_factory=SsoSettings)  # issue 13: STITCHD_SSO_* settings
+    oidc: OidcCache | None = None  # issuers' discovery and keys; None = one per deps object
 
     @property
     def exposures(self) -> IngestPublisher | None:
@@ -100,6 +105,17 @@ class GatewayDeps:
             object.__setattr__(self, "vault", PostgresVault(self.db))
         assert self.vault is not None
         return self.vault
+
+    def secret_box(self) -> SecretBox:
+        """Seals provider secrets: STITCHD_SSO_SECRET_KEY, else a key derived from the JWT secret."""
+        return SecretBox(self.sso.secret_key or derive_key(self.tokens.secret))
+
+    def oidc_cache(self) -> OidcCache:
+        """The cache given, else one per deps object (one gateway process = one cache)."""
+        if self.oidc is None:
+            object.__setattr__(self, "oidc", OidcCache())
+        assert self.oidc is not None
+        return self.oidc
 
     def login_throttle(self) -> LoginThrottle:
         """The throttle given, else one per deps object (one gateway process = one set of buckets)."""

@@ -30,6 +30,7 @@ STATUS_OF_CODE: Mapping[str, int] = {
     "UNAVAILABLE": 502,
     "DEADLINE_EXCEEDED": 504,
     "INTERNAL": 500,
+    "SSO_REQUIRED": 403,  # not a gRPC name: the organisation takes logins through its IdP only (issue 13)
 }
 _CODE_OF_STATUS: Mapping[int, str] = {
     400: "INVALID_ARGUMENT",
@@ -94,6 +95,14 @@ class ResourceExhausted(ApiError, code="RESOURCE_EXHAUSTED"): ...  # noqa: N818
 
 
 class Unavailable(ApiError, code="UNAVAILABLE"): ...  # noqa: N818
+
+
+SSO_REQUIRED_MESSAGE = "this organisation requires single sign-on: log in through its identity provider"
+
+
+class SsoRequired(ApiError, code="SSO_REQUIRED"):  # noqa: N818
+    """Password sessions refused by an organisation that requires SSO (issue 13): a code of its own, so a
+    login page knows to offer the organisation's providers (GET /v1/auth/providers)."""
 
 
 def envelope(message: str, code: str, status: int, headers: Mapping[str, str] | None = None) -> Response[Any]:

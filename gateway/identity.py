@@ -17,10 +17,17 @@ from gateway.auth.guards import BEARER, NO_AUTH, require_system_admin, system_ad
 from gateway.auth.passwords import PasswordChecksBusy
 from gateway.auth.principals import Caller, authenticate, bearer_token, caller_from_token
 from gateway.auth.refresh import RefreshGrant, new_family
-from gateway.auth.sessions import session_end, start_session
+from gateway.auth.sessions import session_binding, session_end, start_session
 from gateway.auth.tokens import issue_access_token
 from gateway.deps import GatewayDeps
-from gateway.errors import NotFound, PermissionDenied, ResourceExhausted, Unauthenticated
+from gateway.errors import (
+    SSO_REQUIRED_MESSAGE,
+    NotFound,
+    PermissionDenied,
+    ResourceExhausted,
+    SsoRequired,
+    Unauthenticated,
+)
 from gateway.tenancy import command_ids
 from gateway.tenancy_users import create_user, set_password
 from gateway.writes import IdempotencyKey
@@ -98,6 +105,32 @@ async def _checked_login(deps: GatewayDeps, data: LoginBody, address: str) -> id
     return user
 
 
+async def _password_org(deps: GatewayDeps, user_id: UUID, wanted: UUID | None) -> UUID:
+    """The organisation a password login acts in: the one asked for, else the first that allows
+    passwords; SSO_REQUIRED when the choice requires SSO (checked after the password: no oracle)."""
+    orgs = [m.org_id for m in await identity.memberships(deps.db, user_id)]
+    if wanted is not None and wanted not in orgs:
+        raise PermissionDenied("not a member of that organisation")
+    if not orgs:
+        raise PermissionDenied("not a member of that organisation")
+    sso_only = await identity.sso_required_orgs(deps.db, user_id)
+    allowed = [o for o in orgs if o not in sso_only]
+    chosen = wanted if wanted is not None else (allowed[0] if allowed else orgs[0])
+    if chosen in sso_only:
+        raise SsoRequired(SSO_REQUIRED_MESSAGE)
+    return chosen
+
+
+async def check_session_org(deps: GatewayDeps, user_id: UUID, org_id: UUID, family: UUID) -> None:
+    """A session may act in `org_id`: an SSO session only in its own, a password session only where
+    SSO is not required."""
+    bound = await session_binding(deps.db, family)
+    if bound is not None and bound != org_id:
+        raise PermissionDenied("a single sign-on session acts in its own organisation only")
+    if bound is None and org_id in await identity.sso_required_orgs(deps.db, user_id):
+        raise SsoRequired(SSO_REQUIRED_MESSAGE)
+
+
 class AuthController(Controller):
     path = "/v1/auth"
     tags = ["auth"]
@@ -108,10 +141,7 @@ class AuthController(Controller):
     ) -> TokenReply:
         """Email + password for a JWT (24 h default) and a refresh token; failures are throttled."""
         user = await _checked_login(deps, data, _client_address(request, deps))
-        orgs = await identity.memberships(deps.db, user.user_id)
-        org_id = data.org_id or (orgs[0].org_id if orgs else None)
-        if org_id is None or all(m.org_id != org_id for m in orgs):
-            raise PermissionDenied("not a member of that organisation")
+        org_id = await _password_org(deps, user.user_id, data.org_id)
         family, now = new_family(), deps.clock()
         ends = now + deps.tokens.session_max_age
         await start_session(deps.db, family_id=family, user_id=user.user_id, now=now, ends_at=ends)
@@ -126,6 +156,7 @@ class AuthController(Controller):
             raise Unauthenticated("invalid refresh token")
         if await identity.role_in_org(deps.db, grant.user_id, grant.org_id) is None:
             raise Unauthenticated("invalid refresh token: no longer a member of the organisation")
+        await check_session_org(deps, grant.user_id, grant.org_id, grant.family_id)
         return await issue_tokens(deps, user.user_id, grant.org_id, user.token_generation, grant.family_id)
 
     @post("/switch-org", security=BEARER, status_code=200)
@@ -147,6 +178,7 @@ class AuthController(Controller):
         if user is None:
             raise Unauthenticated("token revoked")
         assert caller.session_id is not None  # every verified access token names its session
+        await check_session_org(deps, user.user_id, data.target_org_id, caller.session_id)
         return await issue_tokens(
             deps, user.user_id, data.target_org_id, user.token_generation, caller.session_id
         )
@@ -158,7 +190,10 @@ class AuthController(Controller):
         caller: NamedDependency[Caller],
         deps: NamedDependency[GatewayDeps],
     ) -> PositionReply:
-        """Change your own password (any organisation, the system one too); every older token dies."""
+        """Change your own password (any organisation, the system one too); every older token dies.
+        A single sign-on session cannot: its IdP vouches for one organisation, not for the account."""
+        if caller.bound_org_id is not None:
+            raise PermissionDenied("a single sign-on session cannot change the account's password")
         user = await identity.user_by_id(deps.db, caller.user_id)
         if user is None:
             raise Unauthenticated("token revoked")
@@ -168,13 +203,14 @@ class AuthController(Controller):
     async def orgs(
         self, caller: NamedDependency[Caller], deps: NamedDependency[GatewayDeps]
     ) -> UserOrgsReply:
-        """The caller's organisations with roles (the system organisation is not listed)."""
+        """The caller's organisations with roles (the system organisation is not listed; a single sign-on
+        session sees its own organisation only)."""
         rows = await identity.user_orgs(deps.db, caller.user_id)
         return UserOrgsReply(
             orgs=[
                 UserOrgEntry(org_id=r.org_id, org_name=r.org_name, role=r.role)
                 for r in rows
-                if not r.is_system
+                if not r.is_system and caller.bound_org_id in (None, r.org_id)
             ]
         )
 

@@ -18,12 +18,14 @@ from domain.tenancy.commands import AcceptInvitation, RemoveMembership
 from gateway.auth.guards import BEARER
 from gateway.auth.principals import Caller
 from gateway.deps import GatewayDeps
-from gateway.errors import NotFound
+from gateway.errors import NotFound, PermissionDenied
 from readmodels import identity
 from schemas.http_identity import InvitationEntry, InvitationsReply, PositionReply
 
 
 async def _pending(deps: GatewayDeps, caller: Caller, org_id: UUID) -> None:
+    if caller.bound_org_id is not None:  # an SSO session speaks for one organisation, not the account
+        raise PermissionDenied("a single sign-on session cannot answer invitations: log in with a password")
     if not await identity.is_invited(deps.db, caller.user_id, org_id):
         raise NotFound(f"no invitation from organisation {org_id}")
 
@@ -38,7 +40,8 @@ class InvitationController(Controller):
         self, caller: NamedDependency[Caller], deps: NamedDependency[GatewayDeps]
     ) -> InvitationsReply:
         """The caller's pending invitations, oldest first."""
-        rows = await identity.invitations(deps.db, caller.user_id)
+        # An SSO session acts in its organisation only: other organisations' names are not its business.
+        rows = [] if caller.bound_org_id else await identity.invitations(deps.db, caller.user_id)
         return InvitationsReply(
             invitations=[
                 InvitationEntry(org_id=r.org_id, org_name=r.org_name, role=r.role, invited_at=r.invited_at)

@@ -4,9 +4,17 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from projections import directory, event_definitions, experiments, flags, identity, segments
+from projections import auth_providers, directory, event_definitions, experiments, flags, identity, segments
 
-PROJECTIONS: list[ModuleType] = [directory, identity, flags, segments, event_definitions, experiments]
+PROJECTIONS: list[ModuleType] = [
+    directory,
+    identity,
+    flags,
+    segments,
+    event_definitions,
+    experiments,
+    auth_providers,
+]
 
 
 class UnknownProjectionError(LookupError):

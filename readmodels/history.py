@@ -13,6 +13,7 @@ from uuid import UUID
 
 import msgspec
 
+from domain.auth_providers import provider as auth_providers
 from domain.codec import decode_event
 from domain.event_definitions import definition as event_definitions
 from domain.events import Event
@@ -29,7 +30,8 @@ Fold = Callable[[Any, Any], Any]
 MAX_LIMIT = 500
 _ENVELOPE_FIELDS = ("stream_id", "version", "occurred_at", "type")
 _NOISE = ("version", "updated_at")  # change with every event; the entry itself carries them
-_SECRETS = frozenset({"key_hash", "password_hash"})  # credential digests never leave through the audit
+# credential digests and sealed secrets never leave through the audit
+_SECRETS = frozenset({"key_hash", "password_hash", "client_secret"})
 REDACTED = "[redacted]"
 
 # The domain's own folds, by the stream type the handlers append with.
@@ -39,6 +41,7 @@ FOLDS: Mapping[str, Fold] = {
     "segment": segments.evolve,
     "event_definition": event_definitions.evolve,
     "experiment": experiments.evolve,
+    "auth_provider": auth_providers.evolve,
 }
 
 

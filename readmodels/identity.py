@@ -8,6 +8,7 @@ from uuid import UUID
 import msgspec
 
 from domain.ids import canonical_email
+from domain.tenancy.orgs import SYSTEM_ORG_ID
 from readmodels.db import ReadDb, fetch_all, fetch_one
 
 
@@ -180,10 +181,21 @@ async def all_orgs(db: ReadDb) -> list[OrgSummary]:
     )
 
 
+# Whether membership `m` of user `u` may not use a password session: its org requires SSO and the user
+# is no member of the system organisation (the break-glass path).
+SSO_REQUIRED_SQL = (
+    "(coalesce((SELECT o.require_sso FROM rm_org_sso o WHERE o.org_id = m.org_id), false)"
+    " AND NOT EXISTS (SELECT 1 FROM rm_memberships sm WHERE sm.user_id = u.user_id"
+    f" AND sm.org_id = '{SYSTEM_ORG_ID}'))"
+)
+
+
 class TokenSubject(msgspec.Struct, frozen=True, kw_only=True):
     token_generation: int
     role: str
     session_live: bool | None  # None: no such session of this user
+    bound_org_id: UUID | None = None  # an SSO session: it acts in this organisation only
+    sso_required: bool = False  # the org requires SSO and the user is no system member (issue 13)
 
 
 async def token_subject(
@@ -194,7 +206,8 @@ async def token_subject(
     return await fetch_one(
         db,
         "SELECT c.generation AS token_generation, m.role,"
-        " (s.revoked_at IS NULL AND s.expires_at > %s) AS session_live"
+        " (s.revoked_at IS NULL AND s.expires_at > %s) AS session_live, s.bound_org_id,"
+        f" {SSO_REQUIRED_SQL} AS sso_required"
         " FROM rm_users u JOIN rm_memberships m ON m.user_id = u.user_id"
         " JOIN auth_credentials c ON c.user_id = u.user_id"
         " LEFT JOIN auth_sessions s ON s.family_id = %s AND s.user_id = u.user_id"
@@ -202,3 +215,19 @@ async def token_subject(
         (now, session_id, user_id, org_id),
         TokenSubject,
     )
+
+
+class _SsoOrg(msgspec.Struct, frozen=True, kw_only=True):
+    org_id: UUID
+
+
+async def sso_required_orgs(db: ReadDb, user_id: UUID) -> set[UUID]:
+    """The user's organisations that refuse its password sessions (they require SSO)."""
+    rows = await fetch_all(
+        db,
+        "SELECT m.org_id FROM rm_memberships m JOIN rm_users u ON u.user_id = m.user_id"
+        f" WHERE m.user_id = %s AND {SSO_REQUIRED_SQL}",
+        (user_id,),
+        _SsoOrg,
+    )
+    return {r.org_id for r in rows}

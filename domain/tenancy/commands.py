@@ -19,6 +19,11 @@ class RenameOrg(Command, frozen=True, kw_only=True, tag="org.rename"):
     name: str
 
 
+class SetOrgSsoRequirement(Command, frozen=True, kw_only=True, tag="org.set_sso_requirement"):
+    org_id: UUID
+    require_sso: bool
+
+
 class ClaimEmail(Command, frozen=True, kw_only=True, tag="email.claim"):
     """Reserve an email for a user before registering it (stream `stream_id("email", email_lower)`)."""
 
@@ -129,6 +134,7 @@ class RevokeSdkKey(Command, frozen=True, kw_only=True, tag="environment.revoke_s
 TenancyCommand = (
     CreateOrg
     | RenameOrg
+    | SetOrgSsoRequirement
     | ClaimEmail
     | ReleaseEmail
     | RegisterUser

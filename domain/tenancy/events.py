@@ -25,6 +25,13 @@ class OrgRenamed(Event, frozen=True, kw_only=True, tag="org.renamed"):
     name: str
 
 
+class OrgSsoRequirementChanged(Event, frozen=True, kw_only=True, tag="org.sso_requirement_changed"):
+    """While `require_sso`, the organisation's members who are not system members cannot log in with a
+    password (issue 13)."""
+
+    require_sso: bool
+
+
 # Personal data: every `email` and `display_name` below is stored sealed with its owner's key (the
 # handlers seal them, readmodels.vault opens them), so deleting that key erases the person from the log.
 # Password hashes never enter the log: they live in the vault's credentials table. Old events that still
@@ -120,7 +127,7 @@ class SdkKeyRevoked(Event, frozen=True, kw_only=True, tag="environment.sdk_key_r
     key_id: UUID
 
 
-OrgEvent = OrgCreated | OrgRenamed
+OrgEvent = OrgCreated | OrgRenamed | OrgSsoRequirementChanged
 EmailEvent = EmailClaimed | EmailReleased
 UserEvent = (
     UserRegistered

@@ -9,10 +9,10 @@ from uuid import UUID
 
 import msgspec
 
-from domain.errors import OrgAlreadyExists, OrgNotFound
+from domain.errors import OrgAlreadyExists, OrgNotFound, SystemOrgSsoRefused
 from domain.ids import check_name, stream_id
-from domain.tenancy.commands import CreateOrg, RenameOrg
-from domain.tenancy.events import OrgCreated, OrgEvent, OrgRenamed
+from domain.tenancy.commands import CreateOrg, RenameOrg, SetOrgSsoRequirement
+from domain.tenancy.events import OrgCreated, OrgEvent, OrgRenamed, OrgSsoRequirementChanged
 
 # The platform's own organisation: deterministic so every process agrees on it from first start.
 SYSTEM_ORG_ID = stream_id("org", "system")
@@ -23,6 +23,7 @@ class Org(msgspec.Struct, frozen=True, kw_only=True):
     version: int
     name: str
     is_system: bool = False
+    require_sso: bool = False  # password login refused for non-system members (issue 13)
 
 
 def create_org(org: Org | None, cmd: CreateOrg, now: datetime) -> list[OrgEvent]:
@@ -43,6 +44,21 @@ def rename_org(org: Org | None, cmd: RenameOrg, now: datetime) -> list[OrgEvent]
     return [OrgRenamed(stream_id=org.id, version=org.version + 1, occurred_at=now, name=name)]
 
 
+def set_sso_requirement(org: Org | None, cmd: SetOrgSsoRequirement, now: datetime) -> list[OrgEvent]:
+    """Require (or stop requiring) SSO; the system organisation never does; the same value is a no-op."""
+    if org is None:
+        raise OrgNotFound(f"organisation {cmd.org_id} not found")
+    if org.is_system and cmd.require_sso:
+        raise SystemOrgSsoRefused("the system organisation cannot require SSO")
+    if org.require_sso == cmd.require_sso:
+        return []
+    return [
+        OrgSsoRequirementChanged(
+            stream_id=org.id, version=org.version + 1, occurred_at=now, require_sso=cmd.require_sso
+        )
+    ]
+
+
 def evolve(state: Org | None, event: OrgEvent) -> Org:
     """Fold one fact; never refuses."""
     match event:
@@ -51,6 +67,9 @@ def evolve(state: Org | None, event: OrgEvent) -> Org:
         case OrgRenamed(version=v, name=name):
             assert state is not None
             return msgspec.structs.replace(state, version=v, name=name)
+        case OrgSsoRequirementChanged(version=v, require_sso=required):
+            assert state is not None
+            return msgspec.structs.replace(state, version=v, require_sso=required)
 
 
 def replay(events: Iterable[OrgEvent]) -> Org | None:

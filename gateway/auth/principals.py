@@ -13,7 +13,7 @@ from domain.tenancy.orgs import SYSTEM_ORG_ID
 from domain.tenancy.sdk_keys import SDK_KEY_PREFIX, hash_sdk_key
 from gateway.auth.tokens import decode_access_token
 from gateway.deps import GatewayDeps
-from gateway.errors import Unauthenticated
+from gateway.errors import SSO_REQUIRED_MESSAGE, SsoRequired, Unauthenticated
 from readmodels import identity
 
 SDK_KEY_HEADER = "x-sdk-key"
@@ -29,6 +29,7 @@ class Caller(msgspec.Struct, frozen=True, kw_only=True):
     org_id: UUID
     role: str
     session_id: UUID | None = None  # the login session of the token
+    bound_org_id: UUID | None = None  # an SSO session: acts in this organisation only (issue 13)
 
     @property
     def actor(self) -> str:
@@ -102,7 +103,14 @@ async def caller_from_token(deps: GatewayDeps, token: str) -> Caller:
     subject = await identity.token_subject(deps.db, claims.sub, claims.org, session_id=claims.sid, now=now)
     if subject is None or subject.token_generation != claims.cv or not subject.session_live:
         raise Unauthenticated("token revoked")
-    return Caller(user_id=claims.sub, org_id=claims.org, role=subject.role, session_id=claims.sid)
+    if subject.bound_org_id is not None and subject.bound_org_id != claims.org:
+        raise Unauthenticated("token revoked")
+    if subject.sso_required and subject.bound_org_id != claims.org:
+        raise SsoRequired(SSO_REQUIRED_MESSAGE)
+    return Caller(
+        user_id=claims.sub, org_id=claims.org, role=subject.role, session_id=claims.sid,
+        bound_org_id=subject.bound_org_id,
+    )  # fmt: skip
 
 
 async def authenticate_sdk_key(connection: ASGIConnection[Any, Any, Any, Any]) -> SdkCaller:

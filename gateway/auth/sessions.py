@@ -15,14 +15,21 @@ from readmodels.db import ReadDb, connection
 
 
 async def start_session(
-    db: ReadDb, *, family_id: UUID, user_id: UUID, now: datetime, ends_at: datetime
+    db: ReadDb,
+    *,
+    family_id: UUID,
+    user_id: UUID,
+    now: datetime,
+    ends_at: datetime,
+    bound_org_id: UUID | None = None,
 ) -> None:
-    """Record a new session (a repeat of the same family keeps the first)."""
+    """Record a new session (a repeat of the same family keeps the first); `bound_org_id`: an SSO
+    session, which acts in that organisation only (migration 0014)."""
     async with connection(db) as conn:
         await conn.execute(
-            "INSERT INTO auth_sessions (family_id, user_id, started_at, expires_at) VALUES (%s, %s, %s, %s)"
-            " ON CONFLICT (family_id) DO NOTHING",
-            (family_id, user_id, now, ends_at),
+            "INSERT INTO auth_sessions (family_id, user_id, started_at, expires_at, bound_org_id)"
+            " VALUES (%s, %s, %s, %s, %s) ON CONFLICT (family_id) DO NOTHING",
+            (family_id, user_id, now, ends_at, bound_org_id),
         )
 
 
@@ -45,3 +52,11 @@ async def revoke_session(db: ReadDb, family_id: UUID, *, now: datetime) -> None:
             "UPDATE auth_sessions SET revoked_at = %s WHERE family_id = %s AND revoked_at IS NULL",
             (now, family_id),
         )
+
+
+async def session_binding(db: ReadDb, family_id: UUID) -> UUID | None:
+    """The organisation an SSO session is bound to; None for a password session."""
+    async with connection(db) as conn:
+        cur = await conn.execute("SELECT bound_org_id FROM auth_sessions WHERE family_id = %s", (family_id,))
+        row = await cur.fetchone()
+    return row[0] if row else None

@@ -40,6 +40,7 @@ STREAM_TYPES = {
     "segment",
     "event_definition",
     "experiment",
+    "auth_provider",
 }
 
 

@@ -13,6 +13,8 @@ from litestar.routes import HTTPRoute
 from stitchd.gateway_main import openapi_document, openapi_main
 
 OPEN_ROUTES = {"/v1/auth/login", "/v1/auth/refresh", "/v1/admin/seed-user", "/healthz"}
+# Single sign-on (issue 13): a login page calls these before anyone is logged in.
+OPEN_ROUTES |= {"/v1/auth/providers", "/v1/auth/oidc/authorize", "/v1/auth/oidc/callback"}
 METHODS = ("get", "post", "put", "patch", "delete")
 
 

@@ -1,0 +1,1 @@
+"""Identity providers (OIDC, SAML) of an organisation: one aggregate per provider."""
