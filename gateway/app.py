@@ -37,6 +37,7 @@ from gateway.invitations import InvitationController
 from gateway.openapi import finalize_openapi
 from gateway.positions import parsed_position, requested_position
 from gateway.query import check_query
+from gateway.saml.routes import SamlLoginController
 from gateway.segments import SegmentController
 from gateway.sso.login_api import SsoLoginController
 from gateway.sso.providers_api import AuthProviderController, SsoSettingsController
@@ -75,6 +76,7 @@ def route_handlers() -> list[ControllerRouterHandler]:
         AuthProviderController,  # helper-sso
         SsoSettingsController,  # helper-sso
         SsoLoginController,  # helper-sso
+        SamlLoginController,  # helper-saml
     ]
 
 

@@ -31,6 +31,7 @@ from gateway.auth.tokens import TokenSettings, load_jwt_secret, utc_now
 from gateway.deps import GatewayDeps, GatewaySettings, PoolWaiter
 from gateway.evaluate import start_definitions
 from gateway.exposures import jetstream_ingest
+from gateway.saml.settings import SamlSettings
 from projections.registry import PROJECTIONS
 from stitchd.processes import Resources
 from stitchd.settings import Limits, Settings
@@ -45,6 +46,15 @@ def quotas_of(limits: Limits) -> Quotas:
         segments_per_org=limits.segments_per_org,
         sdk_keys_per_environment=limits.sdk_keys_per_environment,
         members_per_segment=limits.members_per_segment,
+    )
+
+
+def saml_settings_of(settings: Settings) -> SamlSettings:
+    """The SAML login's knobs from the process settings (STITCHD_SAML_*)."""
+    return SamlSettings(
+        skew_seconds=settings.saml_clock_skew_seconds,
+        max_response_bytes=settings.saml_max_response_bytes,
+        metadata_cache_seconds=settings.saml_metadata_cache_seconds,
     )
 
 
@@ -75,6 +85,7 @@ async def gateway_deps(settings: Settings, database_url: str) -> AsyncIterator[G
                 trusted_proxies=parse_networks(settings.trusted_proxies),
             ),
             quotas=quotas_of(settings.limits),
+            saml=saml_settings_of(settings),
         )
     finally:
         await pool.close()

@@ -28,6 +28,7 @@ from saml2 import BINDING_HTTP_POST, BINDING_HTTP_REDIRECT
 from saml2.client import Saml2Client
 from saml2.config import SPConfig
 from saml2.metadata import entity_descriptor
+from saml2.s_utils import sid
 from saml2.saml import SCM_BEARER
 from saml2.time_util import str_to_time
 
@@ -120,8 +121,14 @@ def sp_metadata_xml(sp: ServiceProvider) -> str:
     return str(descriptor)
 
 
-def authn_redirect(sp: ServiceProvider, relay_state: str) -> AuthnRedirect:
-    """A fresh AuthnRequest, deflated + base64 + URL-encoded into the IdP's HTTP-Redirect endpoint."""
+def new_request_id() -> str:
+    """A fresh AuthnRequest ID: 136 random bits, an NCName as SAML requires."""
+    return str(sid())
+
+
+def authn_redirect(sp: ServiceProvider, relay_state: str, *, request_id: str | None = None) -> AuthnRedirect:
+    """An AuthnRequest (`request_id`, else a fresh one), deflated + base64 + URL-encoded into the IdP's
+    HTTP-Redirect SingleSignOnService URL together with the RelayState."""
     client, idp = _client(sp)
     try:
         request_id, info = client.prepare_for_authenticate(
@@ -129,6 +136,7 @@ def authn_redirect(sp: ServiceProvider, relay_state: str) -> AuthnRedirect:
             relay_state=relay_state,
             binding=BINDING_HTTP_REDIRECT,
             nameid_format=sp.name_id_format or None,
+            message_id=request_id or new_request_id(),
         )
     except Exception as exc:  # e.g. no HTTP-Redirect SingleSignOnService in the metadata
         raise SamlConfigError(f"no AuthnRequest for this IdP ({type(exc).__name__})") from exc

@@ -7,16 +7,14 @@ import pytest
 from stitchd.settings import Settings, SettingsError
 
 NAMES = (
-    "STITCHD_SAML_REQUEST_TTL_SECONDS",
     "STITCHD_SAML_CLOCK_SKEW_SECONDS",
     "STITCHD_SAML_MAX_RESPONSE_BYTES",
     "STITCHD_SAML_METADATA_CACHE_SECONDS",
 )
 
 
-def _values(settings: Settings) -> tuple[int, int, int, int]:
+def _values(settings: Settings) -> tuple[int, int, int]:
     return (
-        settings.saml_request_ttl_seconds,
         settings.saml_clock_skew_seconds,
         settings.saml_max_response_bytes,
         settings.saml_metadata_cache_seconds,
@@ -24,11 +22,11 @@ def _values(settings: Settings) -> tuple[int, int, int, int]:
 
 
 def test_defaults() -> None:
-    assert _values(Settings.from_env({})) == (600, 60, 262_144, 3600)
+    assert _values(Settings.from_env({})) == (60, 262_144, 3600)
 
 
 def test_values_are_read() -> None:
-    assert _values(Settings.from_env(dict(zip(NAMES, ("120", "5", "4096", "60"), strict=True)))) == (
+    assert _values(Settings.from_env(dict(zip(NAMES, ("5", "4096", "60"), strict=True)))) == (
         120,
         5,
         4096,
