@@ -47,10 +47,16 @@ _DESCRIPTIONS = {
     422: "INVALID_ARGUMENT: the Idempotency-Key was already used with a different request",
     429: "RESOURCE_EXHAUSTED: throttled (see Retry-After), or an organisation quota reached",
     500: "INTERNAL: unexpected failure (no details are exposed)",
+    502: "UNAVAILABLE: an upstream service (e.g. the identity provider) could not be reached",
+    503: "UNAVAILABLE: this gateway lacks what the route needs (e.g. xmlsec1 for SAML signatures)",
 }
 
 
 _CREDENTIAL_PATHS = ("/v1/auth/", "/v1/admin/")
+# SSO login routes (issue 13): open, yet they name a provider (404 unknown, 403 disabled), provision
+# accounts (429: every password-hashing slot busy, or too many logins in flight) and depend on the IdP
+# (502 unreachable) or on xmlsec1 (503, SAML).
+_SSO_LOGIN_PATHS = ("/v1/auth/oidc/", "/v1/auth/saml/")
 
 
 def _operations(item: PathItem) -> list[tuple[str, Operation]]:
@@ -80,6 +86,8 @@ def _statuses(method: str, op: Operation, path: str) -> list[int]:
         statuses.append(422)
     if path.startswith(_CREDENTIAL_PATHS):  # open routes that check a password or a token
         statuses.append(401)
+    if path.startswith(_SSO_LOGIN_PATHS):
+        statuses += [403, 404, 429, 502, 503]
     return sorted(set(statuses))
 
 
