@@ -17,6 +17,7 @@ from nats.js import JetStreamContext
 from commands.encoding import BODY_HEADER, encode_envelope, envelope_headers, reference_message
 from commands.event_size import fits
 from commands.eventstore import RecordedEvent
+from telemetry import metrics
 
 log = logging.getLogger("stitchd.relay")
 
@@ -78,6 +79,7 @@ class PublishAttempt:
 
     def _use_reference(self) -> None:
         self._stats.oversized += 1
+        metrics.count_relay_unpublishable()
         log.error(
             "event at position %d (%s) is %d bytes, over NATS max_payload %d: published without its body;"
             " consumers read it from the event store",

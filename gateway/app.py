@@ -20,24 +20,30 @@ from commands.eventstore import EventStore
 from commands.tenancy import ensure_system_org
 from domain.tenancy.orgs import SYSTEM_ORG_ID
 from gateway.allow import allow_header_middleware
+from gateway.asgi_types import ASGIApp
 from gateway.audit import AuditController
 from gateway.auth.guards import AUTH_DEPENDENCIES, NO_AUTH
 from gateway.auth.principals import deps_of, is_authenticated
 from gateway.bodies import StrictRequest
 from gateway.deps import GatewayDeps
+from gateway.edge import Edge, install_edge
+from gateway.encodings import DecodedBodies
 from gateway.errors import EXCEPTION_HANDLERS
 from gateway.evaluate import EvaluateController
 from gateway.event_definitions import EventDefinitionController
 from gateway.experiments import ExperimentController
 from gateway.exposures import ExposureController
+from gateway.flag_usage import FlagUsageController
 from gateway.flags import FlagController
 from gateway.identity import AdminController, AuthController
 from gateway.ingest import IngestController
 from gateway.invitations import InvitationController
 from gateway.openapi import finalize_openapi
 from gateway.positions import parsed_position, requested_position
+from gateway.probes import PROBE_ROUTES
 from gateway.query import check_query
 from gateway.saml.routes import SamlLoginController
+from gateway.sdk_connections import SdkConnectionController
 from gateway.segments import SegmentController
 from gateway.sso.login_api import SsoLoginController
 from gateway.sso.providers_api import AuthProviderController, SsoSettingsController
@@ -59,6 +65,7 @@ def route_handlers() -> list[ControllerRouterHandler]:
     """Every route of the gateway; helper modules add their controllers here (and only here)."""
     return [
         healthz,
+        *PROBE_ROUTES,  # helper-ops
         AuthController,
         AdminController,
         InvitationController,  # helper-auth
@@ -77,6 +84,8 @@ def route_handlers() -> list[ControllerRouterHandler]:
         SsoSettingsController,  # helper-sso
         SsoLoginController,  # helper-sso
         SamlLoginController,  # helper-saml
+        FlagUsageController,  # helper-ops
+        SdkConnectionController,  # helper-ops
     ]
 
 
@@ -161,7 +170,14 @@ def create_app(
         logging_config=None,
     )
     finalize_openapi(app)
+    install_edge(app, lambda inner: edge_for(DecodedBodies(inner, deps.settings.max_body_bytes), deps))
     return app
+
+
+def edge_for(inner: ASGIApp, deps: GatewayDeps) -> Edge:
+    """Rate limits, load shedding and HTTP metrics around the (body-decoding) app."""
+    s = deps.settings
+    return Edge(inner, s.limits, tokens=deps.tokens, clock=deps.clock, proxies=s.trusted_proxies)
 
 
 # Types handlers may annotate NamedDependency with (re-exported for helper modules).

@@ -19,6 +19,7 @@ from gateway.auth.refresh import RefreshTokens
 from gateway.auth.throttle import LoginThrottle
 from gateway.auth.tokens import TokenSettings
 from gateway.exposure_buffer import DEFAULT_MAX_PENDING
+from gateway.ratelimit import LimitSettings
 from gateway.saml.metadata import MetadataCache
 from gateway.saml.settings import SamlSettings
 from gateway.sso.jwks import OidcCache
@@ -63,9 +64,10 @@ class GatewaySettings:
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     write_wait_seconds: float = DEFAULT_WRITE_WAIT_SECONDS
     debug: bool = False
+    limits: LimitSettings = field(default_factory=LimitSettings)  # helper-ops: rate limits, load shedding
     exposure_buffer_max: int = DEFAULT_MAX_PENDING  # server-side exposures queued for the sink
     definition_history_bytes: int = DEFAULT_HISTORY_BYTES  # deltas kept for since_sequence, all envs
-    # whose X-Forwarded-For the login throttle believes
+    # whose X-Forwarded-For the login throttle and rate limiter believe
     trusted_proxies: TrustedProxies = field(default_factory=TrustedProxies)
 
 

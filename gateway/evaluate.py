@@ -47,6 +47,7 @@ from schemas.http_sdk import (
     ListCheckView,
 )
 from schemas.ingest import ExposureMsg
+from telemetry import metrics
 
 log = logging.getLogger("stitchd.gateway.evaluate")
 
@@ -66,6 +67,7 @@ class _Definitions:
         self.events = events
         self._follower: asyncio.Task[None] | None = None
         self._ready = asyncio.Event()
+        self.loaded = False  # caught up once (the start-up probe)
 
     async def current(self) -> DefinitionsCache:
         """The cache, (re)starting its follower when it is not running."""
@@ -78,6 +80,7 @@ class _Definitions:
             self._follower.add_done_callback(log_task_failure)
         if not self._ready.is_set():
             await self.cache.catch_up(self.events)
+        self.loaded = True
         return self.cache
 
 
@@ -99,6 +102,12 @@ async def start_definitions(
     follower = await start_following(cache, events, nats_url=nats_url)
     install_definitions(app, cache)
     return follower
+
+
+def definitions_loaded(state: Any) -> bool:
+    """Whether the app's cache has been caught up with the log at least once."""
+    found = state.get(DEFINITIONS_STATE)
+    return isinstance(found, DefinitionsCache) or (isinstance(found, _Definitions) and found.loaded)
 
 
 async def definitions_of(request: AnyRequest) -> DefinitionsCache:
@@ -187,9 +196,10 @@ def _contexts(body: ContextsBody) -> ContextSet:
 
 
 def view(result: EvaluationResult, cache: DefinitionsCache, env_id: UUID) -> EvaluationView:
-    """The HTTP answer for one evaluation."""
+    """The HTTP answer for one evaluation (counted in the evaluations metric)."""
     env = cache.environment(env_id)
     flag = env.flags.get(result.flag_key) if env is not None else None
+    metrics.count_evaluation(str(env_id), None if flag is None else result.flag_key, result.variant_key)
     return EvaluationView(
         flag_key=result.flag_key,
         variant_key=result.variant_key,

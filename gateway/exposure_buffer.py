@@ -17,6 +17,7 @@ from collections.abc import Callable
 from typing import Protocol, runtime_checkable
 
 from schemas.ingest import ExposureMsg
+from telemetry import metrics
 
 log = logging.getLogger("stitchd.gateway.exposures")
 DEFAULT_MAX_PENDING = 10_000
@@ -58,6 +59,7 @@ class ExposureBuffer:
         """Queue one exposure (dropping the oldest when full); never waits for the sink."""
         if len(self._pending) == self._pending.maxlen:
             self.dropped += 1
+            metrics.count_exposure_dropped()
             self._report_drops()
         self._pending.append(exposure)
         if self._flushing is None or self._flushing.done():
@@ -85,6 +87,7 @@ class ExposureBuffer:
             if failed:  # best effort: an evaluation never fails or waits because reporting did
                 self.failed += len(failed)
                 log.warning("dropped %d of %d exposures", len(failed), len(batch), exc_info=failed[0])
+                metrics.count_exposure_dropped(len(failed))
 
 
 def log_task_failure(task: asyncio.Task[None]) -> None:

@@ -29,6 +29,7 @@ from gateway.errors import Unavailable
 from gateway.ingest import AnyRequest, ingest_environment, now_ms, publisher_of
 from schemas.http_ingest import ExposureBatchBody, ExposureBody, ExposureResult
 from schemas.ingest import ExposureMsg, IngestMsg, encode, kind_of, subject_for
+from telemetry import metrics
 
 MSG_ID_HEADER: Final = "Nats-Msg-Id"
 EXPOSURE_NAMESPACE: Final = UUID("6f1c1c8e-4b7a-4d0e-9a51-3f0f8c2b7e11")
@@ -104,6 +105,10 @@ class JetStreamIngest:
                 elif not future.cancelled():
                     future.exception()  # mark retrieved: gather already reported the first error
 
+    async def ping(self) -> None:
+        """Raises unless JetStream answers (the gateway's readiness probe)."""
+        await self._js.account_info()
+
     async def record(self, exposure: ExposureMsg) -> None:
         """ExposureSink: publish one server-side exposure."""
         await self.publish([exposure])
@@ -122,6 +127,7 @@ class ExposureController(Controller):
         await ingest_environment(request, env_id)
         messages = exposure_messages(env_id, data.exposures, now_ms())
         await publisher_of(request).publish(messages)
+        metrics.count_ingest("exposure", "accepted", len(messages))
         return ExposureResult(accepted_count=len(messages))
 
 

@@ -7,12 +7,13 @@ after the command, with the store position, once the read models have applied it
 
 from __future__ import annotations
 
+from typing import Annotated
 from uuid import uuid4
 
 import msgspec
 from litestar import Controller, delete, get, post, put
 from litestar.di import NamedDependency
-from litestar.params import FromPath, JSONBody
+from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
 from commands import flags as handlers
 from commands.streams import Scope, Written
@@ -31,6 +32,7 @@ from gateway.auth.guards import BEARER, EnvironmentScope, tenant_reader, tenant_
 from gateway.deps import GatewayDeps
 from gateway.errors import NotFound
 from gateway.flag_answers import answer, flag_deps, row_view
+from gateway.flag_usage import MAX_STALE_DAYS, stale_keys
 from gateway.query import VersionQuery
 from gateway.writes import IdempotencyKey, command_id, write_scope
 from readmodels import flags as rm
@@ -85,6 +87,9 @@ async def _defined(
     return await answer(deps, scope, cmd.key, written)
 
 
+STALE_DAYS = 30
+
+
 class FlagController(Controller):
     path = "/v1/environments/{env_id:uuid}/flags"
     tags = ["flags"]
@@ -92,12 +97,22 @@ class FlagController(Controller):
 
     @get("/", guards=[tenant_reader])
     async def list_flags(
-        self, env_scope: NamedDependency[EnvironmentScope], deps: NamedDependency[GatewayDeps]
+        self,
+        env_scope: NamedDependency[EnvironmentScope],
+        deps: NamedDependency[GatewayDeps],
+        stale: FromQuery[bool] = False,
+        days: Annotated[
+            int, QueryParameter(ge=1, le=MAX_STALE_DAYS, description="Stale after this many days.")
+        ] = STALE_DAYS,
     ) -> FlagList:
-        """Every flag of the environment's project as this environment configures it, by key."""
+        """Every flag of the environment's project as this environment configures it, by key;
+        `stale=true`: only those older than `days` days and not evaluated in them."""
         rows = await rm.flags_in_environment(
             deps.db, project_id=env_scope.project_id, environment_id=env_scope.environment_id
         )
+        if stale:  # helper-ops: evaluation analytics
+            keep = await stale_keys(deps, env_scope, days, rows)
+            rows = [r for r in rows if r.definition.key in keep]
         return FlagList(flags=[row_view(r) for r in rows])
 
     @post("/", guards=[tenant_writer])

@@ -29,6 +29,7 @@ from readmodels.definitions import DefinitionsCache
 from schemas.http_ingest import EventBatchBody, IngestResult, MetricEventBody
 from schemas.ingest import MetricEventMsg
 from schemas.numbers import MetricValue
+from telemetry import metrics
 
 AnyRequest = Request[Any, Any, Any]
 TypeOf = Callable[[str], MetricValueType | None]
@@ -116,6 +117,8 @@ async def ingest(request: AnyRequest, env_id: UUID, events: Sequence[MetricEvent
     type_of = await _type_lookup(request, cache, env_id, {e.metric_key for e in events})
     accepted, rejected = metric_messages(env_id, events, type_of, now_ms())
     await publisher.publish(accepted)
+    metrics.count_ingest("metric", "accepted", len(accepted))
+    metrics.count_ingest("metric", "rejected", len(events) - len(accepted))
     return IngestResult(accepted_count=len(accepted), rejected_keys=rejected)
 
 

@@ -45,17 +45,22 @@ _DESCRIPTIONS = {
     409: "ABORTED / ALREADY_EXISTS / FAILED_PRECONDITION: stale version, duplicate, or the state forbids it",
     413: "RESOURCE_EXHAUSTED: request body too large",
     422: "INVALID_ARGUMENT: the Idempotency-Key was already used with a different request",
-    429: "RESOURCE_EXHAUSTED: throttled (see Retry-After), or an organisation quota reached",
+    429: (
+        "RESOURCE_EXHAUSTED: rate limited (per address or credential), throttled (see Retry-After),"
+        " or an organisation quota reached"
+    ),
     500: "INTERNAL: unexpected failure (no details are exposed)",
     502: "UNAVAILABLE: an upstream service (e.g. the identity provider) could not be reached",
-    503: "UNAVAILABLE: this gateway lacks what the route needs (e.g. xmlsec1 for SAML signatures)",
+    503: (
+        "UNAVAILABLE: the gateway is at capacity (MAX_CONCURRENCY; retry, see Retry-After),"
+        " or lacks what the route needs (xmlsec1 for SAML signatures)"
+    ),
 }
 
 
 _CREDENTIAL_PATHS = ("/v1/auth/", "/v1/admin/")
-# SSO login routes (issue 13): open, yet they name a provider (404 unknown, 403 disabled), provision
-# accounts (429: every password-hashing slot busy, or too many logins in flight) and depend on the IdP
-# (502 unreachable) or on xmlsec1 (503, SAML).
+# SSO login routes (issue 13): open, yet they name a provider (404 unknown, 403 disabled) and depend on
+# the IdP (502 unreachable); 429 and 503 every route has (also: logins in flight, xmlsec1 missing).
 _SSO_LOGIN_PATHS = ("/v1/auth/oidc/", "/v1/auth/saml/")
 
 
@@ -80,19 +85,14 @@ def _statuses(method: str, op: Operation, path: str) -> list[int]:
         statuses.append(409)
     if op.request_body is not None:
         statuses.append(413)
-    if path.endswith(_HASHING_PATHS) or (method in ("post", "put") and op.security):
-        statuses.append(429)  # login throttle, every password-hashing slot busy, or a quota reached
+    statuses += [429, 503]  # every route is behind the rate limits and the concurrency cap (gateway/edge.py)
     if any(getattr(p, "name", "").lower() == "idempotency-key" for p in op.parameters or ()):
         statuses.append(422)
     if path.startswith(_CREDENTIAL_PATHS):  # open routes that check a password or a token
         statuses.append(401)
     if path.startswith(_SSO_LOGIN_PATHS):
-        statuses += [403, 404, 429, 502, 503]
+        statuses += [403, 404, 502]
     return sorted(set(statuses))
-
-
-# Routes that run argon2 (gateway.auth.passwords caps them, answering 429 when every slot is busy).
-_HASHING_PATHS = ("/login", "/password", "/users", "/seed-user")
 
 
 def _envelope_response(status: int) -> OpenAPIResponse:

@@ -46,6 +46,7 @@ from projections.store import (
 )
 from readmodels.db import wait_for_position
 from readmodels.positions import parse_event_position
+from telemetry import metrics
 
 __all__ = ["ProjectionError", "ProjectionRunner", "RunnerOptions", "wait_for_position"]
 
@@ -186,6 +187,7 @@ class ProjectionRunner:
         if self._dead_letters is not None:
             await self._dead_letters.message(consumer_name(self.projection), msg, reason)
             self.dead_lettered += 1
+            metrics.count_dead_lettered("event")
             await _ack(msg)
         else:
             with contextlib.suppress(nats.errors.Error):
@@ -226,6 +228,7 @@ class ProjectionRunner:
             return False
         if skipped is not None:
             self.dead_lettered += 1
+            metrics.count_dead_lettered("event")
             log.error("projection %s: dead-lettered the event at position %d after %d attempts: %s",
                       name, skipped, attempts, exc)  # fmt: skip
         return True

@@ -28,6 +28,9 @@ from stats_worker.consumer import DURABLE, INGEST_STREAM, ConsumerSettings, Inge
 from stats_worker.jobs import JobRunner, JobSettings
 from stats_worker.scheduler import Recomputer, Scheduler, ScheduleSettings
 from stats_worker.sink import ClickHouseSink
+from stats_worker.usage import UsageRollup, UsageSettings
+from telemetry.admin import admin_server
+from telemetry.probes import NotReadyError, Probes
 
 
 async def start_ingest(
@@ -57,6 +60,7 @@ class StatsWorkerSettings:
     schedule: ScheduleSettings = field(default_factory=ScheduleSettings)
     jobs: JobSettings = field(default_factory=JobSettings)
     consumer: ConsumerSettings | None = None
+    usage: UsageSettings = field(default_factory=UsageSettings)
 
 
 class StatsWorker:
@@ -76,6 +80,7 @@ class StatsWorker:
         self.recomputer: Recomputer | None = None
         self.scheduler: Scheduler | None = None
         self.jobs: JobRunner | None = None
+        self.usage: UsageRollup | None = None
 
     def _clients(self) -> tuple[Client, Client]:
         """(ingest client, computation client)."""
@@ -108,12 +113,36 @@ class StatsWorker:
         )
         self.scheduler = Scheduler(self.recomputer, self._pool, clock=self._clock, settings=s.schedule)
         self.jobs = JobRunner(self.recomputer, self._pool, clock=self._clock, settings=s.jobs)
+        self.usage = UsageRollup(self._pool, compute_client, database=s.database, settings=s.usage)
         for name, loop in [
             ("stats-ingest", self._consumer.run()),
             ("stats-schedule", self.scheduler.run()),
             ("stats-jobs", self.jobs.run()),
+            ("stats-usage", self.usage.run()),  # helper-ops: evaluation analytics
         ]:
             self._tasks.append(asyncio.create_task(loop, name=name))
+
+    def probes(self) -> Probes:
+        """The admin server's probes: started; Postgres, ClickHouse and NATS answer; every loop runs."""
+        probes = Probes(started=lambda: bool(self._tasks))
+        probes.add("postgres", self._postgres_ok)
+        probes.add("nats", self._nats_ok)
+        probes.add("loops", self._loops_ok)
+        return probes
+
+    async def _postgres_ok(self) -> None:
+        assert self._pool is not None
+        async with self._pool.connection(timeout=2.0) as conn:
+            await conn.execute("SELECT 1")
+
+    async def _nats_ok(self) -> None:
+        if self._nc is None or not self._nc.is_connected:
+            raise NotReadyError("not connected to NATS")
+
+    async def _loops_ok(self) -> None:
+        stopped = [t.get_name() for t in self._tasks if t.done()]
+        if stopped:
+            raise NotReadyError("stopped: " + ", ".join(stopped))
 
     async def serve(self) -> None:
         """Run until cancelled or until a loop fails (its error is raised)."""
@@ -170,7 +199,15 @@ class ProcessResources(Protocol):
     def clickhouse_url(self) -> str: ...
 
 
-async def run(settings: object, resources: ProcessResources) -> None:
+class ProcessSettings(Protocol):
+    @property
+    def admin_port(self) -> int | None: ...
+
+    @property
+    def enable_metrics(self) -> bool: ...
+
+
+async def run(settings: ProcessSettings, resources: ProcessResources) -> None:
     """`stitchd stats-worker`: consume ingest, keep results current, run recompute jobs, until cancelled.
     Each experiment's `stats_interval_minutes` paces its results; there is no process-wide interval."""
     config = StatsWorkerSettings(
@@ -179,4 +216,6 @@ async def run(settings: object, resources: ProcessResources) -> None:
         clickhouse_url=resources.clickhouse_url,
     )
     async with build_stats_worker(config) as worker:
-        await worker.serve()
+        probes = worker.probes()
+        async with admin_server(probes, port=settings.admin_port, serve_metrics=settings.enable_metrics):
+            await worker.serve()

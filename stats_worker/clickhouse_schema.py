@@ -71,7 +71,37 @@ MIGRATIONS: Final[tuple[tuple[int, str, tuple[str, ...]], ...]] = (
             """,
         ),
     ),
+    (
+        # helper-ops; numbered apart from the ingest helper's migrations so both apply after a merge.
+        # Evaluations per flag, variant and hour, summed on insert by a materialized view over exposures.
+        # A redelivered exposure inserted twice is counted twice here (exposures themselves de-duplicate
+        # with FINAL): usage counts are at-least-once, exact unless a JetStream ack was lost.
+        12,
+        "flag_usage_hourly",
+        (
+            """
+            CREATE TABLE IF NOT EXISTS {db}.flag_usage_hourly (
+                environment_id LowCardinality(String),
+                flag_key LowCardinality(String),
+                variant_key LowCardinality(String),
+                hour DateTime('UTC'),
+                evaluations UInt64,
+                last_inserted_at SimpleAggregateFunction(max, DateTime64(3, 'UTC'))
+            ) ENGINE = SummingMergeTree
+            ORDER BY (environment_id, flag_key, hour, variant_key)
+            """,
+            """
+            CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.flag_usage_hourly_mv TO {db}.flag_usage_hourly AS
+            SELECT environment_id, flag_key, variant_key,
+                   toStartOfHour(fromUnixTimestamp64Milli(timestamp_ms, 'UTC')) AS hour,
+                   count() AS evaluations, max(inserted_at) AS last_inserted_at
+            FROM {db}.exposures
+            GROUP BY environment_id, flag_key, variant_key, hour
+            """,
+        ),
+    ),
 )
+FLAG_USAGE_HOURLY: Final = "flag_usage_hourly"
 
 
 def open_client(url: str) -> Client:

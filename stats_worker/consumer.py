@@ -32,9 +32,10 @@ from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 from schemas.dead_letters import dead_letter, original_of
-from schemas.ingest import EXPOSURE_KIND, METRIC_KIND, SUBJECT_FILTER, kind_filter
+from schemas.ingest import EXPOSURE_KIND, METRIC_KIND, SUBJECT_FILTER, kind_filter, kind_of
 from stats_worker.batches import DecodedBatch, decode_batch, identity, store_isolating
 from stats_worker.sink import IngestSink, SinkUnavailableError
+from telemetry import metrics
 
 INGEST_STREAM: Final = "STITCHD_INGEST"
 DURABLE: Final = "stats-worker"
@@ -167,6 +168,9 @@ class IngestConsumer:
                 else:
                     await _quietly(msg.ack(), "ack")
                     stored += 1
+        for key, row in batch.rows.items():
+            if key not in reasons:
+                metrics.count_ingest(kind_of(row), "stored")
         return stored
 
     async def _hold(self, batch: DecodedBatch, exc: Exception) -> int:
@@ -209,6 +213,9 @@ class IngestConsumer:
             )
             return
         self.dead_lettered += 1
+        metrics.count_dead_lettered(
+            EXPOSURE_KIND if msg.subject.endswith("." + EXPOSURE_KIND) else METRIC_KIND
+        )
         log.warning("dead-lettered %s #%d (%s)", msg.subject, original.sequence, _summary(reason))
         await _quietly(msg.ack(), "ack")
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -33,6 +34,7 @@ from stats_worker.results import (
     ValueType,
     compute_results,
 )
+from telemetry import metrics
 
 log = logging.getLogger("stitchd.stats_worker")
 
@@ -161,14 +163,17 @@ class Recomputer:
             )
         if not claimed:
             return False
+        started, job = time.perf_counter(), "recompute" if force else "scheduled"
         try:
             result = await self._compute(plan)
         except Exception as exc:  # recorded in the results row, then re-raised to the caller
+            metrics.observe_job(job, time.perf_counter() - started, failed=True)
             async with self._pool.connection() as conn:
                 retry = self._clock() + self._settings.retry
                 await pg.save_failure(conn, ref, error=f"{type(exc).__name__}: {exc}", retry_at=retry)
             raise
         await self._store(plan, result)
+        metrics.observe_job(job, time.perf_counter() - started, failed=False)
         return True
 
     async def _compute(self, plan: pg.IterationPlan) -> ExperimentResult:

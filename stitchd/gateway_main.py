@@ -29,12 +29,18 @@ from gateway.auth.passwords import Passwords
 from gateway.auth.refresh import MemoryRefreshTokens, PostgresRefreshTokens
 from gateway.auth.tokens import TokenSettings, load_jwt_secret, utc_now
 from gateway.deps import GatewayDeps, GatewaySettings, PoolWaiter
-from gateway.evaluate import start_definitions
+from gateway.evaluate import DEFINITIONS_STATE, definitions_loaded, start_definitions
 from gateway.exposures import jetstream_ingest
+from gateway.probes import PROBES_STATE
+from gateway.ratelimit import LimitSettings
 from gateway.saml.settings import SamlSettings
 from projections.registry import PROJECTIONS
 from stitchd.processes import Resources
 from stitchd.settings import Limits, Settings
+from telemetry.admin import admin_server
+from telemetry.probes import Check, NotReadyError, Probes
+
+FOLLOWER_LAG_SECONDS = 1.0  # readiness: the definitions cache reaches the store head within this
 
 
 def quotas_of(limits: Limits) -> Quotas:
@@ -79,17 +85,46 @@ async def gateway_deps(settings: Settings, database_url: str) -> AsyncIterator[G
             waiter=PoolWaiter(pool, [p.NAME for p in PROJECTIONS]),
             refresh_tokens=PostgresRefreshTokens(pool),
             passwords=Passwords(max_concurrent=settings.password_hash_concurrency),
-            settings=GatewaySettings(
-                exposure_buffer_max=settings.limits.exposure_buffer_max,
-                definition_history_bytes=settings.limits.definition_history_bytes,
-                trusted_proxies=parse_networks(settings.trusted_proxies),
-            ),
+            settings=gateway_settings(settings),
             quotas=quotas_of(settings.limits),
             saml=saml_settings_of(settings),
         )
     finally:
         await pool.close()
         await store.aclose()
+
+
+def gateway_settings(settings: Settings) -> GatewaySettings:
+    """The gateway's limits from the process settings (rate limits are on unless switched off)."""
+    return GatewaySettings(
+        limits=LimitSettings(**dataclasses.asdict(settings.rate_limit)),
+        exposure_buffer_max=settings.limits.exposure_buffer_max,
+        definition_history_bytes=settings.limits.definition_history_bytes,
+        trusted_proxies=parse_networks(settings.trusted_proxies),
+    )
+
+
+def gateway_probes(app: Litestar, deps: GatewayDeps, ingest: Any, follower: asyncio.Task[None]) -> Probes:
+    """Readiness: the read pool answers, JetStream answers, the definitions follower runs and its cache
+    reaches the store's head within FOLLOWER_LAG_SECONDS (a stuck cache would serve stale flags)."""
+    cache = app.state[DEFINITIONS_STATE]
+
+    async def postgres() -> None:
+        async with deps.db.connection(timeout=2.0) as conn:
+            await conn.execute("SELECT 1")
+
+    async def nats_ok() -> None:
+        await ingest.ping()
+
+    async def definitions() -> None:
+        if follower.done():
+            raise NotReadyError("the definitions follower stopped")
+        head = await deps.store.head_position()
+        if not await cache.wait_for_position(head, FOLLOWER_LAG_SECONDS):
+            raise NotReadyError(f"definitions at {cache.position}, store at {head}")
+
+    checks: dict[str, Check] = {"postgres": postgres, "nats": nats_ok, "definitions": definitions}
+    return Probes(checks=checks, started=lambda: definitions_loaded(app.state))
 
 
 @dataclass(frozen=True)
@@ -115,6 +150,7 @@ async def gateway_app(settings: Settings, resources: Resources) -> AsyncIterator
             nats_url=resources.nats_url,
             history_bytes=settings.limits.definition_history_bytes,
         )
+        app.state[PROBES_STATE] = gateway_probes(app, deps, ingest, follower)
         try:
             yield GatewayApp(app, follower)
         finally:
@@ -127,6 +163,8 @@ async def run(settings: Settings, resources: Resources) -> None:
     import uvicorn
 
     async with gateway_app(settings, resources) as gateway:
+        probes = gateway.app.state[PROBES_STATE]
+        admin = admin_server(probes, port=settings.admin_port, serve_metrics=settings.enable_metrics)
         config = uvicorn.Config(
             gateway.app,
             host=os.environ.get("STITCHD_HTTP_HOST", "0.0.0.0"),
@@ -134,7 +172,8 @@ async def run(settings: Settings, resources: Resources) -> None:
             log_config=None,
             access_log=False,
         )
-        await _serve_until_cancelled(uvicorn.Server(config), gateway.follower)
+        async with admin:
+            await _serve_until_cancelled(uvicorn.Server(config), gateway.follower)
 
 
 async def _serve_until_cancelled(server: Any, follower: asyncio.Task[None]) -> None:

@@ -10,6 +10,7 @@ run, so `stitchd --help` never imports a server framework.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import importlib
 import logging
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterable
@@ -47,6 +48,7 @@ class ProcessSpec:
     target: str
     listens: Callable[[Settings], str] | None = None
     ready_port: Callable[[Settings], int] | None = None  # `up` says ready once this TCP port accepts
+    admin_offset: int = 0  # in `stitchd up`, this process's admin port is STITCHD_ADMIN_PORT + offset
 
     def load(self) -> ProcessRun:
         """The process's `run` function (imports its module now)."""
@@ -73,18 +75,47 @@ def _resolve(target: str) -> object:
 
 async def run_relay(settings: Settings, resources: Resources) -> None:
     """The outbox relay: the `events` table to JetStream STITCHD_EVENTS."""
-    from commands.relay import OutboxRelay
+    from commands.relay import CHECKPOINT, OutboxRelay
+    from stitchd.ops import operable, relay_lag
+    from telemetry.probes import task_running
 
-    await OutboxRelay(resources.database_url, resources.nats_url).run()
+    relay = OutboxRelay(resources.database_url, resources.nats_url)
+    ops = operable(
+        resources.database_url,
+        admin_port=settings.admin_port,
+        serve_metrics=settings.enable_metrics,
+        checkpoints=[CHECKPOINT],
+        lag=relay_lag,
+    )
+    async with ops as probes:
+        task = asyncio.create_task(relay.run(), name="relay-loop")
+        probes.add("relay", task_running(task, "the relay loop"))
+        await task
 
 
 async def run_projector(settings: Settings, resources: Resources) -> None:
     """Every registered projection, each from its durable JetStream consumer; poison to STITCHD_DLQ."""
     from projections.projector import run_projector as run
     from projections.registry import PROJECTIONS
+    from readmodels.db import CHECKPOINT_PREFIX
     from stitchd.dlq import JetStreamDeadLetters
+    from stitchd.ops import operable, projection_lag
+    from telemetry.probes import task_running
 
-    await run(resources.database_url, resources.nats_url, PROJECTIONS, dead_letters=JetStreamDeadLetters)
+    ops = operable(
+        resources.database_url,
+        admin_port=settings.admin_port,
+        serve_metrics=settings.enable_metrics,
+        checkpoints=[CHECKPOINT_PREFIX + p.NAME for p in PROJECTIONS],
+        lag=projection_lag,
+    )
+    async with ops as probes:
+        task = asyncio.create_task(
+            run(resources.database_url, resources.nats_url, PROJECTIONS, dead_letters=JetStreamDeadLetters),
+            name="projector",
+        )
+        probes.add("projector", task_running(task, "the projections"))
+        await task
 
 
 def _projector_role(settings: Settings) -> str:
@@ -96,9 +127,15 @@ def _projector_role(settings: Settings) -> str:
 PROCESSES: dict[str, ProcessSpec] = {
     spec.name: spec
     for spec in [
-        ProcessSpec("relay", "publish stored events to JetStream", "stitchd.processes:run_relay"),
         ProcessSpec(
-            "projector", "run the projections", "stitchd.processes:run_projector", listens=_projector_role
+            "relay", "publish stored events to JetStream", "stitchd.processes:run_relay", admin_offset=2
+        ),
+        ProcessSpec(
+            "projector",
+            "run the projections",
+            "stitchd.processes:run_projector",
+            listens=_projector_role,
+            admin_offset=3,
         ),
         ProcessSpec(
             "gateway",
@@ -113,12 +150,14 @@ PROCESSES: dict[str, ProcessSpec] = {
             "sync_broadcaster.app:run",
             listens=lambda s: f"grpc://0.0.0.0:{s.grpc_port}",
             ready_port=lambda s: s.grpc_port,
+            admin_offset=1,
         ),
         ProcessSpec(  # helper-ingest
             "stats-worker",
             "ingest into ClickHouse, experiment results on schedule and recompute jobs",
             "stats_worker.app:run",
             listens=lambda s: "JetStream STITCHD_INGEST -> ClickHouse; results -> rm_experiment_results",
+            admin_offset=4,
         ),
     ]
 }
@@ -138,8 +177,13 @@ class ProcessExitedError(RuntimeError):
 
 async def serve(names: Iterable[str], settings: Settings, resources: Resources, stop: asyncio.Event) -> None:
     """Run the named processes until `stop` is set; if one ends first, stop the rest and raise."""
+    names = list(names)
     runs = {n: PROCESSES[n].load() for n in names}
-    tasks = [asyncio.create_task(run(settings, resources), name=n) for n, run in runs.items()]
+    _configure_metrics(settings)
+    tasks = [
+        asyncio.create_task(run(process_settings(settings, n, alone=len(names) == 1), resources), name=n)
+        for n, run in runs.items()
+    ]
     stopper: asyncio.Task[Any] = asyncio.create_task(stop.wait(), name="stop")
     try:
         done, _ = await asyncio.wait({*tasks, stopper}, return_when=asyncio.FIRST_COMPLETED)
@@ -151,6 +195,26 @@ async def serve(names: Iterable[str], settings: Settings, resources: Resources, 
         task = (failed or ended)[0]
         cause = None if task.cancelled() else task.exception()
         raise ProcessExitedError(f"process {task.get_name()} stopped: {cause or 'it returned'}") from cause
+
+
+def process_settings(settings: Settings, name: str, *, alone: bool) -> Settings:
+    """The settings one process runs with: alone, its admin port is STITCHD_ADMIN_PORT; beside others
+    (`stitchd up`), STITCHD_ADMIN_PORT + its `admin_offset` (0 stays 0: every one takes a free port)."""
+    base = settings.admin_port
+    if alone or not base:
+        return settings
+    return dataclasses.replace(settings, admin_port=base + PROCESSES[name].admin_offset)
+
+
+def admin_port_of(settings: Settings, name: str) -> int | None:
+    """Where `stitchd up` serves the named process's probes and metrics."""
+    return process_settings(settings, name, alone=False).admin_port
+
+
+def _configure_metrics(settings: Settings) -> None:
+    from telemetry import metrics
+
+    metrics.configure(enabled=settings.enable_metrics, max_flag_series=settings.max_flag_series)
 
 
 async def _stopping_soon(stop: asyncio.Event, grace: float = 1.0) -> bool:

@@ -7,6 +7,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 from domain.quotas import DEFAULT_QUOTAS as Q
 from gateway.exposure_buffer import DEFAULT_MAX_PENDING
@@ -15,6 +16,33 @@ from readmodels.definitions_history import DEFAULT_HISTORY_BYTES
 
 class SettingsError(ValueError):
     """A setting is malformed; the message names it."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class RateLimitSettings:
+    """Seed 004's token buckets (per credential and per source IP) and the gateway's concurrency cap."""
+
+    credential_enabled: bool = True  # FLAGS_RATE_LIMIT_ENABLED
+    credential_capacity: float = 500  # FLAGS_BUCKET_CAPACITY
+    credential_per_second: float = 10.0  # FLAGS_BUCKET_REPLENISH_RATE
+    ip_enabled: bool = True  # FLAGS_IP_RATE_LIMIT_ENABLED
+    ip_capacity: float = 1000  # FLAGS_IP_BURST_SIZE
+    ip_per_second: float = 50.0  # FLAGS_IP_REPLENISH_RATE
+    log_only: bool = False  # FLAGS_RATE_LIMIT_LOG_ONLY
+    max_concurrency: int = 1000  # MAX_CONCURRENCY; 0 = no cap
+
+    @staticmethod
+    def from_env(e: Mapping[str, str]) -> RateLimitSettings:
+        return RateLimitSettings(
+            credential_enabled=_bool(e, "FLAGS_RATE_LIMIT_ENABLED", True),
+            credential_capacity=_number(e, "FLAGS_BUCKET_CAPACITY", 500, float, low=1),
+            credential_per_second=_number(e, "FLAGS_BUCKET_REPLENISH_RATE", 10.0, float, low=1e-6),
+            ip_enabled=_bool(e, "FLAGS_IP_RATE_LIMIT_ENABLED", True),
+            ip_capacity=_number(e, "FLAGS_IP_BURST_SIZE", 1000, float, low=1),
+            ip_per_second=_number(e, "FLAGS_IP_REPLENISH_RATE", 50.0, float, low=1e-6),
+            log_only=_bool(e, "FLAGS_RATE_LIMIT_LOG_ONLY", False),
+            max_concurrency=_number(e, "MAX_CONCURRENCY", 1000, int, low=0),
+        )
 
 
 @dataclass(frozen=True)
@@ -79,6 +107,11 @@ class Settings:
     saml_clock_skew_seconds: int = 60  # STITCHD_SAML_CLOCK_SKEW_SECONDS: NotBefore/NotOnOrAfter slack
     saml_max_response_bytes: int = 262_144  # STITCHD_SAML_MAX_RESPONSE_BYTES: decoded SAMLResponse bound
     saml_metadata_cache_seconds: int = 3600  # STITCHD_SAML_METADATA_CACHE_SECONDS: IdP metadata by URL
+    # --- operability (helper-ops): probes, metrics, rate limits ---------------------------------------
+    admin_port: int | None = None  # STITCHD_ADMIN_PORT (9100 from the environment); None: no admin server
+    enable_metrics: bool = True
+    max_flag_series: int = 10_000
+    rate_limit: RateLimitSettings = field(default_factory=lambda: RateLimitSettings())
 
     @property
     def production(self) -> bool:
@@ -109,6 +142,10 @@ class Settings:
             saml_clock_skew_seconds=_count(e, "STITCHD_SAML_CLOCK_SKEW_SECONDS", 60),
             saml_max_response_bytes=_count(e, "STITCHD_SAML_MAX_RESPONSE_BYTES", 262_144),
             saml_metadata_cache_seconds=_count(e, "STITCHD_SAML_METADATA_CACHE_SECONDS", 3600),
+            admin_port=_admin_port(e),
+            enable_metrics=_bool(e, "ENABLE_METRICS", True),
+            max_flag_series=_count(e, "STITCHD_METRICS_MAX_FLAG_SERIES", 10_000),
+            rate_limit=RateLimitSettings.from_env(e),
         )
 
 
@@ -134,6 +171,42 @@ def _port(env: Mapping[str, str], name: str, default: int) -> int:
     if not 0 <= port <= 65535:
         raise SettingsError(f"{name} must be between 0 and 65535, got {port}")
     return port
+
+
+_TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}
+DEFAULT_ADMIN_PORT = 9100
+
+
+def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw in _TRUE | _FALSE:
+        return raw in _TRUE
+    raise SettingsError(f"{name} must be true or false, got {raw!r}")
+
+
+N = TypeVar("N", int, float)
+
+
+def _number(env: Mapping[str, str], name: str, default: N, kind: type[N], *, low: float = 1) -> N:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = kind(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a number, got {raw!r}") from None
+    if value < low or value != value:
+        raise SettingsError(f"{name} must be at least {low:g}, got {raw!r}")
+    return value
+
+
+def _admin_port(env: Mapping[str, str]) -> int | None:
+    """STITCHD_ADMIN_PORT: a port, 0 for free ports, `off` for no admin server; default 9100."""
+    if env.get("STITCHD_ADMIN_PORT", "").strip().lower() == "off":
+        return None
+    return _port(env, "STITCHD_ADMIN_PORT", DEFAULT_ADMIN_PORT)
 
 
 def _count(env: Mapping[str, str], name: str, default: int) -> int:

@@ -26,7 +26,7 @@ from stitchd.jetstream import ensure_streams
 from stitchd.logging import redact
 from stitchd.migrate import migrate
 from stitchd.nats_config import NatsTls
-from stitchd.processes import PROCESSES, ProcessExitedError, Resources, serve
+from stitchd.processes import PROCESSES, ProcessExitedError, Resources, admin_port_of, serve
 from stitchd.settings import Settings, SettingsError
 
 READY_WITHIN = 60.0  # how long `up` waits for listeners before saying ready anyway
@@ -179,6 +179,11 @@ def _announce(
     for name in names:
         listens = PROCESSES[name].listens
         print(f"  {name:<11} {listens(settings) if listens else 'running'}", file=out)
+        admin = admin_port_of(settings, name)
+        if admin is not None:
+            print(
+                f"  {'':<11} probes{' and /metrics' if settings.enable_metrics else ''} on :{admin}", file=out
+            )
     out.flush()
 
 

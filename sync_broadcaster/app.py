@@ -12,13 +12,18 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Protocol
 
+from grpclib.health.check import ServiceCheck, ServiceStatus
+from grpclib.health.service import OVERALL, Health
 from psycopg_pool import AsyncConnectionPool
 
 from readmodels.definitions import DEFAULT_HISTORY, DEFAULT_HISTORY_BYTES, DefinitionsCache, EventLog
 from readmodels.definitions_log import DEFAULT_POLL_INTERVAL, PostgresEventLog, start_following
+from sync_broadcaster.connections import ConnectionRecorder
 from sync_broadcaster.server import DEFAULT_MAX_CONCURRENT_STREAMS, SyncServer
 from sync_broadcaster.service import DEFAULT_HEARTBEAT_SECONDS, FlagSyncService
 from sync_broadcaster.wire import WireCodec
+from telemetry.admin import admin_server
+from telemetry.probes import NotReadyError, Probes, task_running
 
 log = logging.getLogger("stitchd.broadcaster")
 
@@ -38,6 +43,7 @@ class BroadcasterSettings:
     history_limit: int = DEFAULT_HISTORY
     history_bytes: int = DEFAULT_HISTORY_BYTES
     poll_interval: float = DEFAULT_POLL_INTERVAL
+    record_connections: bool = True  # helper-ops: streams in sdk_streams for GET .../sdk-connections
     tls_cert: Path | None = None  # PEM certificate chain; with tls_key, the listener speaks TLS only
     tls_key: Path | None = None
     max_concurrent_streams: int = DEFAULT_MAX_CONCURRENT_STREAMS  # HTTP/2 streams per connection
@@ -62,10 +68,12 @@ class Broadcaster:
         self.cache = cache
         self._events = events
         self._pool: AsyncConnectionPool[Any] | None = None
+        self._recorder_pool: AsyncConnectionPool[Any] | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._server: SyncServer | None = None
         self.service: FlagSyncService | None = None
         self.port = settings.port
+        self.serving = ServiceStatus()  # grpc.health.v1: SERVING once started, NOT_SERVING when stopping
 
     async def start(self) -> None:
         """Fold the log, then listen; returns once SDKs can connect (cleans up if it cannot)."""
@@ -81,20 +89,59 @@ class Broadcaster:
             self.cache, events, nats_url=self.settings.nats_url, poll_interval=self.settings.poll_interval
         )
         self._tasks.append(follower)
-        self.service = FlagSyncService(self.cache, events, heartbeat_seconds=self.settings.heartbeat_seconds)
-        self._tasks.append(asyncio.create_task(self.service.run_heartbeats(), name="sync-heartbeats"))
         sock = socket.create_server((self.settings.host, self.settings.port))
         self.port = sock.getsockname()[1]
+        recorder = await self._recorder()
+        self.service = FlagSyncService(
+            self.cache, events, heartbeat_seconds=self.settings.heartbeat_seconds, recorder=recorder
+        )
+        self._tasks.append(asyncio.create_task(self.service.run_heartbeats(), name="sync-heartbeats"))
+        if recorder is not None:
+            self._tasks.append(asyncio.create_task(recorder.run(), name="sdk-connections"))
         self._server = SyncServer(
-            [self.service], codec=WireCodec(), max_concurrent_streams=self.settings.max_concurrent_streams
+            [self.service, self._health(self.service)],
+            codec=WireCodec(),
+            max_concurrent_streams=self.settings.max_concurrent_streams,
         )
         cert, key = self.settings.tls_cert, self.settings.tls_key
         context = None if cert is None or key is None else server_tls(cert, key)
         await self._server.start(sock=sock, ssl=context)
+        self.serving.set(True)
         log.info(
             "broadcaster listening",
             extra={"port": self.port, "position": self.cache.position, "tls": context is not None},
         )
+
+    def _health(self, service: FlagSyncService) -> Health:
+        """grpc.health.v1 for FlagSyncService and overall: serving, and the cache's follower running."""
+        following = ServiceCheck(self._following, check_ttl=1.0, check_timeout=1.0)
+        return Health({service: [self.serving, following], OVERALL: [self.serving, following]})
+
+    async def _following(self) -> bool:
+        return bool(self._tasks) and not self._tasks[0].done()
+
+    def probes(self) -> Probes:
+        """The admin server's probes: started, the follower running, the gRPC server serving."""
+        probes = Probes(started=lambda: self.serving.__status__() is True)
+        probes.add(
+            "definitions_follower", task_running(lambda: self._tasks[0] if self._tasks else None, "follower")
+        )
+        probes.add("grpc", self._serving_check)
+        return probes
+
+    async def _serving_check(self) -> None:
+        if self.serving.__status__() is not True:
+            raise NotReadyError("not serving")
+
+    async def _recorder(self) -> ConnectionRecorder | None:
+        """Where streams are recorded (GET .../sdk-connections); None without a database."""
+        if not self.settings.record_connections or not self.settings.database_url:
+            return None
+        self._recorder_pool = AsyncConnectionPool(
+            self.settings.database_url, min_size=1, max_size=2, kwargs={"autocommit": True}, open=False
+        )
+        await self._recorder_pool.open(wait=True)
+        return ConnectionRecorder(self._recorder_pool, f"{socket.gethostname()}:{self.port}")
 
     async def _open_log(self) -> EventLog:
         self._pool = AsyncConnectionPool(
@@ -109,6 +156,7 @@ class Broadcaster:
 
     async def stop(self) -> None:
         """End open streams with UNAVAILABLE, close the server, stop the follower, close the pool."""
+        self.serving.set(False)
         if self.service is not None:
             self.service.shutdown()
             await self._drain_streams(STREAM_DRAIN_SECONDS)
@@ -120,6 +168,8 @@ class Broadcaster:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         if self._pool is not None:
             await self._pool.close()
+        if self._recorder_pool is not None:
+            await self._recorder_pool.close()
 
     async def _drain_streams(self, within: float) -> None:
         """Give open streams a moment to send their closing status before connections drop."""
@@ -154,6 +204,12 @@ class ProcessSettings(Protocol):
     def grpc_port(self) -> int: ...
 
     @property
+    def admin_port(self) -> int | None: ...
+
+    @property
+    def enable_metrics(self) -> bool: ...
+
+    @property
     def limits(self) -> ProcessLimits: ...
 
     @property
@@ -186,5 +242,8 @@ async def run(settings: ProcessSettings, resources: ProcessResources) -> None:
         tls_key=settings.grpc_tls_key,
         max_concurrent_streams=settings.grpc_max_concurrent_streams,
     )
-    async with build_broadcaster(config) as broadcaster:
+    async with (
+        build_broadcaster(config) as broadcaster,
+        admin_server(broadcaster.probes(), port=settings.admin_port, serve_metrics=settings.enable_metrics),
+    ):
         await broadcaster.serve()

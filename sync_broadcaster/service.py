@@ -23,7 +23,9 @@ from grpclib.server import Stream
 from domain.tenancy.sdk_keys import hash_sdk_key
 from readmodels.definitions import DefinitionsCache, EventLog
 from schemas.generated.stitchd.flags.v1 import FlagSyncServiceBase, SyncRequest, SyncResponse
+from sync_broadcaster.connections import ConnectionRecorder, StreamRecord
 from sync_broadcaster.wire import Encoded, WireCache
+from telemetry import metrics
 
 SDK_KEY_METADATA = "x-sdk-key"
 DEFAULT_HEARTBEAT_SECONDS = 15.0
@@ -68,12 +70,14 @@ class FlagSyncService(FlagSyncServiceBase):
         *,
         heartbeat_seconds: float = DEFAULT_HEARTBEAT_SECONDS,
         clock: Callable[[], int] = _epoch_ms,
+        recorder: ConnectionRecorder | None = None,
     ) -> None:
         self.cache = cache
         self.events = events
         self.ticker = Ticker(heartbeat_seconds)
         self.wire = WireCache(clock)
         self.open_streams = 0
+        self.recorder = recorder
         self._closing: asyncio.Future[None] | None = None
 
     def _closing_future(self) -> asyncio.Future[None]:
@@ -109,12 +113,30 @@ class FlagSyncService(FlagSyncServiceBase):
         """Snapshot or missed deltas, then each change in order, heartbeats while idle; ends on revocation."""
         request = await stream.recv_message()
         env_id, key_hash = await self._authenticate(stream, request)
+        record = self._record_opened(stream, env_id)
         self.open_streams += 1
+        metrics.set_open_streams(self.open_streams)
         try:
             cursor = await self._open(stream, env_id, request.since_sequence if request else 0)
-            await self._follow(stream, env_id, key_hash, cursor)
+            self._delivered(record, cursor)
+            await self._follow(stream, env_id, key_hash, cursor, record)
         finally:
             self.open_streams -= 1
+            metrics.set_open_streams(self.open_streams)
+            if record is not None and self.recorder is not None:
+                self.recorder.closed(record)
+
+    def _record_opened(self, stream: SyncStream, env_id: UUID) -> StreamRecord | None:
+        """The stream's record (helper-ops: GET .../sdk-connections), when a recorder is configured."""
+        if self.recorder is None:
+            return None
+        raw = stream.metadata.get(SDK_KEY_METADATA) if stream.metadata is not None else None
+        owner = self.cache.key_owner(raw.strip()) if isinstance(raw, str) else None
+        return self.recorder.opened(env_id, owner[1] if owner else None, stream.metadata)
+
+    def _delivered(self, record: StreamRecord | None, cursor: int) -> None:
+        if record is not None and self.recorder is not None:
+            self.recorder.delivered(record, cursor)
 
     async def _authenticate(self, stream: SyncStream, request: SyncRequest | None) -> tuple[UUID, str]:
         raw = stream.metadata.get(SDK_KEY_METADATA) if stream.metadata is not None else None
@@ -133,6 +155,7 @@ class FlagSyncService(FlagSyncServiceBase):
         snapshot = self.cache.snapshot(env_id)
         if snapshot is None:
             raise GRPCError(Status.NOT_FOUND, f"environment {env_id} not found")
+        metrics.count_sync_message("snapshot")
         return self.wire.snapshot(snapshot)
 
     async def _open(self, stream: SyncStream, env_id: UUID, since: int) -> int:
@@ -147,13 +170,16 @@ class FlagSyncService(FlagSyncServiceBase):
             return since
         return await self._send_deltas(stream, env_id, since)
 
-    async def _follow(self, stream: SyncStream, env_id: UUID, key_hash: str, cursor: int) -> None:
+    async def _follow(
+        self, stream: SyncStream, env_id: UUID, key_hash: str, cursor: int, record: StreamRecord | None = None
+    ) -> None:
         while True:
             changed = self.cache.changed(env_id)
             if not self.cache.key_hash_active(key_hash):
                 raise GRPCError(Status.UNAUTHENTICATED, "sdk key revoked")
             if self.cache.sequence(env_id) != cursor:
                 cursor = await self._send_deltas(stream, env_id, cursor)
+                self._delivered(record, cursor)
                 continue
             tick, closing = self.ticker.future, self._closing_future()
             await asyncio.wait((changed, tick, closing), return_when=asyncio.FIRST_COMPLETED)
@@ -161,6 +187,7 @@ class FlagSyncService(FlagSyncServiceBase):
                 raise GRPCError(Status.UNAVAILABLE, "broadcaster shutting down")
             if not changed.done():
                 await stream.send_message(self.wire.heartbeat(env_id, cursor))
+                self._delivered(record, cursor)
 
     async def _send_deltas(self, stream: SyncStream, env_id: UUID, cursor: int) -> int:
         """Everything after `cursor` (deltas, or a snapshot if they are gone); returns the new cursor."""
@@ -171,6 +198,7 @@ class FlagSyncService(FlagSyncServiceBase):
             return snapshot.sequence
         for delta in deltas:
             await stream.send_message(self.wire.delta(delta))
+            metrics.count_sync_message("delta")
             cursor = delta.sequence
         return cursor
 

@@ -35,6 +35,8 @@ class WireCodec(ProtoCodec):
     request bytes that are not protobuf (INVALID_ARGUMENT)."""
 
     def decode(self, data: bytes, message_type: Any) -> Any:
+        if not hasattr(message_type, "parse"):  # google.protobuf messages (grpc.health.v1): strict already
+            return super().decode(data, message_type)
         return decode_request(data, message_type)
 
     def encode(self, message: Any, message_type: Any) -> bytes:

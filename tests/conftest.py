@@ -8,6 +8,7 @@ alone (`just test-sdk-lowest`).
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
 import tempfile
 import uuid
@@ -20,6 +21,8 @@ import pytest
 from stitchd.embedded import NatsProcess, start_nats, start_postgres, stop_postgres
 
 TEMPLATE_DB = "stitchd_template"
+# Processes started by tests take free admin ports: parallel test sessions never collide on 9100.
+os.environ.setdefault("STITCHD_ADMIN_PORT", "0")
 
 
 def _with_db(url: str, dbname: str) -> str:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from domain.ids import canonical_email
+from telemetry import metrics
 
 MAX_TRACKED_KEYS = 100_000
 
@@ -79,6 +80,7 @@ class LoginThrottle:
         now, account = self.clock().timestamp(), canonical_email(email)
         wait = max(self.per_account.retry_after(account, now), self.per_address.retry_after(address, now))
         if wait > 0:
+            metrics.count_login_throttled()
             return wait
         self.per_account.take(account, now)
         self.per_address.take(address, now)

@@ -9,10 +9,12 @@ not, ends only the current stream: the loop logs it and reconnects with backoff 
 from __future__ import annotations
 
 import asyncio
+import importlib.metadata
 import logging
 import random
 import ssl
 import time
+import uuid
 from collections.abc import AsyncGenerator, Callable
 from typing import cast
 from urllib.parse import urlsplit
@@ -38,6 +40,14 @@ def parse_grpc_url(url: str) -> tuple[str, int, bool]:
     if not parts.hostname:
         raise ValueError(f"no host in gRPC address {url!r}")
     return parts.hostname, parts.port or (443 if tls else 50050), tls
+
+
+def sdk_version() -> str:
+    """`python/<version of the installed stitchd distribution>` ("python/unknown" from a source tree)."""
+    try:
+        return "python/" + importlib.metadata.version("stitchd")
+    except importlib.metadata.PackageNotFoundError:
+        return "python/unknown"
 
 
 def grpc_tls(options: SdkOptions, url_says_tls: bool) -> ssl.SSLContext | bool | None:
@@ -70,7 +80,14 @@ class SyncLoop:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._host, self._port, self._tls = parse_grpc_url(grpc_url)
-        self._metadata = {"x-sdk-key": sdk_key}
+        # The instance id and version let operators see which SDK serves which definitions
+        # (GET /v1/environments/{env}/sdk-connections); one instance id per loop, kept across reconnects.
+        self.instance_id = uuid.uuid4().hex
+        self._metadata = {
+            "x-sdk-key": sdk_key,
+            "x-sdk-instance-id": self.instance_id,
+            "x-sdk-version": sdk_version(),
+        }
         self._store = store
         self._options = options
         self._on_update = on_update

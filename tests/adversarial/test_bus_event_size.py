@@ -15,6 +15,7 @@ from domain.segments.events import SegmentMembersAdded
 from domain.segments.segment import segment_stream
 from stitchd.jetstream import EVENTS_STREAM
 from tests.integration.gateway.flags_support import BOOL_FLAG, Tenant, ok, tenant_fixture  # noqa: F401
+from tests.metrics_support import metrics_on, scraped
 
 pytestmark = pytest.mark.integration
 
@@ -68,8 +69,11 @@ async def test_an_oversized_event_already_in_the_outbox_does_not_wedge_the_relay
         segment_stream(tenant.env, "old"), "segment", segment.version, to_new_events([huge]), metadata=meta
     )
     late = {"add": ["late"], "version": written.version}
-    await ok(await tenant.call("POST", f"{segments}/old/members", late))
-    await tenant.stack.settle(within=60)
+    with metrics_on():
+        before = scraped("stitchd_relay_unpublishable_events_total")
+        await ok(await tenant.call("POST", f"{segments}/old/members", late))
+        await tenant.stack.settle(within=60)
+        assert scraped("stitchd_relay_unpublishable_events_total") - before == 1
     assert await included_count(tenant, "old") == 12_002
     nc = await nats.connect(tenant.stack.nats_url)
     try:

@@ -27,6 +27,7 @@ from stats_worker.clickhouse_schema import ensure_schema
 from stats_worker.consumer import INGEST_STREAM, ConsumerSettings, IngestConsumer, consumer_config
 from stats_worker.sink import ClickHouseSink
 from stitchd import dlq
+from tests.metrics_support import metrics_on, scraped
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
@@ -111,10 +112,15 @@ async def test_poison_published_around_the_gateway_is_dead_lettered_and_the_work
         await nats_js.publish(f"stitchd.ingest.env-a.{kind}", body, headers={"Nats-Msg-Id": f"poison-{n}"})
     await publish(nats_js, [metric(i) for i in range(5, 10)])
     consumer = IngestConsumer(nats_js, ClickHouseSink(chdb_client, ch_database), settings("poison"))
-    async with running(consumer):
-        await until(lambda: _holds(nats_js, chdb_client, ch_database, 10, len(POISON)))
-        await publish(nats_js, [metric(10)])  # and it still takes more afterwards
-        await until(lambda: _holds(nats_js, chdb_client, ch_database, 11, len(POISON)))
+    name = "stitchd_ingest_events_total"
+    with metrics_on():
+        before = {k: scraped(name, kind=k, outcome="dead_lettered") for k in ("metric", "exposure")}
+        async with running(consumer):
+            await until(lambda: _holds(nats_js, chdb_client, ch_database, 10, len(POISON)))
+            await publish(nats_js, [metric(10)])  # and it still takes more afterwards
+            await until(lambda: _holds(nats_js, chdb_client, ch_database, 11, len(POISON)))
+        counted = {k: scraped(name, kind=k, outcome="dead_lettered") - before[k] for k in before}
+    assert counted == {k: sum(1 for kind, _ in POISON if kind == k) for k in before}
     found = await letters(nats_js)
     assert [(x.subject, x.consumer) for x in found] == [
         (f"stitchd.ingest.env-a.{k}", "poison") for k, _ in POISON

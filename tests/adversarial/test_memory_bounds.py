@@ -25,6 +25,7 @@ from schemas.http_context import (
 from schemas.http_ingest import ExposureBody, MetricEventBody
 from schemas.http_sdk import EvaluateAllBody, EvaluateBody, ListCheckBody
 from schemas.ingest import ExposureMsg
+from tests.metrics_support import metrics_on, scraped
 from tests.unit.sync_broadcaster.world import World
 
 
@@ -58,13 +59,16 @@ async def test_a_stuck_sink_keeps_the_newest_exposures_and_counts_the_dropped(
 ) -> None:
     sink, now = StuckSink(), [0.0]
     buffer = ExposureBuffer(sink, max_batch=10, max_pending=100, clock=lambda: now[0])
-    with caplog.at_level(logging.WARNING, "stitchd.gateway.exposures"):
+    with metrics_on(), caplog.at_level(logging.WARNING, "stitchd.gateway.exposures"):
+        before = scraped("stitchd_exposure_buffer_dropped_total")
         for i in range(1000):
             buffer.add(exposure(i))
         await asyncio.sleep(0.01)  # the flusher takes one batch and waits on the sink
         for i in range(1000, 1500):
             now[0] += 0.1
             buffer.add(exposure(i))
+        dropped_metric = scraped("stitchd_exposure_buffer_dropped_total") - before
+    assert dropped_metric == buffer.dropped
     assert sink.started == 10  # one batch in flight
     assert len(buffer) == 100
     assert buffer.dropped == 1500 - 100 - 10

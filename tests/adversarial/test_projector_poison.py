@@ -32,6 +32,7 @@ from readmodels.positions import parse_event_position
 from schemas.dead_letters import DeadLetter
 from stitchd import dlq
 from tests.integration.projections.tenancy import Tenancy
+from tests.metrics_support import metrics_on, scraped
 from tests.stack import Stack
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -95,9 +96,13 @@ async def test_an_undecodable_event_is_dead_lettered_and_every_projection_goes_o
 ) -> None:
     tenancy = Tenancy(stack.store)
     await tenancy.org("before")
-    bad = await append_raw(stack.pg_url, "org.created", '{"name": 5}')
-    after = await tenancy.org("after")
-    await stack.settle(tenancy.last_position)  # every projection got past the bad row
+    with metrics_on():
+        before = scraped("stitchd_ingest_events_total", kind="event", outcome="dead_lettered")
+        bad = await append_raw(stack.pg_url, "org.created", '{"name": 5}')
+        after = await tenancy.org("after")
+        await stack.settle(tenancy.last_position)  # every projection got past the bad row
+        counted = scraped("stitchd_ingest_events_total", kind="event", outcome="dead_lettered") - before
+    assert counted == len(PROJECTIONS)  # one dead letter per projection, each counted
     found = await letters_for(js, len(PROJECTIONS))
     assert sorted(x.consumer for x in found) == sorted(f"proj_{p.NAME}" for p in PROJECTIONS)
     for letter in found:

@@ -1,4 +1,5 @@
-"""Benchmark: management read throughput (GET flag list) and write latency (PUT rules, median and p99).
+"""Benchmark: management read throughput (GET flag list) and write latency (PUT rules, median and p99);
+/evaluate throughput with metrics and rate limiting on and off, beside a bare Litestar /evaluate.
 
 Each figure sits beside a bare Litestar route measured in the same run through the same in-process ASGI
 transport: the read beside a route answering the same JSON body from memory, the write beside a route
@@ -24,7 +25,7 @@ from typing import Any, Final, cast
 
 import httpx
 import msgspec
-from litestar import Litestar, get, put
+from litestar import Litestar, get, post, put
 from litestar.params import JSONBody
 from psycopg_pool import AsyncConnectionPool
 
@@ -33,12 +34,14 @@ from gateway.app import create_app
 from gateway.auth.passwords import Passwords
 from gateway.auth.refresh import PostgresRefreshTokens
 from gateway.auth.tokens import TokenSettings, utc_now
-from gateway.deps import GatewayDeps, PoolWaiter
+from gateway.deps import GatewayDeps, GatewaySettings, PoolWaiter
+from gateway.ratelimit import LimitSettings
 from projections.registry import PROJECTIONS
 from stitchd.embedded import start_nats, start_postgres
 from stitchd.processes import Resources, running
 from stitchd.settings import Settings
 from stitchd.up import prepare
+from telemetry import metrics
 
 FLAGS: Final = 50
 READS: Final = 1000
@@ -80,7 +83,9 @@ async def _run(pg_url: str, nats_url: str, tmp: Path) -> list[Row]:
             bare_read = await _throughput(lambda: bare.get("/list"))
             writes = await _rule_writes(client, token, flags)
             bare_writes = [await _timed(bare.put("/rules", json=_rules(i))) for i in range(WRITES)]
+        evaluate_rows = await _evaluate_rows(pg_url, client, token, flags)
     return [
+        *evaluate_rows,
         _row("gateway.flag_list_read", read, "req/s", "bare_litestar_list", bare_read),
         _row("gateway.rules_put_p50", _pct(writes, 50), "ms", "bare_litestar_put_p50", _pct(bare_writes, 50)),
         _row("gateway.rules_put_p99", _pct(writes, 99), "ms", "bare_litestar_put_p99", _pct(bare_writes, 99)),
@@ -88,7 +93,7 @@ async def _run(pg_url: str, nats_url: str, tmp: Path) -> list[Row]:
 
 
 @asynccontextmanager
-async def _gateway(pg_url: str) -> AsyncIterator[httpx.AsyncClient]:
+async def _gateway(pg_url: str, settings: GatewaySettings | None = None) -> AsyncIterator[httpx.AsyncClient]:
     store = await open_postgres_store(pg_url)
     pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
         pg_url, min_size=2, max_size=16, kwargs={"autocommit": True}, open=False
@@ -102,6 +107,7 @@ async def _gateway(pg_url: str) -> AsyncIterator[httpx.AsyncClient]:
         waiter=PoolWaiter(pool, [p.NAME for p in PROJECTIONS]),
         refresh_tokens=PostgresRefreshTokens(pool),
         passwords=Passwords.fast(),
+        settings=settings or GatewaySettings(),
     )
     app = create_app(deps)
     try:
@@ -134,6 +140,57 @@ async def _bare(listing: Any) -> AsyncIterator[httpx.AsyncClient]:
         return data
 
     async with _client(Litestar([bare_list, bare_rules])) as client:
+        yield client
+
+
+# Limits on, sized so every request is allowed: the bench measures the limiter's cost, not refusals.
+LIMITS_ON: Final = LimitSettings(
+    credential_enabled=True, credential_capacity=1e12, credential_per_second=1e12,
+    ip_enabled=True, ip_capacity=1e12, ip_per_second=1e12, max_concurrency=1000,
+)  # fmt: skip
+
+
+async def _evaluate_rows(pg_url: str, client: httpx.AsyncClient, token: str, flags: str) -> list[Row]:
+    """/evaluate req/s: gateway with metrics and limits off, on, and a bare Litestar route (one run)."""
+    env = flags.split("/")[3]
+    keys = f"/v1/management/environments/{env}/sdk-keys"
+    sdk_key = (await _ok(client.post(keys, json={"name": "bench"}, headers=_auth(token))))["raw_key"]
+    path, body = f"/v1/environments/{env}/evaluate", {"flag_key": "flag-0", "context_key": "u1"}
+    headers = {"x-sdk-key": sdk_key}
+    answer = await _ok(client.post(path, json=body, headers=headers))
+    was = metrics.enabled()
+    try:
+        metrics.configure(enabled=False)
+        off = await _throughput(lambda: client.post(path, json=body, headers=headers))
+        metrics.configure(enabled=True)
+        async with _gateway(pg_url, GatewaySettings(limits=LIMITS_ON)) as limited:
+            await _ok(limited.post(path, json=body, headers=headers))  # builds its cache
+            on = await _throughput(lambda: limited.post(path, json=body, headers=headers))
+    finally:
+        metrics.configure(enabled=was)
+    async with _bare_evaluate(answer) as bare:
+        bare_rate = await _throughput(lambda: bare.post("/evaluate", json=body, headers=headers))
+    return [
+        _row("gateway.evaluate_metrics_limits_off", off, "req/s", "bare_litestar_evaluate", bare_rate),
+        _row("gateway.evaluate_metrics_limits_on", on, "req/s", "bare_litestar_evaluate", bare_rate),
+        _row("gateway.evaluate_on_vs_off", on, "req/s", "gateway.evaluate_metrics_limits_off", off),
+    ]
+
+
+class EvaluateBody(msgspec.Struct):
+    flag_key: str
+    context_key: str
+
+
+@asynccontextmanager
+async def _bare_evaluate(answer: Any) -> AsyncIterator[httpx.AsyncClient]:
+    """A bare Litestar POST /evaluate: decodes the same body, answers the gateway's answer from memory."""
+
+    @post("/evaluate", status_code=200, sync_to_thread=False)
+    def bare(data: JSONBody[EvaluateBody]) -> Any:
+        return answer
+
+    async with _client(Litestar([bare])) as client:
         yield client
 
 

@@ -19,18 +19,20 @@ FIRST_PARTY = {
     "schemas",
     "stitchd_sdk",
     "stitchd",
+    "telemetry",
     "tests",
 }
 # package -> first-party packages it may import (besides itself)
 ALLOWED: dict[str, set[str]] = {
     "domain": set(),
-    "commands": {"domain"},
-    "projections": {"domain", "readmodels"},
+    "commands": {"domain", "telemetry"},
+    "projections": {"domain", "readmodels", "telemetry"},
     "readmodels": {"domain"},
-    "gateway": {"domain", "commands", "readmodels", "schemas"},
-    "sync_broadcaster": {"domain", "readmodels", "schemas"},
-    "stats_worker": {"domain", "schemas"},
+    "gateway": {"domain", "commands", "readmodels", "schemas", "telemetry"},
+    "sync_broadcaster": {"domain", "readmodels", "schemas", "telemetry"},
+    "stats_worker": {"domain", "schemas", "telemetry"},
     "schemas": {"domain"},
+    "telemetry": set(),  # metrics, probes, the admin server: used by every process, uses none
     "stitchd_sdk": {"domain", "schemas"},
 }
 THIRD_PARTY_ALLOWED_IN_DOMAIN = {"msgspec", "mmh3", "re2"}
@@ -43,6 +45,7 @@ SERVER_ONLY = {
     "chdb",
     "uvicorn",
     "pgserver",
+    "prometheus_client",
     "cryptography",
 }
 

@@ -164,6 +164,8 @@ MATRIX: dict[str, Entry] = {
         }
     ),
     f"GET {F}/{{key}}": tenant_route(),
+    f"GET {F}/{{key}}/usage": tenant_route(),  # helper-ops
+    "GET /v1/environments/{env_id}/sdk-connections": tenant_route(),  # helper-ops
     f"PUT {F}/{{key}}": tenant_route(lambda w: {"version": w.versions["flag"], "name": "sneaky"}),
     f"DELETE {F}/{{key}}": tenant_route(query={"version": "0"}),
     f"POST {F}/{{key}}/variants": tenant_route(

@@ -48,6 +48,7 @@ KNOWN_REFUSALS = {
     "POST /v1/admin/orgs/{org_id}/users": "email and password rules (auth area)",
     "POST /v1/admin/seed-user": "email and password rules (auth area)",
     "PUT /v1/management/users/{user_id}/password": "password rules (auth area)",
+    "GET /v1/environments/{env_id}/flags/{key}/usage": "`from` before `to`, at most 92 days apart",
 }
 ACCEPTABLE = ["2xx", "3xx", "401", "403", "404", "409", "422", "429", "5xx"]
 CHECKS = (

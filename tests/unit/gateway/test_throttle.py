@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 from domain.ids import canonical_email
 from gateway.auth.throttle import LoginThrottle, TokenBuckets
+from tests.metrics_support import metrics_on, scraped
 
 
 class Clock:
@@ -95,3 +96,12 @@ def test_tokens_stay_within_zero_and_capacity(steps: list[tuple[bool, float]]) -
         wait = buckets.retry_after("k", now)
         assert 0 <= wait <= 2.0
         assert 0 <= buckets._buckets["k"].tokens <= 3
+
+
+def test_each_refused_login_counts_in_the_login_throttled_metric() -> None:
+    throttle = LoginThrottle(clock=Clock())
+    with metrics_on():
+        before = scraped("stitchd_login_throttled_total")
+        for _ in range(7):
+            throttle.reserve("a@x.io", "10.0.0.1")
+        assert scraped("stitchd_login_throttled_total") - before == 2  # 5 allowed, then 2 refused

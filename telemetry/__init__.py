@@ -1,0 +1,1 @@
+"""Operability shared by every process: Prometheus metrics, health probes and the admin HTTP server."""
