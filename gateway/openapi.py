@@ -50,7 +50,7 @@ _DESCRIPTIONS = {
         " or an organisation quota reached"
     ),
     500: "INTERNAL: unexpected failure (no details are exposed)",
-    502: "UNAVAILABLE: an upstream service (e.g. the identity provider) could not be reached",
+    502: "UNAVAILABLE: the identity provider could not be reached or answered badly",
     503: (
         "UNAVAILABLE: the gateway is at capacity (MAX_CONCURRENCY; retry, see Retry-After),"
         " or lacks what the route needs (xmlsec1 for SAML signatures)"
@@ -59,9 +59,6 @@ _DESCRIPTIONS = {
 
 
 _CREDENTIAL_PATHS = ("/v1/auth/", "/v1/admin/")
-# SSO login routes (issue 13): open, yet they name a provider (404 unknown, 403 disabled) and depend on
-# the IdP (502 unreachable); 429 and 503 every route has (also: logins in flight, xmlsec1 missing).
-_SSO_LOGIN_PATHS = ("/v1/auth/oidc/", "/v1/auth/saml/")
 
 
 def _operations(item: PathItem) -> list[tuple[str, Operation]]:
@@ -89,10 +86,13 @@ def _statuses(method: str, op: Operation, path: str) -> list[int]:
     if any(getattr(p, "name", "").lower() == "idempotency-key" for p in op.parameters or ()):
         statuses.append(422)
     if path.startswith(_CREDENTIAL_PATHS):  # open routes that check a password or a token
-        statuses.append(401)
-    if path.startswith(_SSO_LOGIN_PATHS):
-        statuses += [403, 404, 502]
+        statuses += [401, 403]  # 403: not a member there, or SSO_REQUIRED (issue 13)
+    if path.startswith(_SSO_LOGIN_PATHS):  # a provider named in the body; logins in flight are bounded
+        statuses += [404, 429, 502]
     return sorted(set(statuses))
+
+
+_SSO_LOGIN_PATHS = ("/v1/auth/oidc/", "/v1/auth/saml/")
 
 
 def _envelope_response(status: int) -> OpenAPIResponse:
