@@ -104,6 +104,9 @@ async def fuzz(module_api: Api) -> Fuzz:
     body = {"name": "e", "flag_key": "f1", "variant_keys": ["off", "on"], "metric_keys": ["m1"]}
     experiment = await api.ok("POST", f"{env}/experiments", token=t.token, json=body)
     job = await api.ok("POST", f"{env}/experiments/{experiment['id']}/recompute", token=t.token, json={})
+    saml = {"display_name": "Fuzz IdP", "enabled": False, "saml": {"idp_metadata_xml": "<EntityDescriptor/>"}}
+    # Disabled: "require SSO" then answers 409, so no run locks the fuzz tenant out of password logins.
+    provider = await api.ok("POST", "/v1/management/auth-providers", token=t.token, json=saml)
     email = "bystander@fuzz.test"
     member = {"email": email, "password": PASSWORD, "org_role": "org_member"}
     user = await api.ok("POST", "/v1/management/users", token=t.token, json=member)
@@ -116,6 +119,7 @@ async def fuzz(module_api: Api) -> Fuzz:
         "user_id": user["user_id"],
         "experiment_id": experiment["id"],
         "job_id": job["job_id"],
+        "provider_id": provider["provider"]["id"],
         "flags": "f1",
         "segments": "s1",
         "event-definitions": "m1",
