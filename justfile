@@ -34,7 +34,7 @@ test-sdk-lowest:
     uv pip sync --quiet --require-hashes --python .venv-lowest/bin/python tools/sdk-lowest.txt
     PYTHONPATH=sdk .venv-lowest/bin/python -m pytest -q -p no:randomly tests/unit/sdk tests/conformance \
         tests/unit/domain/test_evaluation.py tests/unit/domain/test_evaluation_properties.py \
-        tests/unit/domain/test_hashing.py tests/unit/domain/test_codec.py tests/unit/domain/test_conditions_codec.py
+        tests/unit/domain/test_hashing.py tests/unit/domain/test_codec.py tests/unit/domain/conditions/test_codec.py
 
 # re-resolve uv.lock after a change to pyproject.toml (same cut-off instant), and the SDK's lowest set
 lock:

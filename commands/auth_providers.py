@@ -10,7 +10,7 @@ from commands.eventstore import EventStore, Metadata
 from commands.tenancy import Clock, Written, decide_and_append, load_org
 from domain.auth_providers import provider as providers
 from domain.auth_providers.commands import CreateAuthProvider, DeleteAuthProvider, UpdateAuthProvider
-from domain.tenancy import orgs
+from domain.tenancy import org as orgs
 from domain.tenancy.commands import SetOrgSsoRequirement
 
 STREAM_TYPE = "auth_provider"

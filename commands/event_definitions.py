@@ -7,13 +7,13 @@ from uuid import UUID
 
 from commands.eventstore import EventStore
 from commands.streams import Clock, Scope, Written, decide_and_append, load_state
-from domain.event_definitions import definition as dfn
-from domain.event_definitions.events import (
+from domain.event_definitions import event_definition as dfn
+from domain.event_definitions.commands import (
     CreateEventDefinition,
     DeleteEventDefinition,
-    EventDefinitionEvent,
     UpdateEventDefinition,
 )
+from domain.event_definitions.events import EventDefinitionEvent
 
 MeasuredBy = Callable[[UUID, str], Awaitable[frozenset[str]]]  # env, metric key -> running experiments
 STREAM_TYPE = "event_definition"

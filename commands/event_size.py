@@ -1,6 +1,6 @@
 """The cap on one event: every stored event must fit one NATS message when the relay publishes it.
 
-The relay publishes the envelope of `commands.encoding.encode_envelope` with the event's data as
+The relay publishes the envelope of `domain.envelope.encode_envelope` with the event's data as
 PostgreSQL's jsonb gives it back, which is not the text written: jsonb puts a space after every `,`
 and `:` and prints numbers without exponents. So the Postgres store measures the stored text inside
 the append transaction and the in-memory store estimates it; both refuse through `check_sizes`.
@@ -12,8 +12,8 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from uuid import UUID
 
-from commands.encoding import encode_envelope
 from commands.eventstore import EventTooLarge, Metadata, NewEvent, RecordedEvent
+from domain.envelope import encode_envelope
 
 MAX_EVENT_BYTES = 1_048_576  # one published envelope (body), at most
 NATS_MAX_PAYLOAD = 2 * 1_048_576  # what deploy/nats and the embedded nats-server set as max_payload

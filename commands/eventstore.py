@@ -3,13 +3,26 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 from uuid import UUID
 
 import msgspec
 
+from domain.envelope import Metadata, RecordedEvent
 from domain.quotas import Counted, exceeded
+
+# Metadata and RecordedEvent are the stored-event envelope (domain.envelope); the port speaks them.
+__all__ = [
+    "AppendResult",
+    "ConcurrencyError",
+    "EventStore",
+    "EventTooLarge",
+    "Metadata",
+    "NewEvent",
+    "RecordedEvent",
+    "Usage",
+    "check_usage",
+]
 
 
 class ConcurrencyError(Exception):
@@ -34,38 +47,12 @@ class EventTooLarge(ValueError):  # noqa: N818 - named like ConcurrencyError's s
         self.limit = limit
 
 
-class Metadata(msgspec.Struct, frozen=True, kw_only=True):
-    """Who and where: stored beside the event, never inside the fact."""
-
-    actor: str = "system"
-    org_id: UUID | None = None
-    project_id: UUID | None = None
-    environment_id: UUID | None = None
-    correlation_id: UUID | None = None
-    causation_id: UUID | None = None
-    command_id: UUID | None = None
-
-
 class NewEvent(msgspec.Struct, frozen=True, kw_only=True):
     """An event ready to append: its tag and its msgspec-JSON body."""
 
     event_id: UUID
     type: str
     data: bytes
-
-
-class RecordedEvent(msgspec.Struct, frozen=True, kw_only=True):
-    """An event as stored, with its global position (strictly increasing in commit order)."""
-
-    position: int
-    stream_id: UUID
-    stream_type: str
-    version: int
-    event_id: UUID
-    type: str
-    data: bytes
-    metadata: Metadata
-    recorded_at: datetime
 
 
 class Usage(msgspec.Struct, frozen=True, kw_only=True):

@@ -14,15 +14,14 @@ from commands.eventstore import EventStore
 from commands.flags import load_flag
 from commands.streams import Clock, Scope, Written, decide_and_append, load_state
 from domain.errors import ExperimentNotFound
-from domain.experiments import deciders
-from domain.experiments import state as exp
-from domain.experiments.events import (
+from domain.experiments import experiment as exp
+from domain.experiments.commands import (
     CreateExperiment,
     DeleteExperiment,
-    ExperimentEvent,
     TransitionExperiment,
     UpdateExperiment,
 )
+from domain.experiments.events import ExperimentEvent
 
 STREAM_TYPE = "experiment"
 ExperimentCommand = CreateExperiment | UpdateExperiment | TransitionExperiment | DeleteExperiment
@@ -64,18 +63,16 @@ async def _decider(
             variants = await flag_variants(store, scope.project_id, flag_key)
             metrics = await known_metrics(store, scope.environment_id, cmd.metric_keys)
             if isinstance(cmd, CreateExperiment):
-                return lambda s: deciders.create_experiment(
+                return lambda s: exp.create_experiment(
                     s, cmd, now, flag_variants=variants, known_metrics=metrics
                 )
-            return lambda s: deciders.update_experiment(
-                s, cmd, now, flag_variants=variants, known_metrics=metrics
-            )
+            return lambda s: exp.update_experiment(s, cmd, now, flag_variants=variants, known_metrics=metrics)
         case TransitionExperiment():
             await load_experiment(store, scope, cmd.experiment_id)
-            return lambda s: deciders.transition_experiment(s, cmd, now)
+            return lambda s: exp.transition_experiment(s, cmd, now)
         case DeleteExperiment():
             await load_experiment(store, scope, cmd.experiment_id)
-            return lambda s: deciders.delete_experiment(s, cmd, now)
+            return lambda s: exp.delete_experiment(s, cmd, now)
 
 
 async def handle_experiment(

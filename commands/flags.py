@@ -16,8 +16,8 @@ from commands.encoding import decode_recorded
 from commands.eventstore import EventStore, Usage
 from commands.streams import Clock, Scope, Written, decide_and_append, load_state, sub_command_id
 from domain.errors import FlagNotFound, check_version
-from domain.flags import config as cfg
-from domain.flags import definition as dfn
+from domain.flags import flag as dfn
+from domain.flags import flag_config as cfg
 from domain.flags.commands import (
     AddVariant,
     ArchiveFlag,

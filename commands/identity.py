@@ -16,7 +16,8 @@ from commands.vault import IdentityVault
 from domain.errors import AlreadyMember, EmailAlreadyClaimed, UserNotFound
 from domain.events import Event
 from domain.ids import check_name, normalize_email, stream_id
-from domain.tenancy import emails, users
+from domain.tenancy import email as emails
+from domain.tenancy import user as users
 from domain.tenancy.commands import (
     AcceptInvitation,
     ChangePassword,

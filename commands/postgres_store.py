@@ -36,16 +36,22 @@ from commands.eventstore import (
     Usage,
     check_usage,
 )
+from domain.envelope import (
+    APPEND_STATE,
+    ENVIRONMENT_IS,
+    HEAD_POSITION,
+    INSERT_EVENT,
+    SELECT_EVENTS,
+    STORED_SIZES,
+    STREAM_VERSION,
+    UNIQUE_EVENT_ID,
+    UNIQUE_STREAM_VERSION,
+    recorded_from_row,
+)
 
 APPEND_LOCK_KEY = 0x57170E5  # transaction-level advisory lock serialising every append
 NOTIFY_CHANNEL = "stitchd_events"
 
-_COLUMNS = "position, stream_id, stream_type, version, event_id, type, data, metadata, recorded_at"
-_METADATA = msgspec.json.Decoder(Metadata)
-_INSERT_EVENT = (
-    "INSERT INTO events (position, stream_id, stream_type, version, event_id, type, data, metadata)"
-    " VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"
-)
 _INSERT_RESULT = (
     "INSERT INTO command_results (command_id, stream_id, first_position, last_position, version, response)"
     " VALUES (%s, %s, %s, %s, %s, %s)"
@@ -56,29 +62,6 @@ _COUNT = (
     " ON CONFLICT (org_id, counted) DO UPDATE SET used = greatest(quota_usage.used + %(delta)s, 0)"
     " RETURNING used"
 )
-_STATE = (
-    "SELECT s.version, s.position, (SELECT coalesce(max(position), 0) FROM events),"
-    " r.stream_id, r.first_position, r.last_position, r.version, r.response"
-    " FROM (SELECT 1) AS one"
-    " LEFT JOIN LATERAL (SELECT version, position FROM events WHERE stream_id = %(stream)s"
-    "  ORDER BY version DESC LIMIT 1) AS s ON true"
-    " LEFT JOIN command_results AS r ON r.command_id = %(command)s"
-)
-
-
-def _recorded(row: tuple[Any, ...]) -> RecordedEvent:
-    position, stream_id, stream_type, version, event_id, type_, data, metadata, recorded_at = row
-    return RecordedEvent(
-        position=position,
-        stream_id=stream_id,
-        stream_type=stream_type,
-        version=version,
-        event_id=event_id,
-        type=type_,
-        data=data,
-        metadata=_METADATA.decode(metadata),
-        recorded_at=recorded_at,
-    )
 
 
 class PostgresEventStore:
@@ -122,7 +105,7 @@ class PostgresEventStore:
             # COMMIT; the lock is held for three round trips and one commit flush.
             async with self._local_lock, self.pool.connection() as conn, conn.pipeline(), conn.transaction():
                 await conn.execute("SELECT pg_advisory_xact_lock(%s)", (APPEND_LOCK_KEY,))
-                cur = await conn.execute(_STATE, {"stream": stream_id, "command": command_id})
+                cur = await conn.execute(APPEND_STATE, {"stream": stream_id, "command": command_id})
                 state = _State.from_row(await _one(cur))
                 if state.prior is not None:
                     return state.prior
@@ -143,18 +126,16 @@ class PostgresEventStore:
     async def _unique_violation(
         self, exc: errors.UniqueViolation, stream_id: UUID, expected: int
     ) -> Exception:
-        if exc.diag.constraint_name == "events_event_id_key":
+        if exc.diag.constraint_name == UNIQUE_EVENT_ID:
             return ValueError("duplicate event id")
-        if exc.diag.constraint_name == "events_stream_id_version_key":
+        if exc.diag.constraint_name == UNIQUE_STREAM_VERSION:
             return ConcurrencyError(stream_id, expected, await self.stream_version(stream_id))
         return exc
 
     async def stream_version(self, stream_id: UUID) -> int:
         """The stream's current version, 0 when it has no events."""
         async with self.pool.connection() as conn:
-            cur = await conn.execute(
-                "SELECT coalesce(max(version), 0) FROM events WHERE stream_id = %s", (stream_id,)
-            )
+            cur = await conn.execute(STREAM_VERSION, (stream_id,))
             (version,) = await _one(cur)
             return int(version)
 
@@ -174,14 +155,14 @@ class PostgresEventStore:
     ) -> list[RecordedEvent]:
         """Events whose metadata environment_id matches, position > after_position, in position order."""
         return await self._select(
-            "WHERE metadata->>'environment_id' = %s AND position > %s ORDER BY position LIMIT %s",
+            f"WHERE {ENVIRONMENT_IS} AND position > %s ORDER BY position LIMIT %s",
             (str(environment_id), after_position, limit),
         )
 
     async def head_position(self) -> int:
         """The last committed position, 0 when empty."""
         async with self.pool.connection() as conn:
-            cur = await conn.execute("SELECT coalesce(max(position), 0) FROM events")
+            cur = await conn.execute(HEAD_POSITION)
             (head,) = await _one(cur)
             return int(head)
 
@@ -193,9 +174,9 @@ class PostgresEventStore:
 async def select_events(
     conn: psycopg.AsyncConnection[Any], where: str, params: tuple[Any, ...]
 ) -> list[RecordedEvent]:
-    """Rows of `events` matching a trusted SQL tail (`where`); `conn` needs configure_connection."""
-    cur = await conn.execute(f"SELECT {_COLUMNS} FROM events {where}".encode(), params)
-    return [_recorded(row) for row in await cur.fetchall()]
+    """Rows of `events` matching a trusted SQL tail (`where`, appended to domain.envelope.SELECT_EVENTS)."""
+    cur = await conn.execute(f"{SELECT_EVENTS} {where}".encode(), params)
+    return [recorded_from_row(row) for row in await cur.fetchall()]
 
 
 async def _count(conn: psycopg.AsyncConnection[Any], usage: Sequence[Usage]) -> None:
@@ -260,7 +241,7 @@ async def _write(
     first = last = state.stream_last
     if rows:
         async with conn.cursor() as cur:
-            await cur.executemany(_INSERT_EVENT, rows)
+            await cur.executemany(INSERT_EVENT, rows)
         first, last = rows[0][0], rows[-1][0]
         await conn.execute("SELECT pg_notify(%s, %s)", (NOTIFY_CHANNEL, str(last)))
     return AppendResult(
@@ -274,9 +255,7 @@ async def _write(
 
 async def _stored_sizes(conn: psycopg.AsyncConnection[Any], after: int) -> list[int]:
     """The jsonb text length of each event this transaction inserted after position `after`."""
-    cur = await conn.execute(
-        "SELECT octet_length(data::text) FROM events WHERE position > %s ORDER BY position", (after,)
-    )
+    cur = await conn.execute(STORED_SIZES, (after,))
     return [int(size) for (size,) in await cur.fetchall()]
 
 

@@ -24,29 +24,23 @@ from nats.aio.client import Client as NatsClient
 from nats.js import JetStreamContext
 
 from commands.db import configure_connection
-from commands.encoding import MSG_ID_HEADER, POSITION_HEADER
 from commands.event_size import NATS_MAX_PAYLOAD, max_payload_problem
 from commands.eventstore import RecordedEvent
 from commands.postgres_store import NOTIFY_CHANNEL, select_events
 from commands.relay_publish import PublishAttempt, RelayStats
+from domain.envelope import EVENTS_STREAM, MSG_ID_HEADER, POSITION_HEADER, event_subject
 
-__all__ = ["CHECKPOINT", "RELAY_LOCK_KEY", "OutboxRelay", "RelayConfig", "RelayStats", "default_subject"]
+__all__ = ["CHECKPOINT", "RELAY_LOCK_KEY", "OutboxRelay", "RelayConfig", "RelayStats"]
 
 log = logging.getLogger("stitchd.relay")
 
 RELAY_LOCK_KEY = 0x57170E6  # session advisory lock held by the leading relay
 CHECKPOINT = "relay"
-EVENTS_STREAM = "STITCHD_EVENTS"
 
 Conn = psycopg.AsyncConnection[Any]
 AfterPublish = Callable[[RecordedEvent], Awaitable[None]]
 PrepareStreams = Callable[[JetStreamContext], Awaitable[None]]
 SubjectOf = Callable[[str, str | None], str]
-
-
-def default_subject(stream_type: str, environment_id: str | None) -> str:
-    """stitchd.events.<stream_type>.<environment or _> (the same as stitchd.jetstream.event_subject)."""
-    return f"stitchd.events.{stream_type}.{environment_id or '_'}"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -60,7 +54,7 @@ class RelayConfig:
     max_backoff: float = 5.0
     reconcile_on_lead: bool = True
     stream: str = EVENTS_STREAM
-    subject_of: SubjectOf = default_subject
+    subject_of: SubjectOf = event_subject
 
 
 class OutboxRelay:

@@ -1,7 +1,7 @@
 """Publishing one event for the relay: one attempt at a time, and the policy for an unpublishable event.
 
 An event too large for the server's max_payload (one stored before the store capped events, or a server
-configured lower) is published as a reference without its body (`commands.encoding.reference_message`),
+configured lower) is published as a reference without its body (`domain.envelope.reference_message`),
 with an error log and `RelayStats.oversized`: every consumer reads bodies from the event store by
 position, so nothing is lost and the relay neither stops nor retries it forever (docs/messaging.md).
 """
@@ -14,9 +14,9 @@ from dataclasses import dataclass
 import nats.errors
 from nats.js import JetStreamContext
 
-from commands.encoding import BODY_HEADER, encode_envelope, envelope_headers, reference_message
 from commands.event_size import fits
 from commands.eventstore import RecordedEvent
+from domain.envelope import BODY_HEADER, encode_envelope, envelope_headers, reference_message
 from telemetry import metrics
 
 log = logging.getLogger("stitchd.relay")

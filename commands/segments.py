@@ -15,16 +15,16 @@ from commands.eventstore import EventStore, Usage
 from commands.streams import Clock, Scope, Written, decide_and_append, load_state
 from domain.quotas import DEFAULT_QUOTAS, Counted, Quotas, exceeded
 from domain.segments import segment as seg
-from domain.segments.events import (
+from domain.segments.commands import (
     AddSegmentMembers,
     CreateSegment,
     DeleteSegment,
     RemoveSegmentMembers,
     ReplaceSegmentCondition,
     ReplaceSegmentMembers,
-    SegmentEvent,
     UpdateSegment,
 )
+from domain.segments.events import SegmentEvent
 
 SegmentGraphLookup = Callable[[UUID], Awaitable[Mapping[str, frozenset[str]]]]  # env -> key -> refs
 ReferencedBy = Callable[[UUID, str], Awaitable[frozenset[str]]]  # env, key -> "flag:x" / "segment:y"

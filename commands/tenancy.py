@@ -15,7 +15,9 @@ from commands.eventstore import EventStore, Metadata, Usage
 from domain.errors import EnvironmentNotFound, OrgAlreadyExists, OrgNotFound, ProjectNotFound
 from domain.events import Command, Event
 from domain.quotas import DEFAULT_QUOTAS, Counted, Quotas, exceeded
-from domain.tenancy import environments, orgs, projects
+from domain.tenancy import environment as environments
+from domain.tenancy import org as orgs
+from domain.tenancy import project as projects
 from domain.tenancy.commands import CreateEnvironment, CreateOrg, CreateProject, IssueSdkKey, RevokeSdkKey
 from domain.tenancy.events import EnvironmentEvent
 from domain.tenancy.sdk_keys import display_prefix, hash_sdk_key, raw_sdk_key

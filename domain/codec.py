@@ -15,12 +15,15 @@ import msgspec
 
 from domain.auth_providers.commands import AuthProviderCommand
 from domain.auth_providers.events import AuthProviderEvent
-from domain.event_definitions.events import EventDefinitionCommand, EventDefinitionEvent
+from domain.event_definitions.commands import EventDefinitionCommand
+from domain.event_definitions.events import EventDefinitionEvent
 from domain.events import Command, Event
-from domain.experiments.events import ExperimentCommand, ExperimentEvent
+from domain.experiments.commands import ExperimentCommand
+from domain.experiments.events import ExperimentEvent
 from domain.flags.commands import FlagCommand, FlagConfigCommand
 from domain.flags.events import FlagConfigEvent, FlagEvent
-from domain.segments.events import SegmentCommand, SegmentEvent
+from domain.segments.commands import SegmentCommand
+from domain.segments.events import SegmentEvent
 from domain.tenancy.commands import TenancyCommand
 from domain.tenancy.events import TenancyEvent
 

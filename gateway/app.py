@@ -18,7 +18,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from commands.eventstore import EventStore
 from commands.tenancy import ensure_system_org
-from domain.tenancy.orgs import SYSTEM_ORG_ID
+from domain.tenancy.org import SYSTEM_ORG_ID
 from gateway.allow import allow_header_middleware
 from gateway.asgi_types import ASGIApp
 from gateway.audit import AuditController

@@ -18,8 +18,8 @@ from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from msgspec.structs import replace
 
 from commands.flags import revert_config
-from domain.flags import config as cfg
-from domain.flags import definition as dfn
+from domain.flags import flag as dfn
+from domain.flags import flag_config as cfg
 from domain.segments import segment as seg
 from gateway import flag_answers
 from gateway.auth.guards import BEARER, EnvironmentScope, tenant_reader, tenant_writer

@@ -13,12 +13,12 @@ from litestar.params import FromPath, JSONBody
 
 from commands.event_definitions import EventDefinitionCommand, handle_event_definition, load_event_definition
 from commands.streams import Scope, Written
-from domain.event_definitions.events import (
+from domain.event_definitions.commands import (
     CreateEventDefinition,
     DeleteEventDefinition,
-    MetricValueType,
     UpdateEventDefinition,
 )
+from domain.event_definitions.events import MetricValueType
 from gateway.auth.guards import BEARER, EnvironmentScope, tenant_reader, tenant_writer
 from gateway.deps import GatewayDeps
 from gateway.errors import NotFound

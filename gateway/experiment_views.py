@@ -7,7 +7,7 @@ from datetime import datetime
 from uuid import UUID
 
 from commands.stats_jobs import StatsJob
-from domain.experiments import state as exp
+from domain.experiments import experiment as exp
 from domain.experiments.events import ExperimentStatus
 from domain.experiments.schedule import IterationWindow, StoredResults, results_are_stale
 from domain.flags.model import Bucket

@@ -16,7 +16,7 @@ from litestar.params import FromPath, JSONBody
 from commands.experiments import ExperimentCommand, handle_experiment, load_experiment
 from commands.stats_jobs import PostgresStatsJobs
 from commands.streams import Scope
-from domain.experiments.events import (
+from domain.experiments.commands import (
     CreateExperiment,
     DeleteExperiment,
     TransitionExperiment,

@@ -6,8 +6,8 @@ from uuid import UUID
 
 from commands import flags as handlers
 from commands.streams import Scope, Written
-from domain.flags import config as cfg
-from domain.flags import definition as dfn
+from domain.flags import flag as dfn
+from domain.flags import flag_config as cfg
 from gateway import flag_views as views
 from gateway.deps import GatewayDeps
 from gateway.writes import with_stamps

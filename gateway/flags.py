@@ -17,7 +17,7 @@ from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
 from commands import flags as handlers
 from commands.streams import Scope, Written
-from domain.flags import definition as dfn
+from domain.flags import flag as dfn
 from domain.flags.commands import (
     AddVariant,
     ArchiveFlag,

@@ -11,7 +11,7 @@ from litestar.params import FromPath, JSONBody
 
 from commands.tenancy import create_org
 from domain.tenancy.commands import CreateOrg
-from domain.tenancy.orgs import SYSTEM_ORG_ID
+from domain.tenancy.org import SYSTEM_ORG_ID
 from gateway.auth.addresses import client_address
 from gateway.auth.guards import BEARER, NO_AUTH, require_system_admin, system_admin
 from gateway.auth.passwords import PasswordChecksBusy

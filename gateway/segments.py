@@ -17,16 +17,16 @@ from commands import segments as handlers
 from commands.streams import Scope, Written
 from domain.errors import SegmentInUse, SegmentNotFound, check_version
 from domain.segments import segment as seg
-from domain.segments.events import (
+from domain.segments.commands import (
     AddSegmentMembers,
     CreateSegment,
     DeleteSegment,
     RemoveSegmentMembers,
     ReplaceSegmentCondition,
     ReplaceSegmentMembers,
-    SegmentKind,
     UpdateSegment,
 )
+from domain.segments.events import SegmentKind
 from gateway.auth.guards import BEARER, EnvironmentScope, tenant_reader, tenant_writer
 from gateway.deps import GatewayDeps
 from gateway.errors import ApiError, NotFound

@@ -12,9 +12,9 @@ import psycopg
 
 from domain.auth_providers import provider as providers
 from domain.auth_providers.events import AuthProviderEvent
+from domain.envelope import RecordedEvent as Recorded
 from domain.events import Event
 from domain.tenancy.events import OrgSsoRequirementChanged
-from projections.recorded import Recorded
 
 NAME = "auth_providers"
 TABLES = ("rm_auth_providers", "rm_org_sso")

@@ -6,6 +6,7 @@ from typing import Any
 
 import psycopg
 
+from domain.envelope import RecordedEvent
 from domain.events import Event
 from domain.tenancy.events import (
     EnvironmentCreated,
@@ -15,13 +16,12 @@ from domain.tenancy.events import (
     ProjectCreated,
     ProjectRenamed,
 )
-from projections.recorded import Recorded
 
 NAME = "directory"
 TABLES = ("rm_orgs", "rm_projects", "rm_environments")
 
 
-async def apply(tx: psycopg.AsyncConnection[Any], event: Event, recorded: Recorded) -> None:
+async def apply(tx: psycopg.AsyncConnection[Any], event: Event, recorded: RecordedEvent) -> None:
     """Insert on creation, update names on renames; every other event is not this view's business."""
     match event:
         case OrgCreated(stream_id=id_, version=v, occurred_at=at, name=name, is_system=system):

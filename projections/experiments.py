@@ -10,10 +10,10 @@ from typing import Any
 import msgspec
 import psycopg
 
+from domain.envelope import RecordedEvent
 from domain.events import Event
-from domain.experiments import state as exp
+from domain.experiments import experiment as exp
 from domain.experiments.events import ExperimentCreated
-from projections.recorded import Recorded
 
 NAME = "experiments"
 TABLES = ("rm_experiments", "rm_experiment_iterations")
@@ -50,7 +50,7 @@ def _bytes(value: Any) -> bytes:
     return value if isinstance(value, bytes) else value.encode()
 
 
-async def apply(tx: Tx, event: Event, recorded: Recorded) -> None:
+async def apply(tx: Tx, event: Event, recorded: RecordedEvent) -> None:
     """Fold one experiment event (other streams are ignored)."""
     if recorded.stream_type != STREAM_TYPE:
         return
@@ -69,7 +69,7 @@ async def apply(tx: Tx, event: Event, recorded: Recorded) -> None:
     await _save(tx, state, recorded)
 
 
-async def _save(tx: Tx, s: exp.Experiment, r: Recorded) -> None:
+async def _save(tx: Tx, s: exp.Experiment, r: RecordedEvent) -> None:
     params = (
         s.id, s.environment_id, r.metadata.project_id, r.metadata.org_id, s.name, s.description, s.flag_key,
         s.status.value, list(s.variant_keys), s.control_variant, _json(s.weights), list(s.metric_keys),

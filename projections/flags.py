@@ -1,7 +1,10 @@
 """Flag read models: rm_flag_definitions (project level) and rm_flags (complete definition per environment).
 
-Definition events rewrite the embedded FlagDefinition of every configured environment of the flag, so a
-row of rm_flags is always evaluable on its own (the SDK sync cache reads it as is).
+Both store the domain's folded state: an event is applied by reading the state back from its row,
+calling the aggregate's `evolve` (domain.flags.flag, domain.flags.flag_config) and writing the result.
+A definition event rewrites the embedded FlagDefinition of every configured environment of the flag, so
+a row of rm_flags is always evaluable on its own (the SDK sync cache reads it as is). A row exists while
+its aggregate lives: a deleted flag or configuration has none.
 """
 
 from __future__ import annotations
@@ -12,28 +15,13 @@ from uuid import UUID
 import msgspec
 import psycopg
 
-from domain.conditions.ast import And, Condition, Leaf, Not, Op, Or
+from domain.envelope import RecordedEvent
 from domain.events import Event
-from domain.flags.events import (
-    FlagArchived,
-    FlagConfigCreated,
-    FlagConfigDeleted,
-    FlagCreated,
-    FlagDeleted,
-    FlagDetailsUpdated,
-    FlagDisabled,
-    FlagEnabled,
-    FlagFallthroughChanged,
-    FlagHashingChanged,
-    FlagOffVariantChanged,
-    FlagRestored,
-    FlagRulesReplaced,
-    FlagVariantAdded,
-    FlagVariantRemoved,
-    FlagVariantUpdated,
-)
-from domain.flags.model import FlagConfig, FlagDefinition, Rule, ValueType, Variant
-from projections.recorded import Recorded
+from domain.flags import flag as dfn
+from domain.flags import flag_config as cfg
+from domain.flags.events import FlagConfigCreated, FlagConfigEvent, FlagCreated, FlagEvent
+from domain.flags.model import FlagDefinition, Rule, ValueType, Variant
+from domain.flags.validation import segment_refs
 
 NAME = "flags"
 TABLES = ("rm_flag_definitions", "rm_flags")
@@ -42,7 +30,6 @@ STREAM_TYPES = ("flag", "flag_config")
 Tx = psycopg.AsyncConnection[Any]
 _DEFINITION = msgspec.json.Decoder(FlagDefinition)
 _VARIANTS = msgspec.json.Decoder(tuple[Variant, ...])
-_SEGMENT_OPS = (Op.IN_SEGMENT, Op.NOT_IN_SEGMENT)
 
 
 def _json(value: Any) -> str:
@@ -55,157 +42,121 @@ def _bytes(value: Any) -> bytes:
     return value.encode() if isinstance(value, str) else msgspec.json.encode(value)
 
 
-def condition_segments(condition: Condition) -> set[str]:
-    """Segment keys an in_segment / not_in_segment leaf of the condition names."""
-    match condition:
-        case Leaf(op=op, value=value) if op in _SEGMENT_OPS:
-            if isinstance(value, str):
-                return {value}
-            return {str(v) for v in value} if isinstance(value, tuple) else set()
-        case Leaf():
-            return set()
-        case And(children=children) | Or(children=children):
-            return set().union(*(condition_segments(c) for c in children))
-        case Not(child=child):
-            return condition_segments(child)
-
-
 def rule_segments(rules: tuple[Rule, ...]) -> list[str]:
     """Sorted segment keys the rules reference."""
-    return sorted(set().union(*(condition_segments(r.condition) for r in rules)))
+    return sorted(set().union(*(segment_refs(r.condition) for r in rules)))
 
 
-async def apply(tx: Tx, event: Event, recorded: Recorded) -> None:
+async def apply(tx: Tx, event: Event, recorded: RecordedEvent) -> None:
     """Fold one flag or flag-config event into the rm tables (other streams are ignored)."""
-    if recorded.stream_type not in STREAM_TYPES:
+    if recorded.stream_type == "flag":
+        await _flag_event(tx, event, recorded)  # type: ignore[arg-type]
+    elif recorded.stream_type == "flag_config":
+        await _config_event(tx, event, recorded)  # type: ignore[arg-type]
+
+
+async def _flag_event(tx: Tx, event: FlagEvent, r: RecordedEvent) -> None:
+    created = isinstance(event, FlagCreated)
+    state = None if created else await _load_flag(tx, r.stream_id)
+    if state is None and not created:
+        return  # the flag was deleted; its rows went with it
+    if created:
+        await _delete_flag(tx, r.stream_id)  # a re-created key starts afresh
+    flag = dfn.evolve(state, event)
+    if flag.deleted:
+        await _delete_flag(tx, r.stream_id)
         return
-    match event:
-        case FlagCreated():
-            await _definition_created(tx, event, recorded)
-        case FlagDetailsUpdated(name=name, description=description):
-            await _definition_update(tx, recorded, event, "name = %s, description = %s", [name, description])
-        case FlagVariantAdded() | FlagVariantUpdated() | FlagVariantRemoved():
-            await _variants_changed(tx, event, recorded)
-        case FlagArchived() | FlagRestored():
-            await _archived(tx, event, recorded, isinstance(event, FlagArchived))
-        case FlagDeleted():
-            await _definition_deleted(tx, recorded)
-        case FlagConfigCreated():
-            await _config_created(tx, event, recorded)
-        case FlagConfigDeleted():
-            await tx.execute("DELETE FROM rm_flags WHERE config_stream_id = %s", (recorded.stream_id,))
-        case _:
-            await _config_changed(tx, event, recorded)
+    await _save_flag(tx, flag, event, r)
+    for config in await _configs_of(tx, flag.project_id, flag.key):
+        await _save_config(tx, flag, config, event, r)
 
 
-async def _definition_created(tx: Tx, e: FlagCreated, r: Recorded) -> None:
+async def _config_event(tx: Tx, event: FlagConfigEvent, r: RecordedEvent) -> None:
+    created = isinstance(event, FlagConfigCreated)
+    state = None if created else await _load_config(tx, r.stream_id)
+    if state is None and not created:
+        return  # the configuration (or its flag) was deleted
+    config = cfg.evolve(state, event)
+    flag = await _load_flag(tx, dfn.flag_stream(config.project_id, config.key))
+    if config.deleted or flag is None:
+        await tx.execute("DELETE FROM rm_flags WHERE config_stream_id = %s", (r.stream_id,))
+        return
+    if created:
+        await tx.execute("DELETE FROM rm_flags WHERE config_stream_id = %s", (r.stream_id,))
+    await _save_config(tx, flag, config, event, r)
+
+
+_FLAG_COLUMNS = (
+    "stream_id, version, project_id, flag_key, value_type, variants::text, name, description, archived"
+)
+
+
+async def _load_flag(tx: Tx, stream_id: UUID) -> dfn.Flag | None:
+    cur = await tx.execute(
+        f"SELECT {_FLAG_COLUMNS} FROM rm_flag_definitions WHERE stream_id = %s", (stream_id,)
+    )
+    row = await cur.fetchone()
+    if row is None:
+        return None
+    id_, version, project_id, key, value_type, variants, name, description, archived = row
+    return dfn.Flag(
+        id=id_, version=version, project_id=project_id, key=key, value_type=ValueType(value_type),
+        variants=_VARIANTS.decode(_bytes(variants)), name=name, description=description, archived=archived,
+    )  # fmt: skip
+
+
+async def _save_flag(tx: Tx, f: dfn.Flag, e: Event, r: RecordedEvent) -> None:
     await tx.execute(
         "INSERT INTO rm_flag_definitions (project_id, flag_key, stream_id, org_id, value_type, variants,"
         " name, description, archived, version, position, created_at, updated_at)"
-        " VALUES (%s, %s, %s, %s, %s, %s::jsonb, %s, %s, false, %s, %s, %s, %s)"
-        " ON CONFLICT (project_id, flag_key) DO UPDATE SET stream_id = EXCLUDED.stream_id,"
-        " value_type = EXCLUDED.value_type, variants = EXCLUDED.variants, name = EXCLUDED.name,"
-        " description = EXCLUDED.description, archived = false, version = EXCLUDED.version,"
-        " position = EXCLUDED.position, created_at = EXCLUDED.created_at, updated_at = EXCLUDED.updated_at",
-        (e.project_id, e.key, r.stream_id, r.metadata.org_id, e.value_type.value, _json(e.variants), e.name,
-         e.description, e.version, r.position, e.occurred_at, e.occurred_at),
+        " VALUES (%s, %s, %s, %s, %s, %s::jsonb, %s, %s, %s, %s, %s, %s, %s)"
+        " ON CONFLICT (project_id, flag_key) DO UPDATE SET value_type = EXCLUDED.value_type,"
+        " variants = EXCLUDED.variants, name = EXCLUDED.name, description = EXCLUDED.description,"
+        " archived = EXCLUDED.archived, version = EXCLUDED.version, position = EXCLUDED.position,"
+        " updated_at = EXCLUDED.updated_at",
+        (f.project_id, f.key, f.id, r.metadata.org_id, f.value_type.value, _json(f.variants), f.name,
+         f.description, f.archived, f.version, r.position, e.occurred_at, e.occurred_at),
     )  # fmt: skip
 
 
-async def _definition_update(tx: Tx, r: Recorded, e: Event, assignments: str, params: list[Any]) -> None:
-    await tx.execute(
-        f"UPDATE rm_flag_definitions SET {assignments}, version = %s, position = %s, updated_at = %s"
-        " WHERE stream_id = %s",
-        (*params, e.version, r.position, e.occurred_at, r.stream_id),
-    )
-
-
-def _with_variant_change(variants: tuple[Variant, ...], event: Event) -> tuple[Variant, ...]:
-    match event:
-        case FlagVariantAdded(variant=v):
-            return (*variants, v)
-        case FlagVariantUpdated(variant=v):
-            return tuple(v if x.key == v.key else x for x in variants)
-        case FlagVariantRemoved(variant_key=key):
-            return tuple(x for x in variants if x.key != key)
-    return variants
-
-
-async def _definition_row(tx: Tx, stream_id: UUID) -> tuple[UUID, str, tuple[Variant, ...]] | None:
+async def _delete_flag(tx: Tx, stream_id: UUID) -> None:
     cur = await tx.execute(
-        "SELECT project_id, flag_key, variants::text FROM rm_flag_definitions WHERE stream_id = %s",
+        "DELETE FROM rm_flag_definitions WHERE stream_id = %s RETURNING project_id, flag_key", (stream_id,)
+    )
+    row = await cur.fetchone()
+    if row is not None:
+        await tx.execute("DELETE FROM rm_flags WHERE project_id = %s AND flag_key = %s", (row[0], row[1]))
+
+
+def _config_of(row: tuple[Any, ...]) -> cfg.FlagEnvConfig:
+    stream_id, version, definition = row
+    d = _DEFINITION.decode(_bytes(definition))
+    return cfg.FlagEnvConfig(
+        id=stream_id, version=version, project_id=d.project_id, environment_id=d.environment_id, key=d.key,
+        config=d.config,
+    )  # fmt: skip
+
+
+async def _load_config(tx: Tx, stream_id: UUID) -> cfg.FlagEnvConfig | None:
+    cur = await tx.execute(
+        "SELECT config_stream_id, version, definition::text FROM rm_flags WHERE config_stream_id = %s",
         (stream_id,),
     )
     row = await cur.fetchone()
-    return None if row is None else (row[0], row[1], _VARIANTS.decode(_bytes(row[2])))
+    return None if row is None else _config_of(tuple(row))
 
 
-async def _variants_changed(tx: Tx, e: Event, r: Recorded) -> None:
-    found = await _definition_row(tx, r.stream_id)
-    if found is None:
-        return
-    project_id, key, variants = found
-    new = _with_variant_change(variants, e)
-    await _definition_update(tx, r, e, "variants = %s::jsonb", [_json(new)])
-    await _rewrite_environments(
-        tx, project_id, key, r, e.version, lambda d: msgspec.structs.replace(d, variants=new)
-    )
-
-
-async def _archived(tx: Tx, e: Event, r: Recorded, archived: bool) -> None:
-    found = await _definition_row(tx, r.stream_id)
-    await _definition_update(tx, r, e, "archived = %s", [archived])
-    if found is not None:
-        project_id, key, _ = found
-        await tx.execute(
-            "UPDATE rm_flags SET archived = %s WHERE project_id = %s AND flag_key = %s",
-            (archived, project_id, key),
-        )
-        await _rewrite_environments(
-            tx, project_id, key, r, e.version, lambda d: msgspec.structs.replace(d, archived=archived)
-        )
-
-
-async def _rewrite_environments(
-    tx: Tx, project_id: UUID, key: str, r: Recorded, version: int, change: Any
-) -> None:
-    """Apply a definition-level change to the embedded FlagDefinition of every configured environment."""
+async def _configs_of(tx: Tx, project_id: UUID, key: str) -> list[cfg.FlagEnvConfig]:
     cur = await tx.execute(
-        "SELECT environment_id, definition::text FROM rm_flags WHERE project_id = %s AND flag_key = %s",
+        "SELECT config_stream_id, version, definition::text FROM rm_flags"
+        " WHERE project_id = %s AND flag_key = %s",
         (project_id, key),
     )
-    for environment_id, raw in await cur.fetchall():
-        definition = change(_DEFINITION.decode(_bytes(raw)))
-        await tx.execute(
-            "UPDATE rm_flags SET definition = %s::jsonb, definition_version = %s, position = %s,"
-            " updated_at = %s WHERE environment_id = %s AND flag_key = %s",
-            (_json(definition), version, r.position, r.recorded_at, environment_id, key),
-        )
+    return [_config_of(tuple(row)) for row in await cur.fetchall()]
 
 
-async def _definition_deleted(tx: Tx, r: Recorded) -> None:
-    found = await _definition_row(tx, r.stream_id)
-    await tx.execute("DELETE FROM rm_flag_definitions WHERE stream_id = %s", (r.stream_id,))
-    if found is not None:
-        await tx.execute("DELETE FROM rm_flags WHERE project_id = %s AND flag_key = %s", (found[0], found[1]))
-
-
-async def _config_created(tx: Tx, e: FlagConfigCreated, r: Recorded) -> None:
-    cur = await tx.execute(
-        "SELECT value_type, variants::text, archived, version FROM rm_flag_definitions"
-        " WHERE project_id = %s AND flag_key = %s",
-        (e.project_id, e.key),
-    )
-    row = await cur.fetchone()
-    value_type, variants, archived, definition_version = (
-        (ValueType(row[0]), _VARIANTS.decode(_bytes(row[1])), bool(row[2]), int(row[3]))
-        if row is not None
-        else (ValueType.BOOL, (), False, 0)
-    )
-    definition = FlagDefinition(
-        key=e.key, project_id=e.project_id, environment_id=e.environment_id, value_type=value_type,
-        variants=variants, config=e.config, version=e.version, archived=archived,
-    )  # fmt: skip
+async def _save_config(tx: Tx, f: dfn.Flag, c: cfg.FlagEnvConfig, e: Event, r: RecordedEvent) -> None:
+    definition: FlagDefinition = cfg.definition_of(f, c, c.environment_id)
     await tx.execute(
         "INSERT INTO rm_flags (environment_id, flag_key, project_id, org_id, config_stream_id, definition,"
         " enabled, archived, segment_keys, version, definition_version, position, created_at, updated_at)"
@@ -214,45 +165,8 @@ async def _config_created(tx: Tx, e: FlagConfigCreated, r: Recorded) -> None:
         " config_stream_id = EXCLUDED.config_stream_id, enabled = EXCLUDED.enabled,"
         " archived = EXCLUDED.archived, segment_keys = EXCLUDED.segment_keys, version = EXCLUDED.version,"
         " definition_version = EXCLUDED.definition_version, position = EXCLUDED.position,"
-        " created_at = EXCLUDED.created_at, updated_at = EXCLUDED.updated_at",
-        (e.environment_id, e.key, e.project_id, r.metadata.org_id, r.stream_id, _json(definition),
-         e.config.enabled, archived, rule_segments(e.config.rules), e.version, definition_version, r.position,
+        " updated_at = EXCLUDED.updated_at",
+        (c.environment_id, c.key, c.project_id, r.metadata.org_id, c.id, _json(definition),
+         c.config.enabled, f.archived, rule_segments(c.config.rules), c.version, f.version, r.position,
          e.occurred_at, e.occurred_at),
-    )  # fmt: skip
-
-
-def evolve_config(config: FlagConfig, event: Event) -> FlagConfig:
-    """A config after one change event (creation and deletion are handled by the caller)."""
-    replace = msgspec.structs.replace
-    match event:
-        case FlagEnabled():
-            return replace(config, enabled=True)
-        case FlagDisabled():
-            return replace(config, enabled=False)
-        case FlagOffVariantChanged(off_variant=off):
-            return replace(config, off_variant=off)
-        case FlagRulesReplaced(rules=rules):
-            return replace(config, rules=rules)
-        case FlagFallthroughChanged(fallthrough=serve):
-            return replace(config, fallthrough=serve)
-        case FlagHashingChanged(hashing=hashing):
-            return replace(config, hashing=hashing)
-    return config
-
-
-async def _config_changed(tx: Tx, e: Event, r: Recorded) -> None:
-    cur = await tx.execute(
-        "SELECT definition::text FROM rm_flags WHERE config_stream_id = %s", (r.stream_id,)
-    )
-    row = await cur.fetchone()
-    if row is None:
-        return  # not a flag-config event, or its config was deleted
-    old = _DEFINITION.decode(_bytes(row[0]))
-    config = evolve_config(old.config, e)
-    definition = msgspec.structs.replace(old, config=config, version=e.version)
-    await tx.execute(
-        "UPDATE rm_flags SET definition = %s::jsonb, enabled = %s, segment_keys = %s, version = %s,"
-        " position = %s, updated_at = %s WHERE config_stream_id = %s",
-        (_json(definition), config.enabled, rule_segments(config.rules), e.version, r.position, e.occurred_at,
-         r.stream_id),
     )  # fmt: skip

@@ -6,6 +6,7 @@ from typing import Any
 
 import psycopg
 
+from domain.envelope import RecordedEvent
 from domain.events import Event
 from domain.tenancy.events import (
     SdkKeyIssued,
@@ -19,7 +20,6 @@ from domain.tenancy.events import (
     UserRegistered,
     UserRemoved,
 )
-from projections.recorded import Recorded
 from readmodels.vault import ERASED, open_sealed
 
 NAME = "identity"
@@ -28,7 +28,7 @@ TABLES = ("rm_users", "rm_memberships", "rm_invitations", "rm_sdk_keys")
 Tx = psycopg.AsyncConnection[Any]
 
 
-async def apply(tx: Tx, event: Event, recorded: Recorded) -> None:
+async def apply(tx: Tx, event: Event, recorded: RecordedEvent) -> None:
     """Fold one tenancy event into the identity tables; other events are ignored."""
     match event:
         case UserRegistered() | UserPasswordChanged() | UserDisplayNameChanged() | UserRemoved():
@@ -41,7 +41,7 @@ async def apply(tx: Tx, event: Event, recorded: Recorded) -> None:
             return
 
 
-async def _user(tx: Tx, event: Event, recorded: Recorded) -> None:
+async def _user(tx: Tx, event: Event, recorded: RecordedEvent) -> None:
     """Personal data is opened with its owner's key inside the transaction; once the key is shredded
     (or on a replay after it was) the row holds the erased placeholder instead."""
     at, pos, uid = event.occurred_at, recorded.position, event.stream_id
@@ -99,7 +99,7 @@ async def _membership(tx: Tx, event: Event) -> None:
             )
 
 
-async def _sdk_key(tx: Tx, event: Event, recorded: Recorded) -> None:
+async def _sdk_key(tx: Tx, event: Event, recorded: RecordedEvent) -> None:
     meta = recorded.metadata
     match event:
         case SdkKeyIssued(key_id=key_id, name=name, key_hash=digest, prefix=prefix):

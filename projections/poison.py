@@ -16,13 +16,13 @@ from typing import Protocol
 import psycopg
 from nats.aio.msg import Msg
 
-from projections.recorded import Recorded
+from domain.envelope import RecordedEvent
 
 
 class DeadLetters(Protocol):
     """Where the projector puts what it cannot apply; each call returns once the dead letter is stored."""
 
-    async def event(self, consumer: str, recorded: Recorded, reason: str, attempts: int) -> None:
+    async def event(self, consumer: str, recorded: RecordedEvent, reason: str, attempts: int) -> None:
         """A stored event that kept failing to decode or apply."""
         ...
 

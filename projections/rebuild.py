@@ -16,6 +16,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from domain.envelope import COUNT_UP_TO
 from projections.recorded import Projection
 from projections.store import (
     apply_events,
@@ -85,7 +86,7 @@ async def _replay(
 ) -> int:
     """Apply every event up to the head seen now, one transaction per chunk; return the last position."""
     head = await head_position(conn)
-    cur = await conn.execute("SELECT count(*) FROM events WHERE position <= %s", (head,))
+    cur = await conn.execute(COUNT_UP_TO, (head,))
     row = await cur.fetchone()
     total, done, last = int(row[0]) if row else 0, 0, 0
     if progress is not None:

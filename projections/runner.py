@@ -30,6 +30,7 @@ from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
+from domain.envelope import EVENTS_STREAM, EVENTS_SUBJECTS, POSITION_HEADER
 from projections.poison import DeadLetters, caused_by_the_world
 from projections.pull import ack as _ack
 from projections.pull import fetch
@@ -50,9 +51,6 @@ from telemetry import metrics
 
 __all__ = ["ProjectionError", "ProjectionRunner", "RunnerOptions", "wait_for_position"]
 
-EVENTS_STREAM = "STITCHD_EVENTS"  # == stitchd.jetstream.EVENTS_STREAM (projections may not import stitchd)
-EVENTS_SUBJECTS = "stitchd.events.>"
-POSITION_HEADER = "Stitchd-Position"
 log = logging.getLogger("stitchd.projections")
 
 

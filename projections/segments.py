@@ -7,6 +7,7 @@ from typing import Any
 import msgspec
 import psycopg
 
+from domain.envelope import RecordedEvent
 from domain.events import Event
 from domain.flags.validation import segment_refs
 from domain.segments import segment as seg
@@ -17,7 +18,6 @@ from domain.segments.events import (
     SegmentMembersCleared,
     SegmentMembersRemoved,
 )
-from projections.recorded import Recorded
 
 NAME = "segments"
 TABLES = ("rm_segments", "rm_segment_members")
@@ -48,7 +48,7 @@ def _bytes(value: Any) -> bytes:
     return value.encode() if isinstance(value, str) else msgspec.json.encode(value)
 
 
-async def apply(tx: Tx, event: Event, recorded: Recorded) -> None:
+async def apply(tx: Tx, event: Event, recorded: RecordedEvent) -> None:
     """Fold one segment event into the rm tables (other events are ignored)."""
     if recorded.stream_type != STREAM_TYPE:
         return
@@ -70,7 +70,7 @@ async def apply(tx: Tx, event: Event, recorded: Recorded) -> None:
     await _save(tx, state, recorded)
 
 
-async def _delete(tx: Tx, r: Recorded) -> None:
+async def _delete(tx: Tx, r: RecordedEvent) -> None:
     cur = await tx.execute(
         "DELETE FROM rm_segments WHERE segment_id = %s RETURNING environment_id, segment_key", (r.stream_id,)
     )
@@ -81,7 +81,7 @@ async def _delete(tx: Tx, r: Recorded) -> None:
         )
 
 
-async def _save(tx: Tx, state: seg.Segment, r: Recorded) -> None:
+async def _save(tx: Tx, state: seg.Segment, r: RecordedEvent) -> None:
     shape = seg.as_rule_segment(state) or seg.as_list_segment_meta(state)
     refs = sorted(segment_refs(state.condition)) if state.condition is not None else []
     params = (
@@ -92,7 +92,7 @@ async def _save(tx: Tx, state: seg.Segment, r: Recorded) -> None:
     await tx.execute(_UPSERT, params)
 
 
-async def _members(tx: Tx, event: Event, r: Recorded) -> None:
+async def _members(tx: Tx, event: Event, r: RecordedEvent) -> None:
     cur = await tx.execute(
         "SELECT environment_id, segment_key FROM rm_segments WHERE segment_id = %s", (r.stream_id,)
     )

@@ -4,18 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-import msgspec
 import psycopg
 
 from domain.codec import decode_event
-from projections.recorded import Projection, Recorded, RecordedMetadata
+from domain.envelope import HEAD_POSITION, READ_RANGE, RecordedEvent, recorded_from_row
+from projections.recorded import Projection
 from readmodels.db import CHECKPOINT_CHANNEL, CHECKPOINT_PREFIX
-
-_METADATA = msgspec.json.Decoder(RecordedMetadata)
-_READ_RANGE = (
-    "SELECT position, stream_id, stream_type, version, event_id, type, data::text, metadata::text,"
-    " recorded_at FROM events WHERE position > %s AND position <= %s ORDER BY position LIMIT %s"
-)
 
 
 def checkpoint_name(projection: Projection) -> str:
@@ -23,30 +17,17 @@ def checkpoint_name(projection: Projection) -> str:
     return CHECKPOINT_PREFIX + projection.NAME
 
 
-async def read_range(conn: psycopg.AsyncConnection[Any], after: int, upto: int, limit: int) -> list[Recorded]:
+async def read_range(
+    conn: psycopg.AsyncConnection[Any], after: int, upto: int, limit: int
+) -> list[RecordedEvent]:
     """Stored events with after < position <= upto, in position order, at most `limit`."""
-    cur = await conn.execute(_READ_RANGE, (after, upto, limit))
-    return [
-        Recorded(
-            position=position,
-            stream_id=stream_id,
-            stream_type=stream_type,
-            version=version,
-            event_id=event_id,
-            type=type_,
-            data=data.encode(),
-            metadata=_METADATA.decode(metadata),
-            recorded_at=recorded_at,
-        )
-        for position, stream_id, stream_type, version, event_id, type_, data, metadata, recorded_at in (
-            await cur.fetchall()
-        )
-    ]
+    cur = await conn.execute(READ_RANGE, (after, upto, limit))
+    return [recorded_from_row(row) for row in await cur.fetchall()]
 
 
 async def head_position(conn: psycopg.AsyncConnection[Any]) -> int:
     """The last committed position in the store, 0 when empty."""
-    cur = await conn.execute("SELECT coalesce(max(position), 0) FROM events")
+    cur = await conn.execute(HEAD_POSITION)
     row = await cur.fetchone()
     return int(row[0]) if row else 0
 
@@ -84,7 +65,7 @@ async def read_checkpoint(conn: psycopg.AsyncConnection[Any], name: str) -> int:
 
 
 async def apply_events(
-    conn: psycopg.AsyncConnection[Any], projection: Projection, events: list[Recorded]
+    conn: psycopg.AsyncConnection[Any], projection: Projection, events: list[RecordedEvent]
 ) -> None:
     """Decode and apply each event in order inside the caller's transaction."""
     for recorded in events:

@@ -10,11 +10,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 from uuid import UUID
 
-from domain.event_definitions import definition as evd
+from domain.event_definitions import event_definition as evd
 from domain.event_definitions.events import EventDefinitionCreated, EventDefinitionEvent
 from domain.events import Event
-from domain.flags import config as cfg
-from domain.flags import definition as dfn
+from domain.flags import flag as dfn
+from domain.flags import flag_config as cfg
 from domain.flags.events import FlagConfigCreated, FlagConfigEvent, FlagCreated, FlagEvent
 from domain.flags.model import FlagDefinition
 from domain.segments import segment as seg

@@ -16,7 +16,6 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-import msgspec
 import nats
 import psycopg
 from nats.aio.msg import Msg
@@ -24,24 +23,21 @@ from nats.errors import TimeoutError as NatsTimeout
 from nats.js.api import DeliverPolicy
 from psycopg_pool import AsyncConnectionPool, PoolClosed
 
+from domain.envelope import (
+    EVENTS_STREAM,
+    EVENTS_SUBJECTS,
+    POSITION_HEADER,
+    READ_AFTER,
+    RecordedEvent,
+    recorded_from_row,
+)
 from readmodels.db import connection
 from readmodels.definitions import DefinitionsCache, EventLog
 from readmodels.positions import parse_position
 
 log = logging.getLogger("stitchd.definitions")
 
-EVENTS_SUBJECT = "stitchd.events.>"
-EVENTS_STREAM = "STITCHD_EVENTS"
-POSITION_HEADER = "Stitchd-Position"  # == commands.encoding.POSITION_HEADER
 DEFAULT_POLL_INTERVAL = 1.0
-
-
-class StoredEvent(msgspec.Struct, frozen=True, kw_only=True):
-    """The part of a stored event the cache reads."""
-
-    position: int
-    type: str
-    data: bytes
 
 
 @dataclass
@@ -59,16 +55,12 @@ class PostgresEventLog:
     def __init__(self, pool: AsyncConnectionPool[Any]) -> None:
         self._pool = pool
 
-    async def read_all(self, after_position: int, limit: int = 1000) -> list[StoredEvent]:
+    async def read_all(self, after_position: int, limit: int = 1000) -> list[RecordedEvent]:
         """Events with position > after_position, in position order."""
         async with connection(self._pool) as conn:
-            cursor = await conn.execute(
-                "SELECT position, type, data::text FROM events"
-                " WHERE position > %s ORDER BY position LIMIT %s",
-                (after_position, limit),
-            )
+            cursor = await conn.execute(READ_AFTER, (after_position, limit))
             rows = await cursor.fetchall()
-        return [StoredEvent(position=p, type=t, data=d.encode()) for p, t, d in rows]
+        return [recorded_from_row(row) for row in rows]
 
 
 async def follow(
@@ -89,7 +81,7 @@ async def follow(
     try:
         js = nc.jetstream()
         sub = await js.subscribe(
-            EVENTS_SUBJECT, stream=EVENTS_STREAM, ordered_consumer=True, deliver_policy=DeliverPolicy.NEW
+            EVENTS_SUBJECTS, stream=EVENTS_STREAM, ordered_consumer=True, deliver_policy=DeliverPolicy.NEW
         )
         await cache.catch_up(events)
         if ready is not None:

@@ -14,16 +14,24 @@ from uuid import UUID
 import msgspec
 
 from domain.auth_providers import provider as auth_providers
-from domain.codec import decode_event
-from domain.event_definitions import definition as event_definitions
+from domain.envelope import (
+    ACTOR_IS,
+    ANY_IN_STREAMS,
+    ENVIRONMENT_IS,
+    POSITION_AT,
+    SELECT_EVENTS,
+    RecordedEvent,
+    recorded_from_row,
+)
+from domain.event_definitions import event_definition as event_definitions
 from domain.events import Event
-from domain.experiments import state as experiments
-from domain.flags import config as flag_configs
-from domain.flags import definition as flags
+from domain.experiments import experiment as experiments
+from domain.flags import flag as flags
+from domain.flags import flag_config as flag_configs
 from domain.segments import segment as segments
 from readmodels.db import ReadDb, fetch_one
 from readmodels.diff import Change, diff
-from readmodels.rows import dict_rows
+from readmodels.rows import dict_rows, tuple_rows
 
 # evolve(state | None, event) -> state, per stream type; unknown stream types merge event fields.
 Fold = Callable[[Any, Any], Any]
@@ -78,28 +86,6 @@ class AuditFilter(msgspec.Struct, frozen=True, kw_only=True):
     limit: int = 50
 
 
-class Stored(msgspec.Struct, frozen=True, kw_only=True):
-    position: int
-    stream_id: UUID
-    stream_type: str
-    version: int
-    type: str
-    data: str
-    actor: str
-    environment_id: UUID | None
-    recorded_at: datetime
-
-    def event(self) -> Event:
-        return decode_event(self.type, self.data.encode())
-
-
-_COLUMNS = (
-    "SELECT position, stream_id, stream_type, version, type, data::text AS data,"
-    " coalesce(metadata->>'actor', 'system') AS actor, (metadata->>'environment_id')::uuid AS environment_id,"
-    " recorded_at FROM events"
-)
-
-
 def merge_fold(state: Any, event: Event) -> Any:
     """Fallback fold: the union of every event's fields (for stream types without a domain evolve)."""
     fields = {k: v for k, v in msgspec.to_builtins(event).items() if k not in _ENVELOPE_FIELDS}
@@ -127,17 +113,17 @@ def _redact(doc: Any) -> Any:
     return doc
 
 
-async def _select(db: ReadDb, where: list[str], params: list[Any], tail: str) -> list[Stored]:
+async def _select(db: ReadDb, where: list[str], params: list[Any], tail: str) -> list[RecordedEvent]:
     clause = (" WHERE " + " AND ".join(where)) if where else ""
-    rows = await dict_rows(db, _COLUMNS + clause + tail, params)
-    return msgspec.convert(rows, list[Stored])
+    rows = await tuple_rows(db, SELECT_EVENTS + clause + tail, params)
+    return [recorded_from_row(row) for row in rows]
 
 
 def _where(f: AuditFilter) -> tuple[list[str], list[Any]]:
     checks: list[tuple[str, Any]] = [
-        ("metadata->>'environment_id' = %s", None if f.environment_id is None else str(f.environment_id)),
+        (ENVIRONMENT_IS, None if f.environment_id is None else str(f.environment_id)),
         ("stream_id = ANY(%s)", None if f.stream_ids is None else list(f.stream_ids)),
-        ("metadata->>'actor' = %s", f.actor),
+        (ACTOR_IS, f.actor),
         ("recorded_at >= %s", f.since),
         ("recorded_at < %s", f.until),
         ("position < %s", f.before_position),
@@ -146,7 +132,9 @@ def _where(f: AuditFilter) -> tuple[list[str], list[Any]]:
     return [sql for sql, _ in used], [value for _, value in used]
 
 
-async def stream_events(db: ReadDb, stream_id: UUID, *, up_to_position: int | None = None) -> list[Stored]:
+async def stream_events(
+    db: ReadDb, stream_id: UUID, *, up_to_position: int | None = None
+) -> list[RecordedEvent]:
     """A stream's stored events in version order, optionally only those at or before a position."""
     where: list[str] = ["stream_id = %s"]
     params: list[Any] = [stream_id]
@@ -162,16 +150,13 @@ class _Exists(msgspec.Struct, frozen=True):
 
 async def any_events(db: ReadDb, stream_ids: Sequence[UUID]) -> bool:
     """Whether any of these streams has ever recorded an event (a deleted object still has history)."""
-    row = await fetch_one(
-        db,
-        "SELECT EXISTS (SELECT 1 FROM events WHERE stream_id = ANY(%s)) AS found",
-        [list(stream_ids)],
-        _Exists,
-    )
+    row = await fetch_one(db, ANY_IN_STREAMS, [list(stream_ids)], _Exists)
     return row is not None and row.found
 
 
-def fold_with_changes(events: Sequence[Stored], folds: Mapping[str, Fold] = FOLDS) -> dict[int, list[Change]]:
+def fold_with_changes(
+    events: Sequence[RecordedEvent], folds: Mapping[str, Fold] = FOLDS
+) -> dict[int, list[Change]]:
     """position -> the changes each event of one stream made to the folded state."""
     state: Any = None
     changes: dict[int, list[Change]] = {}
@@ -199,9 +184,9 @@ async def audit_page(db: ReadDb, f: AuditFilter, folds: Mapping[str, Fold] = FOL
             stream_type=s.stream_type,
             version=s.version,
             type=s.type,
-            actor=s.actor,
+            actor=s.metadata.actor,
             recorded_at=s.recorded_at,
-            environment_id=s.environment_id,
+            environment_id=s.metadata.environment_id,
             changes=changes.get(s.position, []),
         )
         for s in page
@@ -211,9 +196,7 @@ async def audit_page(db: ReadDb, f: AuditFilter, folds: Mapping[str, Fold] = FOL
 
 async def position_at(db: ReadDb, at: datetime) -> int:
     """The last position recorded at or before `at` (0 when none)."""
-    rows = await dict_rows(
-        db, "SELECT coalesce(max(position), 0) AS p FROM events WHERE recorded_at <= %s", (at,)
-    )
+    rows = await dict_rows(db, POSITION_AT, (at,))
     return int(rows[0]["p"])
 
 

@@ -8,7 +8,7 @@ from uuid import UUID
 import msgspec
 
 from domain.ids import canonical_email
-from domain.tenancy.orgs import SYSTEM_ORG_ID
+from domain.tenancy.org import SYSTEM_ORG_ID
 from readmodels.db import ReadDb, fetch_all, fetch_one
 
 

@@ -18,6 +18,13 @@ async def dict_rows(db: ReadDb, query: str, params: Sequence[Any] | dict[str, An
         return await cur.fetchall()
 
 
+async def tuple_rows(db: ReadDb, query: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+    """Rows of a query as tuples, in the order of its columns."""
+    async with connection(db) as conn, conn.cursor() as cur:
+        await cur.execute(query.encode(), params)
+        return await cur.fetchall()
+
+
 def json_bytes(value: Any) -> bytes:
     """JSON bytes of a jsonb column selected as `::text` (or loaded as bytes, or parsed by psycopg)."""
     if isinstance(value, bytes):

@@ -8,6 +8,7 @@ from uuid import UUID
 
 import msgspec
 
+from domain.envelope import RECORDED_AT_OF
 from readmodels.db import ReadDb, fetch_all
 
 MAX_STREAMS = 1000
@@ -61,5 +62,5 @@ async def recorded_at(db: ReadDb, positions: Sequence[int]) -> dict[int, datetim
     """When each event-store position was committed."""
     if not positions:
         return {}
-    sql = "SELECT position, recorded_at FROM events WHERE position = ANY(%s)"
-    return {r.position: r.recorded_at for r in await fetch_all(db, sql, (list(positions),), PositionTime)}
+    rows = await fetch_all(db, RECORDED_AT_OF, (list(positions),), PositionTime)
+    return {r.position: r.recorded_at for r in rows}

@@ -22,7 +22,7 @@ import msgspec
 
 DLQ_STREAM: Final = "STITCHD_DLQ"
 DLQ_SUBJECT_PREFIX: Final = "stitchd.dlq"
-DLQ_SUBJECTS: Final = "stitchd.dlq.>"
+DLQ_SUBJECTS: Final = DLQ_SUBJECT_PREFIX + ".>"
 MSG_ID_HEADER: Final = "Nats-Msg-Id"
 PREFIX: Final = "Stitchd-Dlq-"
 NATS_PREFIX: Final = "Nats-"  # JetStream's own (ids, expectations): never carried over

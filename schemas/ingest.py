@@ -15,8 +15,9 @@ import msgspec
 
 from schemas.numbers import Int64, MetricValue
 
+INGEST_STREAM: Final = "STITCHD_INGEST"
 SUBJECT_PREFIX: Final = "stitchd.ingest"
-SUBJECT_FILTER: Final = "stitchd.ingest.>"
+SUBJECT_FILTER: Final = SUBJECT_PREFIX + ".>"
 METRIC_KIND: Final = "metric"
 EXPOSURE_KIND: Final = "exposure"
 IngestKind = Literal["metric", "exposure"]

@@ -22,9 +22,10 @@ from nats.aio.client import Client as NatsClient
 from nats.js import JetStreamContext
 from psycopg_pool import AsyncConnectionPool
 
+from schemas.ingest import INGEST_STREAM
 from stats_worker import stranded
 from stats_worker.clickhouse_schema import DEFAULT_DATABASE, ensure_schema, open_client
-from stats_worker.consumer import DURABLE, INGEST_STREAM, ConsumerSettings, IngestConsumer
+from stats_worker.consumer import DURABLE, ConsumerSettings, IngestConsumer
 from stats_worker.jobs import JobRunner, JobSettings
 from stats_worker.scheduler import Recomputer, Scheduler, ScheduleSettings
 from stats_worker.sink import ClickHouseSink

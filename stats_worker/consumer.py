@@ -32,12 +32,11 @@ from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 from schemas.dead_letters import dead_letter, original_of
-from schemas.ingest import EXPOSURE_KIND, METRIC_KIND, SUBJECT_FILTER, kind_filter, kind_of
+from schemas.ingest import EXPOSURE_KIND, INGEST_STREAM, METRIC_KIND, SUBJECT_FILTER, kind_filter, kind_of
 from stats_worker.batches import DecodedBatch, decode_batch, identity, store_isolating
 from stats_worker.sink import IngestSink, SinkUnavailableError
 from telemetry import metrics
 
-INGEST_STREAM: Final = "STITCHD_INGEST"
 DURABLE: Final = "stats-worker"
 MAX_DELIVER: Final = 10
 

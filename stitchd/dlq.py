@@ -19,7 +19,8 @@ from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
 
-from projections.recorded import Projection, Recorded
+from domain.envelope import RecordedEvent, envelope_headers, recorded_subject
+from projections.recorded import Projection
 from projections.registry import by_name
 from projections.store import apply_events, checkpoint_name, ensure_checkpoint, lock_checkpoint, read_range
 from schemas.dead_letters import (
@@ -32,11 +33,9 @@ from schemas.dead_letters import (
     original_of,
     replay_headers,
 )
-from stitchd.jetstream import POSITION_HEADER, event_subject
 
 STORE: Final = "postgres:events"  # the `stream` of a projection's dead event: the events table
 PROJECTION_PREFIX: Final = "proj_"
-EVENT_TYPE_HEADER: Final = "Stitchd-Event-Type"
 
 
 def now_ms() -> int:
@@ -49,11 +48,10 @@ class JetStreamDeadLetters:
     def __init__(self, js: JetStreamContext) -> None:
         self._js = js
 
-    async def event(self, consumer: str, recorded: Recorded, reason: str, attempts: int) -> None:
-        env = recorded.metadata.environment_id
-        original = Original(
-            subject=event_subject(recorded.stream_type, None if env is None else str(env)),
-            headers={POSITION_HEADER: str(recorded.position), EVENT_TYPE_HEADER: recorded.type},
+    async def event(self, consumer: str, recorded: RecordedEvent, reason: str, attempts: int) -> None:
+        original = Original(  # headers and subject as the relay publishes the event
+            subject=recorded_subject(recorded),
+            headers=envelope_headers(recorded),
             stream=STORE,
             sequence=recorded.position,
             deliveries=attempts,

@@ -258,7 +258,7 @@ async def seed_user(database_url: str, email: str, password: str, display_name: 
     from commands.identity import register_user
     from domain.tenancy.commands import RegisterUser
     from domain.tenancy.events import OrgRole
-    from domain.tenancy.orgs import SYSTEM_ORG_ID
+    from domain.tenancy.org import SYSTEM_ORG_ID
     from gateway.auth.passwords import password_problem
     from readmodels.vault import PostgresVault
 

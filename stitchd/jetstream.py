@@ -10,16 +10,22 @@ from nats.js import JetStreamContext
 from nats.js.api import RetentionPolicy, StorageType, StreamConfig
 from nats.js.errors import NotFoundError
 
+from domain.envelope import EVENTS_STREAM, POSITION_HEADER, event_subject
+from schemas.dead_letters import DLQ_STREAM
+from schemas.ingest import INGEST_STREAM
+
 STREAMS_FILE = Path(__file__).resolve().parent.parent / "deploy" / "nats" / "streams.json"
-EVENTS_STREAM = "STITCHD_EVENTS"
-INGEST_STREAM = "STITCHD_INGEST"
-DLQ_STREAM = "STITCHD_DLQ"
-POSITION_HEADER = "Stitchd-Position"
 
-
-def event_subject(stream_type: str, environment_id: str | None) -> str:
-    """Subject of a domain event: stitchd.events.<stream_type>.<environment or _>."""
-    return f"stitchd.events.{stream_type}.{environment_id or '_'}"
+__all__ = [
+    "DLQ_STREAM",
+    "EVENTS_STREAM",
+    "INGEST_STREAM",
+    "POSITION_HEADER",
+    "STREAMS_FILE",
+    "ensure_streams",
+    "event_subject",
+    "stream_configs",
+]  # the names are their owners' (domain.envelope, schemas.ingest, schemas.dead_letters)
 
 
 def stream_configs(path: Path = STREAMS_FILE) -> list[StreamConfig]:

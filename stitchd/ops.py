@@ -16,6 +16,7 @@ from typing import Any
 import psycopg
 from psycopg_pool import AsyncConnectionPool
 
+from domain.envelope import HEAD_POSITION
 from readmodels.db import CHECKPOINT_PREFIX
 from telemetry import metrics
 from telemetry.admin import admin_server
@@ -44,7 +45,7 @@ def postgres_check(pool: AsyncConnectionPool[Any]) -> Callable[[], Any]:
 async def positions(pool: AsyncConnectionPool[Any], names: Sequence[str]) -> tuple[int, dict[str, int]]:
     """(store head, {checkpoint name: position}) for the names (missing rows count as 0)."""
     async with pool.connection() as conn:
-        head_row = await (await conn.execute("SELECT coalesce(max(position), 0) FROM events")).fetchone()
+        head_row = await (await conn.execute(HEAD_POSITION)).fetchone()
         rows = await (
             await conn.execute("SELECT name, position FROM checkpoints WHERE name = ANY(%s)", (list(names),))
         ).fetchall()

@@ -26,13 +26,16 @@ from domain.errors import (
 )
 from domain.flags.model import ListSegmentMeta, RuleSegment
 from domain.ids import check_key, check_name, stream_id
-from domain.segments.events import (
+from domain.segments.commands import (
     AddSegmentMembers,
     CreateSegment,
     DeleteSegment,
     RemoveSegmentMembers,
     ReplaceSegmentCondition,
     ReplaceSegmentMembers,
+    UpdateSegment,
+)
+from domain.segments.events import (
     SegmentConditionReplaced,
     SegmentCreated,
     SegmentDeleted,
@@ -42,7 +45,6 @@ from domain.segments.events import (
     SegmentMembersAdded,
     SegmentMembersCleared,
     SegmentMembersRemoved,
-    UpdateSegment,
 )
 from domain.segments.graph import NO_SEGMENTS, SegmentGraph, check_references
 from domain.segments.members import batches, clean_batch

@@ -15,7 +15,7 @@ from uuid import UUID
 import msgspec
 
 from domain.tenancy.events import OrgRole
-from domain.tenancy.orgs import SYSTEM_ORG_ID
+from domain.tenancy.org import SYSTEM_ORG_ID
 from gateway.auth.principals import Caller
 from gateway.deps import GatewayDeps
 from gateway.errors import NotFound, PermissionDenied

@@ -9,7 +9,7 @@ import msgspec
 from litestar.connection import ASGIConnection
 
 from domain.tenancy.events import OrgRole
-from domain.tenancy.orgs import SYSTEM_ORG_ID
+from domain.tenancy.org import SYSTEM_ORG_ID
 from domain.tenancy.sdk_keys import SDK_KEY_PREFIX, hash_sdk_key
 from gateway.auth.tokens import decode_access_token
 from gateway.deps import GatewayDeps

@@ -9,7 +9,7 @@ import pytest
 from commands.identity import set_membership
 from domain.tenancy.commands import SetMembership
 from domain.tenancy.events import OrgRole
-from domain.tenancy.orgs import SYSTEM_ORG_ID
+from domain.tenancy.org import SYSTEM_ORG_ID
 from tests.integration.gateway.support import PASSWORD, ROOT_EMAIL, Api, assert_envelope
 
 pytestmark = pytest.mark.integration

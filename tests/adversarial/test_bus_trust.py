@@ -19,9 +19,9 @@ import pytest
 from grpclib.const import Status
 from grpclib.exceptions import GRPCError
 
-from commands.encoding import encode_envelope, envelope_headers
 from commands.eventstore import Metadata, RecordedEvent
 from domain.codec import encode_event, type_of
+from domain.envelope import encode_envelope, envelope_headers
 from domain.tenancy.events import SdkKeyIssued
 from domain.tenancy.sdk_keys import display_prefix, hash_sdk_key
 from gateway.app import create_app

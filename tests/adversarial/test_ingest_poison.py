@@ -21,10 +21,10 @@ from nats.js import JetStreamContext
 
 from schemas import ingest
 from schemas.dead_letters import DeadLetter
-from schemas.ingest import ExposureMsg, MetricEventMsg
+from schemas.ingest import INGEST_STREAM, SUBJECT_FILTER, ExposureMsg, MetricEventMsg
 from stats_worker import stranded
 from stats_worker.clickhouse_schema import ensure_schema
-from stats_worker.consumer import INGEST_STREAM, ConsumerSettings, IngestConsumer, consumer_config
+from stats_worker.consumer import ConsumerSettings, IngestConsumer, consumer_config
 from stats_worker.sink import ClickHouseSink
 from stitchd import dlq
 from tests.metrics_support import metrics_on, scraped
@@ -269,7 +269,7 @@ async def test_a_message_jetstream_gives_up_on_is_dead_lettered_not_dropped(
             INGEST_STREAM, consumer_config(durable="crashy", ack_wait=0.3, max_deliver=2)
         )
         await publish(nats_js, [metric(1)])
-        sub = await nats_js.pull_subscribe("stitchd.ingest.>", durable="crashy", stream=INGEST_STREAM)
+        sub = await nats_js.pull_subscribe(SUBJECT_FILTER, durable="crashy", stream=INGEST_STREAM)
         taken = 0
         for _ in range(ROUNDS):  # fetch and never ack: a worker crashing on it, again and again
             with contextlib.suppress(TimeoutError):

@@ -13,10 +13,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from commands.encoding import encode_envelope
 from commands.event_size import estimated_stored_size
 from commands.eventstore import EventTooLarge, Metadata, NewEvent
 from commands.postgres_store import PostgresEventStore, open_postgres_store
+from domain.envelope import encode_envelope
 
 pytestmark = pytest.mark.integration
 

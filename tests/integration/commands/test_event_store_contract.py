@@ -11,11 +11,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from commands.encoding import encode_envelope
 from commands.event_size import MAX_EVENT_BYTES
 from commands.eventstore import ConcurrencyError, EventStore, EventTooLarge, Metadata, NewEvent
 from commands.memory_store import InMemoryEventStore
 from commands.postgres_store import open_postgres_store
+from domain.envelope import encode_envelope
 
 META = Metadata(actor="user-1", org_id=uuid4(), project_id=uuid4(), environment_id=uuid4())
 # (stream index, number of events) per concurrent append task

@@ -15,10 +15,10 @@ from nats.aio.client import Client as NatsClient
 from nats.js import JetStreamContext
 from nats.js.api import RawStreamMsg
 
-from commands.encoding import decode_envelope
 from commands.eventstore import Metadata, NewEvent, RecordedEvent
 from commands.postgres_store import PostgresEventStore, open_postgres_store
 from commands.relay import RELAY_LOCK_KEY, OutboxRelay, RelayConfig
+from domain.envelope import decode_envelope
 from stitchd.embedded import NatsProcess
 from stitchd.jetstream import EVENTS_STREAM, POSITION_HEADER, ensure_streams, event_subject
 from tests.conftest import restart_nats

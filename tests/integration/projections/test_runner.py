@@ -17,11 +17,11 @@ from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
 
 from commands.postgres_store import PostgresEventStore
+from domain.envelope import RecordedEvent
 from domain.events import Event
 from domain.tenancy.events import EnvironmentCreated
 from projections import directory
 from projections.rebuild import rebuild
-from projections.recorded import Recorded
 from projections.runner import ProjectionError, ProjectionRunner, RunnerOptions, consumer_name
 from readmodels.db import wait_for_position
 from stitchd.embedded import NatsProcess
@@ -43,7 +43,7 @@ class Recording:
     def __init__(self) -> None:
         self.positions: list[int] = []
 
-    async def apply(self, tx: psycopg.AsyncConnection[Any], event: Event, recorded: Recorded) -> None:
+    async def apply(self, tx: psycopg.AsyncConnection[Any], event: Event, recorded: RecordedEvent) -> None:
         await directory.apply(tx, event, recorded)
         self.positions.append(recorded.position)
 
@@ -55,7 +55,7 @@ class FailingOn(Recording):
         super().__init__()
         self.environment_name = environment_name
 
-    async def apply(self, tx: psycopg.AsyncConnection[Any], event: Event, recorded: Recorded) -> None:
+    async def apply(self, tx: psycopg.AsyncConnection[Any], event: Event, recorded: RecordedEvent) -> None:
         if isinstance(event, EnvironmentCreated) and event.name == self.environment_name:
             raise ValueError("projection bug")
         await super().apply(tx, event, recorded)
@@ -69,7 +69,7 @@ class Hanging(Recording):
         self.nth = nth
         self.reached = asyncio.Event()
 
-    async def apply(self, tx: psycopg.AsyncConnection[Any], event: Event, recorded: Recorded) -> None:
+    async def apply(self, tx: psycopg.AsyncConnection[Any], event: Event, recorded: RecordedEvent) -> None:
         if len(self.positions) + 1 == self.nth:
             self.reached.set()
             await asyncio.Event().wait()

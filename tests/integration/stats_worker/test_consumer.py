@@ -13,9 +13,9 @@ import pytest
 from nats.js import JetStreamContext
 
 from schemas import ingest
-from schemas.ingest import ExposureMsg, MetricEventMsg
+from schemas.ingest import INGEST_STREAM, ExposureMsg, MetricEventMsg
 from stats_worker.clickhouse_schema import ensure_schema
-from stats_worker.consumer import INGEST_STREAM, ConsumerSettings, IngestConsumer, consumer_config
+from stats_worker.consumer import ConsumerSettings, IngestConsumer, consumer_config
 from stats_worker.sink import ClickHouseSink
 
 pytestmark = pytest.mark.integration

@@ -1,4 +1,4 @@
-"""Domain events to store rows and back, and the JetStream envelope the relay publishes."""
+"""Domain events to store rows and back (to_new_events, load_stream)."""
 
 from __future__ import annotations
 
@@ -9,48 +9,14 @@ import msgspec
 from hypothesis import given
 from hypothesis import strategies as st
 
-from commands.encoding import (
-    decode_envelope,
-    decode_recorded,
-    encode_envelope,
-    envelope_headers,
-    load_stream,
-    to_new_events,
-)
-from commands.eventstore import Metadata, RecordedEvent
+from commands.encoding import load_stream, to_new_events
+from commands.eventstore import Metadata
 from commands.memory_store import InMemoryEventStore
-from commands.relay import EVENTS_STREAM, default_subject
+from domain.envelope import decode_recorded
 from domain.tenancy.events import OrgCreated, OrgRenamed
-from stitchd import jetstream
 
 NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 ORG = uuid4()
-
-json_values = st.recursive(
-    st.none() | st.booleans() | st.integers(-(2**63), 2**63 - 1) | st.text(),
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
-    max_leaves=12,
-)
-metadata = st.builds(
-    Metadata,
-    actor=st.text(max_size=20),
-    org_id=st.none() | st.uuids(),
-    project_id=st.none() | st.uuids(),
-    environment_id=st.none() | st.uuids(),
-    command_id=st.none() | st.uuids(),
-)
-recorded_events = st.builds(
-    RecordedEvent,
-    position=st.integers(1, 2**62),
-    stream_id=st.uuids(),
-    stream_type=st.from_regex(r"[a-z_]{1,12}", fullmatch=True),
-    version=st.integers(1, 2**31 - 1),
-    event_id=st.uuids(),
-    type=st.from_regex(r"[a-z_]{1,12}\.[a-z_]{1,12}", fullmatch=True),
-    data=json_values.map(msgspec.json.encode),
-    metadata=metadata,
-    recorded_at=st.datetimes(timezones=st.just(UTC)),
-)
 
 
 def test_new_events_carry_the_tag_the_json_and_a_fresh_id() -> None:
@@ -75,28 +41,3 @@ async def test_an_appended_event_loads_back_equal(name: str) -> None:
     assert await load_stream(store, ORG) == events
     assert await load_stream(store, ORG, up_to_position=1) == events[:1]
     assert [decode_recorded(r) for r in await store.read_all(0)] == events
-
-
-@given(recorded=recorded_events)
-def test_the_envelope_round_trips_with_data_embedded_as_json(recorded: RecordedEvent) -> None:
-    body = encode_envelope(recorded)
-    assert decode_envelope(body) == recorded
-    assert msgspec.json.decode(body)["data"] == msgspec.json.decode(recorded.data)
-
-
-@given(recorded=recorded_events)
-def test_headers_carry_the_id_position_and_routing_facts(recorded: RecordedEvent) -> None:
-    headers = envelope_headers(recorded)
-    assert headers["Nats-Msg-Id"] == str(recorded.event_id)
-    assert int(headers[jetstream.POSITION_HEADER]) == recorded.position
-    assert int(headers["Stitchd-Version"]) == recorded.version
-    assert UUID(headers["Stitchd-Stream-Id"]) == recorded.stream_id
-    assert (headers["Stitchd-Type"], headers["Stitchd-Stream-Type"]) == (recorded.type, recorded.stream_type)
-    env = recorded.metadata.environment_id
-    assert headers.get("Stitchd-Environment-Id") == (None if env is None else str(env))
-
-
-@given(stream_type=st.from_regex(r"[a-z_]{1,12}", fullmatch=True), env=st.none() | st.uuids().map(str))
-def test_the_relay_uses_the_platform_subjects_and_stream(stream_type: str, env: str | None) -> None:
-    assert default_subject(stream_type, env) == jetstream.event_subject(stream_type, env)
-    assert EVENTS_STREAM == jetstream.EVENTS_STREAM

@@ -7,7 +7,7 @@ from uuid import UUID
 from hypothesis import given
 from hypothesis import strategies as st
 
-from domain.tenancy.orgs import SYSTEM_ORG_ID
+from domain.tenancy.org import SYSTEM_ORG_ID
 from gateway.auth.authority import Action, may_manage
 
 ORGS = [SYSTEM_ORG_ID, *(UUID(int=i) for i in range(1, 5))]

@@ -19,10 +19,11 @@ from commands.memory_store import InMemoryEventStore
 from commands.streams import Scope
 from domain.conditions.ast import Attribute, Leaf, Op
 from domain.errors import FlagAlreadyExists, SegmentInUse, UnknownSegment, VersionMismatch
-from domain.experiments.events import CreateExperiment
+from domain.experiments.commands import CreateExperiment
 from domain.flags.commands import CreateFlag, DeleteFlag
 from domain.flags.model import FlagConfig, Rule, Serve, ValueType, Variant
-from domain.segments.events import CreateSegment, DeleteSegment, SegmentKind
+from domain.segments.commands import CreateSegment, DeleteSegment
+from domain.segments.events import SegmentKind
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 SCOPE = Scope(actor="ann", org_id=uuid4(), project_id=uuid4(), environment_id=uuid4())

@@ -12,16 +12,18 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from domain.conditions.ast import And, Attribute, Leaf, Not, Op, Or
+from domain.envelope import Metadata, RecordedEvent
 from domain.flags.events import FlagConfigCreated, FlagRulesReplaced
 from domain.flags.model import FlagConfig, Rule, Serve
+from domain.flags.validation import segment_refs
 from gateway import experiment_views
 from gateway import flag_views as views
 from gateway.errors import InvalidArgument
 from gateway.idempotency import IdempotencyKeyReused
 from gateway.writes import command_id
-from projections.flags import condition_segments, rule_segments
+from projections.flags import rule_segments
 from readmodels.diff import Change, diff
-from readmodels.history import REDACTED, Stored, fold_with_changes, merge_fold, state_document
+from readmodels.history import REDACTED, fold_with_changes, merge_fold, state_document
 from schemas.http_flags import CreateFlagBody, HashingConfigBody, RuleBody, ServeBody
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
@@ -104,7 +106,7 @@ def test_segment_references_are_found_anywhere_in_a_condition() -> None:
             Or((Not(seg("b")), Leaf(Attribute("user", "x"), Op.EQ, "c"))),
         )
     )
-    assert condition_segments(tree) == {"a", "b"}
+    assert segment_refs(tree) == {"a", "b"}
     rules = (Rule(id="r", condition=tree, serve=Serve(variant_key="on")),)
     assert rule_segments(rules) == ["a", "b"]
 
@@ -156,16 +158,16 @@ def test_status_spellings_and_pending_results() -> None:
     assert pending.variant_results == []
 
 
-def _stored(position: int, event: Any, stream_type: str) -> Stored:
-    return Stored(
+def _stored(position: int, event: Any, stream_type: str) -> RecordedEvent:
+    return RecordedEvent(
         position=position,
         stream_id=event.stream_id,
         stream_type=stream_type,
         version=event.version,
+        event_id=uuid4(),
         type=type(event).__struct_config__.tag,
-        data=msgspec.json.encode(event).decode(),
-        actor="ann",
-        environment_id=None,
+        data=msgspec.json.encode(event),
+        metadata=Metadata(actor="ann"),
         recorded_at=NOW,
     )
 

@@ -26,7 +26,8 @@ from domain.errors import (
     LastActiveSdkKey,
     ProjectNotFound,
 )
-from domain.tenancy import emails, users
+from domain.tenancy import email as emails
+from domain.tenancy import user as users
 from domain.tenancy.commands import (
     AcceptInvitation,
     ChangePassword,

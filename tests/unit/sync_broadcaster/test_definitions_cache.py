@@ -6,8 +6,8 @@ import asyncio
 
 from domain.context import ContextSet
 from domain.event_definitions.events import EventDefinitionCreated, EventDefinitionDeleted, MetricValueType
-from domain.flags.definition import flag_stream
 from domain.flags.events import FlagDetailsUpdated
+from domain.flags.flag import flag_stream
 from domain.flags.model import ErrorCode, Reason
 from domain.ids import stream_id
 from readmodels.definitions import DefinitionsCache

@@ -8,8 +8,8 @@ from collections.abc import Sequence
 from hypothesis import given
 from hypothesis import strategies as st
 
+from domain.envelope import RecordedEvent
 from readmodels.definitions import DefinitionsCache
-from readmodels.definitions_log import StoredEvent
 from readmodels.misses import MissCache
 from tests.unit.sync_broadcaster.world import MemoryLog, World
 
@@ -21,7 +21,7 @@ class CountingLog:
         self.log = log
         self.reads = 0
 
-    async def read_all(self, after_position: int, limit: int = 1000) -> Sequence[StoredEvent]:
+    async def read_all(self, after_position: int, limit: int = 1000) -> Sequence[RecordedEvent]:
         self.reads += 1
         return await self.log.read_all(after_position, limit)
 
@@ -97,7 +97,7 @@ def test_a_miss_expires_after_its_ttl() -> None:
 class SlowLog(CountingLog):
     """Reads that take a moment, so concurrent callers overlap."""
 
-    async def read_all(self, after_position: int, limit: int = 1000) -> Sequence[StoredEvent]:
+    async def read_all(self, after_position: int, limit: int = 1000) -> Sequence[RecordedEvent]:
         await asyncio.sleep(0.01)
         return await super().read_all(after_position, limit)
 

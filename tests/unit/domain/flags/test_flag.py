@@ -24,7 +24,7 @@ from domain.errors import (
     VariantValueTypeMismatch,
     VersionMismatch,
 )
-from domain.flags import definition as flags
+from domain.flags import flag as flags
 from domain.flags.commands import (
     AddVariant,
     ArchiveFlag,
@@ -35,7 +35,7 @@ from domain.flags.commands import (
     UpdateFlagDetails,
     UpdateVariant,
 )
-from domain.flags.definition import Flag, flag_stream
+from domain.flags.flag import Flag, flag_stream
 from domain.flags.model import ValueType, Variant
 from domain.flags.validation import value_matches
 from tests.unit.domain.harness import NOW, Step, current, drive

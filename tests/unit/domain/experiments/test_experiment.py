@@ -27,21 +27,22 @@ from domain.errors import (
     UnknownVariant,
     WeightsNotSummingTo100,
 )
-from domain.experiments import deciders as xp
-from domain.experiments.deciders import TRANSITIONS, iteration_id
-from domain.experiments.events import (
+from domain.experiments import experiment as xp
+from domain.experiments.commands import (
     CreateExperiment,
     DeleteExperiment,
+    TransitionExperiment,
+    UpdateExperiment,
+)
+from domain.experiments.events import (
     ExperimentCreated,
     ExperimentIterationEnded,
     ExperimentIterationStarted,
     ExperimentStatus,
     ExperimentStatusChanged,
     ExperimentUpdated,
-    TransitionExperiment,
-    UpdateExperiment,
 )
-from domain.experiments.state import Experiment, evolve, replay
+from domain.experiments.experiment import TRANSITIONS, Experiment, evolve, iteration_id, replay
 from domain.flags.model import Bucket
 from tests.unit.domain.harness import NOW, Step, at, current, drive, round_trip
 

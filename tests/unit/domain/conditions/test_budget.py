@@ -30,10 +30,10 @@ from domain.conditions.segments import MAX_SEGMENT_EVALUATIONS, StaticSegments
 from domain.context import ContextSet
 from domain.errors import EvaluationBudgetExceeded, InvalidArgument
 from domain.evaluation import evaluate
-from domain.flags import definition as flags
+from domain.flags import flag as flags
 from domain.flags.commands import CreateFlag, ReplaceFlagRules, SetFlagEnabled
-from domain.flags.config import FlagEnvConfig, change_config
 from domain.flags.events import FlagDisabled
+from domain.flags.flag_config import FlagEnvConfig, change_config
 from domain.flags.model import FlagConfig, FlagDefinition, Rule, RuleSegment, Serve, ValueType, Variant
 from domain.flags.validation import check_config, check_segment_budget
 from tests.unit.domain.harness import NOW, current

@@ -1,4 +1,4 @@
-"""Projects, environments and their SDK keys."""
+"""Environments and their SDK keys (domain.tenancy.environment, domain.tenancy.sdk_keys)."""
 
 from __future__ import annotations
 
@@ -14,22 +14,19 @@ from domain.errors import (
     EnvironmentNotFound,
     InvalidArgument,
     LastActiveSdkKey,
-    ProjectAlreadyExists,
     SdkKeyAlreadyExists,
     SdkKeyAlreadyRevoked,
     SdkKeyNotFound,
 )
-from domain.tenancy import environments, projects
+from domain.tenancy import environment as environments
 from domain.tenancy.commands import (
     CreateEnvironment,
-    CreateProject,
     IssueSdkKey,
     RenameEnvironment,
-    RenameProject,
     RevokeSdkKey,
     TenancyCommand,
 )
-from domain.tenancy.environments import Environment
+from domain.tenancy.environment import Environment
 from domain.tenancy.events import EnvironmentEvent
 from domain.tenancy.sdk_keys import SDK_KEY_PREFIX, display_prefix, hash_sdk_key, matches, raw_sdk_key
 from tests.unit.domain.harness import NOW, at, current, drive, step
@@ -39,26 +36,6 @@ ORG, PROJECT, ENV = uuid4(), uuid4(), uuid4()
 
 def _cmd() -> UUID:
     return uuid4()
-
-
-def test_project_names_are_unique_in_an_org_ignoring_case() -> None:
-    create = CreateProject(command_id=_cmd(), project_id=PROJECT, org_id=ORG, name="Web")
-    with pytest.raises(ProjectAlreadyExists):
-        projects.create_project(None, create, NOW, taken_names=frozenset({"web"}))
-    project = current(
-        projects.create_project(None, create, NOW, taken_names=frozenset({"api"})), projects.replay
-    )
-    with pytest.raises(ProjectAlreadyExists):
-        projects.create_project(project, create, NOW)
-    rename = RenameProject(command_id=_cmd(), project_id=PROJECT, name="Web")
-    assert projects.rename_project(project, rename, NOW, taken_names=frozenset({"Web"})) == []
-    with pytest.raises(ProjectAlreadyExists):
-        projects.rename_project(
-            project,
-            RenameProject(command_id=_cmd(), project_id=PROJECT, name="API"),
-            NOW,
-            taken_names=frozenset({"Web", "api"}),
-        )
 
 
 def _env() -> Environment:

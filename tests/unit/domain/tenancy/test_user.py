@@ -1,4 +1,4 @@
-"""Organisations, email claims, users and memberships."""
+"""Users, their email claims and memberships (domain.tenancy.user, domain.tenancy.email)."""
 
 from __future__ import annotations
 
@@ -10,27 +10,23 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from domain.errors import (
-    BlankName,
     EmailAlreadyClaimed,
     FailedPrecondition,
     MembershipNotFound,
     MissingPasswordHash,
-    OrgAlreadyExists,
-    OrgNotFound,
     UserAlreadyExists,
     UserNotFound,
 )
 from domain.ids import stream_id
-from domain.tenancy import emails, orgs, users
+from domain.tenancy import email as emails
+from domain.tenancy import user as users
 from domain.tenancy.commands import (
     ChangePassword,
     ClaimEmail,
-    CreateOrg,
     RegisterUser,
     ReleaseEmail,
     RemoveMembership,
     RemoveUser,
-    RenameOrg,
     RenameUser,
     SetMembership,
     TenancyCommand,
@@ -51,29 +47,6 @@ ORG, USER = uuid4(), uuid4()
 
 def _cmd() -> UUID:
     return uuid4()
-
-
-def test_creating_an_org_twice_is_refused() -> None:
-    events = orgs.create_org(None, CreateOrg(command_id=_cmd(), org_id=ORG, name=" Acme "), NOW)
-    org = current(events, orgs.replay)
-    assert (org.name, org.is_system, org.version) == ("Acme", False, 1)
-    with pytest.raises(OrgAlreadyExists):
-        orgs.create_org(org, CreateOrg(command_id=_cmd(), org_id=ORG, name="Acme"), NOW)
-
-
-def test_renaming_orgs() -> None:
-    org = current(
-        orgs.create_org(None, CreateOrg(command_id=_cmd(), org_id=ORG, name="Acme"), NOW), orgs.replay
-    )
-    assert orgs.rename_org(org, RenameOrg(command_id=_cmd(), org_id=ORG, name="Acme"), NOW) == []
-    with pytest.raises(BlankName):
-        orgs.rename_org(org, RenameOrg(command_id=_cmd(), org_id=ORG, name=" "), NOW)
-    with pytest.raises(OrgNotFound):
-        orgs.rename_org(None, RenameOrg(command_id=_cmd(), org_id=ORG, name="B"), NOW)
-
-
-def test_the_system_org_id_is_fixed() -> None:
-    assert stream_id("org", "system") == orgs.SYSTEM_ORG_ID
 
 
 def test_an_email_belongs_to_one_user_until_released() -> None:

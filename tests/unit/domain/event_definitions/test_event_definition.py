@@ -15,16 +15,14 @@ from domain.errors import (
     InvalidKey,
     MetricValueTypeChange,
 )
-from domain.event_definitions import definition as defs
-from domain.event_definitions.events import (
+from domain.event_definitions import event_definition as defs
+from domain.event_definitions.commands import (
     CreateEventDefinition,
     DeleteEventDefinition,
     EventDefinitionCommand,
-    EventDefinitionCreated,
-    EventDefinitionEvent,
-    MetricValueType,
     UpdateEventDefinition,
 )
+from domain.event_definitions.events import EventDefinitionCreated, EventDefinitionEvent, MetricValueType
 from tests.unit.domain.harness import NOW, current, drive, step
 
 ENV = uuid4()

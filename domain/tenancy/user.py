@@ -1,7 +1,7 @@
 """The user aggregate with its organisation memberships: state, fold and deciders.
 
 Memberships live in the user's stream so registering a user and joining the first organisation is one
-atomic decision. Emails are made unique by the separate claim stream (`domain.tenancy.emails`), which the
+atomic decision. Emails are made unique by the separate claim stream (`domain.tenancy.email`), which the
 handler claims first.
 """
 

@@ -23,8 +23,8 @@ from domain.errors import (
     VersionMismatch,
     WeightsNotSummingTo100,
 )
-from domain.flags import config as configs
-from domain.flags import definition as flags
+from domain.flags import flag as flags
+from domain.flags import flag_config as configs
 from domain.flags.commands import (
     ConfigureFlag,
     CreateFlag,
@@ -35,7 +35,6 @@ from domain.flags.commands import (
     SetFlagHashing,
     SetOffVariant,
 )
-from domain.flags.config import ConfigChange, FlagEnvConfig, change_config
 from domain.flags.events import (
     FlagConfigCreated,
     FlagConfigEvent,
@@ -46,6 +45,7 @@ from domain.flags.events import (
     FlagOffVariantChanged,
     FlagRulesReplaced,
 )
+from domain.flags.flag_config import ConfigChange, FlagEnvConfig, change_config
 from domain.flags.model import Allocation, Bucket, FlagConfig, Rule, Serve, ValueType, Variant
 from domain.flags.validation import check_config
 from tests.unit.domain.harness import NOW, Step, current, drive

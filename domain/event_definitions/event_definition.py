@@ -20,15 +20,17 @@ from domain.errors import (
     MetricValueTypeChange,
     check_version,
 )
-from domain.event_definitions.events import (
+from domain.event_definitions.commands import (
     CreateEventDefinition,
     DeleteEventDefinition,
+    UpdateEventDefinition,
+)
+from domain.event_definitions.events import (
     EventDefinitionCreated,
     EventDefinitionDeleted,
     EventDefinitionEvent,
     EventDefinitionUpdated,
     MetricValueType,
-    UpdateEventDefinition,
 )
 from domain.ids import check_key, stream_id
 

@@ -23,7 +23,7 @@ from domain.errors import (
     UnknownSegment,
 )
 from domain.segments import segment as segments
-from domain.segments.events import (
+from domain.segments.commands import (
     AddSegmentMembers,
     CreateSegment,
     DeleteSegment,
@@ -31,13 +31,15 @@ from domain.segments.events import (
     ReplaceSegmentCondition,
     ReplaceSegmentMembers,
     SegmentCommand,
+    UpdateSegment,
+)
+from domain.segments.events import (
     SegmentCreated,
     SegmentEvent,
     SegmentKind,
     SegmentMembersAdded,
     SegmentMembersCleared,
     SegmentMembersRemoved,
-    UpdateSegment,
 )
 from domain.segments.members import MEMBER_BATCH_BYTES, MEMBER_BATCH_SIZE, batches, key_bytes
 from domain.segments.segment import Segment

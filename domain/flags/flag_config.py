@@ -25,7 +25,6 @@ from domain.flags.commands import (
     SetFlagHashing,
     SetOffVariant,
 )
-from domain.flags.definition import Flag, live_flag
 from domain.flags.events import (
     FlagConfigCreated,
     FlagConfigDeleted,
@@ -37,6 +36,7 @@ from domain.flags.events import (
     FlagOffVariantChanged,
     FlagRulesReplaced,
 )
+from domain.flags.flag import Flag, live_flag
 from domain.flags.model import FlagConfig, FlagDefinition, Serve
 from domain.flags.validation import check_config
 from domain.ids import stream_id
