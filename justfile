@@ -12,8 +12,21 @@ up *ARGS:
     {{py}} -m stitchd up {{ARGS}}
 
 # every check CI runs: the lock, lint, types, the SDK at its lowest versions, then every test
-test: lock-check lint typecheck test-sdk-lowest
+test: system-deps lock-check lint typecheck test-sdk-lowest
     {{py}} -m pytest tests -p no:randomly
+
+# Debian packages outside the lock: xmlsec1 (SAML signatures, gateway/saml). Installed when missing and
+# root with apt-get (idempotent: nothing happens when it is there); otherwise says what to install.
+system-deps:
+    if ! command -v xmlsec1 >/dev/null; then \
+        if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+            echo "installing the Debian package xmlsec1 ..." >&2; \
+            apt-get install -y -q xmlsec1 >/dev/null 2>&1 \
+                || { apt-get update -q >/dev/null && apt-get install -y -q xmlsec1 >/dev/null; }; \
+        else \
+            echo "xmlsec1 is missing: install the Debian package xmlsec1 (SAML login needs it)" >&2; exit 1; \
+        fi; \
+    fi
 
 # the SDK's own tests in an install of the SDK alone, at the lowest versions its ranges allow
 test-sdk-lowest:
@@ -45,7 +58,7 @@ fresh-clone-test:
     {{py}} tools/fresh_clone_test.py
 
 # unit tests only: no services needed
-test-unit:
+test-unit: system-deps
     {{py}} -m pytest tests/unit
 
 # ruff lint and format check

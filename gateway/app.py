@@ -46,6 +46,7 @@ from gateway.openapi import finalize_openapi
 from gateway.positions import parsed_position, requested_position
 from gateway.probes import PROBE_ROUTES
 from gateway.query import check_query
+from gateway.saml.routes import SamlLoginController
 from gateway.sdk_connections import SdkConnectionController
 from gateway.sdk_key_aliases import SdkKeyAliasController, SdkKeyRevokeAlias
 from gateway.segments import SegmentController
@@ -94,6 +95,7 @@ def route_handlers() -> list[ControllerRouterHandler]:
         AuthProviderController,  # helper-sso
         SsoSettingsController,  # helper-sso
         SsoLoginController,  # helper-sso
+        SamlLoginController,  # helper-saml
     ]
 
 

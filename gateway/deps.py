@@ -21,6 +21,8 @@ from gateway.auth.throttle import LoginThrottle
 from gateway.auth.tokens import TokenSettings
 from gateway.exposure_buffer import DEFAULT_MAX_PENDING
 from gateway.ratelimit import LimitSettings
+from gateway.saml.metadata import MetadataCache
+from gateway.saml.settings import SamlSettings
 from gateway.sso.jwks import OidcCache
 from gateway.sso.secrets import SecretBox, derive_key
 from gateway.sso.settings import SsoSettings
@@ -89,6 +91,8 @@ class GatewayDeps:
     vault: IdentityVault | None = None  # helper-auth: None = the vault tables behind `db`
     sso: SsoSettings = field(default_factory=SsoSettings)  # issue 13: STITCHD_SSO_* settings
     oidc: OidcCache | None = None  # issuers' discovery and keys; None = one per deps object
+    saml: SamlSettings = field(default_factory=SamlSettings)  # issue 13 part 3: STITCHD_SAML_* settings
+    saml_metadata: MetadataCache | None = None  # IdP metadata fetched by URL; None = one per deps object
 
     @property
     def exposures(self) -> IngestPublisher | None:
@@ -120,6 +124,14 @@ class GatewayDeps:
             object.__setattr__(self, "oidc", OidcCache())
         assert self.oidc is not None
         return self.oidc
+
+    def saml_metadata_cache(self) -> MetadataCache:
+        """The cache given, else one per deps object (one gateway process = one cache)."""
+        if self.saml_metadata is None:
+            cache = MetadataCache(cache_seconds=self.saml.metadata_cache_seconds)
+            object.__setattr__(self, "saml_metadata", cache)
+        assert self.saml_metadata is not None
+        return self.saml_metadata
 
     def login_throttle(self) -> LoginThrottle:
         """The throttle given, else one per deps object (one gateway process = one set of buckets)."""

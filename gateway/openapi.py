@@ -51,7 +51,10 @@ _DESCRIPTIONS = {
     ),
     500: "INTERNAL: unexpected failure (no details are exposed)",
     502: "UNAVAILABLE: the identity provider could not be reached or answered badly",
-    503: "UNAVAILABLE: the gateway is at capacity (MAX_CONCURRENCY); retry, see Retry-After",
+    503: (
+        "UNAVAILABLE: the gateway is at capacity (MAX_CONCURRENCY; retry, see Retry-After),"
+        " or lacks what the route needs (xmlsec1 for SAML signatures)"
+    ),
 }
 
 
@@ -85,7 +88,7 @@ def _statuses(method: str, op: Operation, path: str) -> list[int]:
     if path.startswith(_CREDENTIAL_PATHS):  # open routes that check a password or a token
         statuses += [401, 403]  # 403: not a member there, or SSO_REQUIRED (issue 13)
     if path.startswith(_SSO_LOGIN_PATHS):  # a provider named in the body; logins in flight are bounded
-        statuses += [404, 502]
+        statuses += [404, 429, 502]
     return sorted(set(statuses))
 
 

@@ -34,6 +34,7 @@ from gateway.evaluate import DEFINITIONS_STATE, definitions_loaded, start_defini
 from gateway.exposures import jetstream_ingest
 from gateway.probes import PROBES_STATE
 from gateway.ratelimit import LimitSettings
+from gateway.saml.settings import SamlSettings
 from gateway.sso.settings import SsoSettings
 from projections.registry import PROJECTIONS
 from stitchd.processes import Resources
@@ -69,6 +70,15 @@ def sso_settings(settings: Settings) -> SsoSettings:
     )
 
 
+def saml_settings_of(settings: Settings) -> SamlSettings:
+    """The SAML login's knobs from the process settings (STITCHD_SAML_*)."""
+    return SamlSettings(
+        skew_seconds=settings.saml_clock_skew_seconds,
+        max_response_bytes=settings.saml_max_response_bytes,
+        metadata_cache_seconds=settings.saml_metadata_cache_seconds,
+    )
+
+
 @asynccontextmanager
 async def gateway_deps(settings: Settings, database_url: str) -> AsyncIterator[GatewayDeps]:
     """Open the store and the read pool for the block; the JWT secret comes from settings or the data dir."""
@@ -95,6 +105,7 @@ async def gateway_deps(settings: Settings, database_url: str) -> AsyncIterator[G
             settings=gateway_settings(settings),
             quotas=quotas,
             sso=sso_settings(settings),
+            saml=saml_settings_of(settings),
         )
     finally:
         await pool.close()

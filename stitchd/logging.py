@@ -19,6 +19,10 @@ REDACTED = "[REDACTED]"
 MAX_MESSAGE_CHARS = 8192
 MAX_TRACEBACK_CHARS = 65536
 QUIET_LOGGERS = ("pgserver",)  # third-party loggers whose INFO lines are start-up chatter
+# Third-party loggers that write personal data at every level (pysaml2 logs NameIDs, attribute values
+# and whole SAML documents, errors included): silenced whatever LOG_LEVEL says. gateway.saml logs why
+# a login was refused, without the document.
+SILENT_LOGGERS = ("saml2",)
 # Each pattern is linear in the text it scans (issue 9 item 15): a match may start only where a run of
 # its characters starts (a lookbehind, not `\b`, which fires inside `a-a-a-...`), every repetition is
 # possessive (`*+`, `++`: no backtracking into it), and what follows a run is one fixed character. So a
@@ -126,6 +130,8 @@ def configure_logging(settings: Settings, stream: TextIO | None = None) -> loggi
     root.setLevel(_level(settings.log_level))
     for chatty in QUIET_LOGGERS:
         logging.getLogger(chatty).setLevel(max(logging.WARNING, root.level))
+    for leaky in SILENT_LOGGERS:
+        logging.getLogger(leaky).setLevel(logging.CRITICAL + 1)
     return handler
 
 

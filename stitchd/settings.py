@@ -105,6 +105,10 @@ class Settings:
     trusted_proxies: str = ""  # STITCHD_TRUSTED_PROXIES: IPs/CIDRs whose X-Forwarded-For counts
     password_hash_concurrency: int = 4  # STITCHD_PASSWORD_HASH_CONCURRENCY: argon2 hashings at once
     session_max_age_hours: int = 720  # STITCHD_SESSION_MAX_AGE_HOURS: absolute lifetime of a login session
+    # --- SAML login (issue 13, part 3; gateway/saml) ---
+    saml_clock_skew_seconds: int = 60  # STITCHD_SAML_CLOCK_SKEW_SECONDS: NotBefore/NotOnOrAfter slack
+    saml_max_response_bytes: int = 262_144  # STITCHD_SAML_MAX_RESPONSE_BYTES: decoded SAMLResponse bound
+    saml_metadata_cache_seconds: int = 3600  # STITCHD_SAML_METADATA_CACHE_SECONDS: IdP metadata by URL
     # --- operability (helper-ops): probes, metrics, rate limits ---------------------------------------
     admin_port: int | None = None  # STITCHD_ADMIN_PORT (9100 from the environment); None: no admin server
     enable_metrics: bool = True
@@ -145,6 +149,9 @@ class Settings:
             trusted_proxies=_networks(e, "STITCHD_TRUSTED_PROXIES"),
             password_hash_concurrency=_count(e, "STITCHD_PASSWORD_HASH_CONCURRENCY", 4),
             session_max_age_hours=_count(e, "STITCHD_SESSION_MAX_AGE_HOURS", 720),
+            saml_clock_skew_seconds=_count(e, "STITCHD_SAML_CLOCK_SKEW_SECONDS", 60),
+            saml_max_response_bytes=_count(e, "STITCHD_SAML_MAX_RESPONSE_BYTES", 262_144),
+            saml_metadata_cache_seconds=_count(e, "STITCHD_SAML_METADATA_CACHE_SECONDS", 3600),
             admin_port=_admin_port(e),
             enable_metrics=_bool(e, "ENABLE_METRICS", True),
             max_flag_series=_count(e, "STITCHD_METRICS_MAX_FLAG_SERIES", 10_000),

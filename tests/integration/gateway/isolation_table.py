@@ -128,6 +128,15 @@ def check_body(w: World) -> dict[str, Any]:
     return {"segment_key": w.segment, "context_key": f"member-{w.marker}"}
 
 
+# SAML login (issue 13 part 3): open like every login route; they name a provider, never a tenant's data.
+OPEN |= {
+    "POST /v1/auth/saml/sso",
+    "POST /v1/auth/saml/acs",
+    "POST /v1/auth/saml/{provider_id}/acs",
+    "GET /v1/auth/saml/{provider_id}/metadata",
+}
+
+
 MATRIX: dict[str, Entry] = {
     "PUT /v1/auth/password": own_route(
         {400, 401, 403}, lambda w: {"new_password": "n" * 12, "current_password": "wrong"}

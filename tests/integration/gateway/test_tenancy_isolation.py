@@ -24,6 +24,15 @@ OPEN_ROUTES = {"/v1/auth/login", "/v1/auth/refresh", "/v1/admin/seed-user", "/he
 OPEN_ROUTES |= {"/v1/auth/providers", "/v1/auth/oidc/authorize", "/v1/auth/oidc/callback"}
 
 
+# SAML login (issue 13 part 3): open by design; tests/integration/saml covers them against a real IdP.
+OPEN_ROUTES |= {
+    "/v1/auth/saml/sso",
+    "/v1/auth/saml/acs",
+    "/v1/auth/saml/{provider_id}/acs",
+    "/v1/auth/saml/{provider_id}/metadata",
+}
+
+
 def _ids(b: Tenant, b_user: str) -> dict[str, str]:
     return {
         "env_id": str(b.environment_id),

@@ -15,6 +15,12 @@ from stitchd.gateway_main import openapi_document, openapi_main
 OPEN_ROUTES = {"/v1/auth/login", "/v1/auth/refresh", "/v1/admin/seed-user", "/healthz"}
 # Single sign-on (issue 13): a login page calls these before anyone is logged in.
 OPEN_ROUTES |= {"/v1/auth/providers", "/v1/auth/oidc/authorize", "/v1/auth/oidc/callback"}
+OPEN_ROUTES |= {
+    "/v1/auth/saml/sso",
+    "/v1/auth/saml/acs",
+    "/v1/auth/saml/{provider_id}/acs",
+    "/v1/auth/saml/{provider_id}/metadata",
+}
 METHODS = ("get", "post", "put", "patch", "delete")
 OFREP_KEYS = {"ofrep_api_key", "sdk_key_bearer"}  # the SDK key in OFREP providers' header forms
 
