@@ -81,10 +81,7 @@ async def flag_as_of(deps: GatewayDeps, env: EnvironmentScope, key: str, positio
     stream = cfg.flag_config_stream(env.environment_id, key)
     config, _, p2 = await history.state_as_of(deps.db, stream, position=position)
     definition = cfg.definition_of(flag, config, env.environment_id)
-    return flag_view(
-        definition, name=flag.name, description=flag.description, definition_version=flag.version,
-        position=max(p1, p2),
-    )  # fmt: skip
+    return flag_view(definition, flag, position=max(p1, p2))
 
 
 class AuditController(Controller):

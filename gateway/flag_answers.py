@@ -45,13 +45,7 @@ async def answer(deps: GatewayDeps, scope: Scope, key: str, outcome: Outcome) ->
     config = outcome.state(cfg.flag_config_stream(scope.environment_id, key))
     definition = cfg.definition_of(flag, config, scope.environment_id)
     position = await deps.settle(outcome.position)
-    view = views.flag_view(
-        definition,
-        name=flag.name,
-        description=flag.description,
-        definition_version=flag.version,
-        position=position,
-    )
+    view = views.flag_view(definition, flag, position=position)
     row = await rm.flag_in_environment(
         deps.db, project_id=scope.project_id, environment_id=scope.environment_id, key=key
     )
@@ -61,9 +55,7 @@ async def answer(deps: GatewayDeps, scope: Scope, key: str, outcome: Outcome) ->
 def row_view(row: rm.FlagRow) -> FlagView:
     return views.flag_view(
         row.definition,
-        name=row.name,
-        description=row.description,
-        definition_version=row.definition_version,
+        row.flag,
         position=row.position,
         created_at=row.created_at,
         updated_at=row.updated_at,

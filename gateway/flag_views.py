@@ -10,6 +10,7 @@ from commands.flags import PatchFlagDetails
 from commands.streams import Scope
 from domain.events import Command
 from domain.flags.commands import SetFallthrough, SetFlagEnabled, SetOffVariant
+from domain.flags.flag import Flag
 from domain.flags.model import (
     Allocation,
     Bucket,
@@ -105,22 +106,21 @@ def serve_view(s: Serve) -> ServeView:
 
 def flag_view(
     d: FlagDefinition,
+    flag: Flag,
     *,
-    name: str,
-    description: str,
-    definition_version: int,
     position: int,
     created_at: datetime | None = None,
     updated_at: datetime | None = None,
 ) -> FlagView:
-    """A flag as one environment sees it."""
+    """A flag as one environment sees it: `d` its evaluation definition there, `flag` the project-level
+    state (the aggregate's fold, so a new project-level field needs no change outside this view)."""
     c: FlagConfig = d.config
     return FlagView(
         key=d.key,
         project_id=d.project_id,
         environment_id=d.environment_id,
-        name=name,
-        description=description,
+        name=flag.name,
+        description=flag.description,
         value_type=d.value_type.value,
         variants=[
             VariantView(key=v.key, value=v.value, name=v.name, description=v.description) for v in d.variants
@@ -135,7 +135,7 @@ def flag_view(
         hashing=hashing_view(c.hashing),
         archived=d.archived,
         version=d.version,
-        definition_version=definition_version,
+        definition_version=flag.version,
         position=position,
         created_at=created_at,
         updated_at=updated_at,

@@ -12,6 +12,7 @@ from uuid import UUID
 
 import msgspec
 
+from domain.flags.flag import Flag
 from domain.flags.model import FlagConfig, FlagDefinition, Serve, ValueType, Variant
 from readmodels.db import ReadDb
 from readmodels.rows import dict_rows, json_bytes
@@ -21,17 +22,15 @@ class FlagRow(msgspec.Struct, frozen=True, kw_only=True):
     """One flag as seen from one environment; `version` is the environment's config stream version."""
 
     definition: FlagDefinition
-    name: str
-    description: str
+    flag: Flag  # the project-level state (name, description, definition version, ...), as folded
     version: int
-    definition_version: int
     position: int
     created_at: datetime
     updated_at: datetime
 
 
 _SELECT = """
-SELECT d.project_id, d.flag_key, d.value_type, d.variants::text AS variants,
+SELECT d.stream_id, d.project_id, d.flag_key, d.value_type, d.variants::text AS variants,
        d.name, d.description, d.archived,
        d.version AS definition_version, d.position AS d_position, d.created_at, d.updated_at AS d_updated,
        f.definition::text AS definition, f.version, f.position AS f_position, f.updated_at AS f_updated
@@ -68,12 +67,21 @@ def _row(r: dict[str, Any], environment_id: UUID) -> FlagRow:
         archived=bool(r["archived"]),
     )
     updated = max(r["d_updated"], r["f_updated"]) if r["f_updated"] is not None else r["d_updated"]
-    return FlagRow(
-        definition=definition,
+    flag = Flag(
+        id=r["stream_id"],
+        version=int(r["definition_version"]),
+        project_id=r["project_id"],
+        key=r["flag_key"],
+        value_type=definition.value_type,
+        variants=variants,
         name=r["name"],
         description=r["description"],
+        archived=definition.archived,
+    )
+    return FlagRow(
+        definition=definition,
+        flag=flag,
         version=version,
-        definition_version=int(r["definition_version"]),
         position=max(int(r["d_position"]), int(r["f_position"] or 0)),
         created_at=r["created_at"],
         updated_at=updated,
