@@ -12,6 +12,7 @@ them alike. Run alone with `python -m tests.bench.bench_ofrep`.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from dataclasses import replace
 from typing import Any, Final, cast
@@ -40,6 +41,7 @@ def bare() -> dict[str, object]:
 
 def run(requests: int = REQUESTS) -> list[Row]:
     """Rows of name, value, unit, baseline_name, baseline_value, ratio (`requests` per route)."""
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one INFO line per request would drown the table
     return asyncio.run(_run(requests))
 
 
