@@ -3,8 +3,8 @@
 The read side of "what did this environment serve": the `definitions` routes (now or as of a sequence
 or a time) and `stitchd export` answer it as the one document format (schemas/definitions_document.py,
 via gateway.definitions_source); their diff compares two of these. It is built by the same fold the
-SDK sync and the gateway's DefinitionsCache use (readmodels.definitions_fold.Folder), over the environment's events up
-to a position, so `as_of_sequence=N` is exactly what an SDK at sequence N held.
+SDK sync and the gateway's DefinitionsCache use (readmodels.definitions_fold.Folder), over the
+environment's events up to a position, so `as_of_sequence=N` is exactly what an SDK at sequence N held.
 """
 
 from __future__ import annotations
