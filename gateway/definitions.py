@@ -1,7 +1,9 @@
 """GET /v1/environments/{env_id}/definitions (now, or as of a sequence or a time) and their diff.
 
-The document (readmodels.definitions_document) is what an SDK of the environment held at that point:
-every flag with the segments it references, folded from the event log as the sync does.
+The document (schemas/definitions_document.py, built by gateway.definitions_source) is what an SDK of
+the environment held at that point: every flag with the segments it references, folded from the event
+log as the sync does. It is byte for byte what `stitchd export` writes (bar indentation), and an SDK
+bootstraps from it.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from litestar.di import NamedDependency
 from litestar.params import FromQuery, QueryParameter
 
 from gateway.auth.guards import BEARER, EnvironmentScope, tenant_reader
+from gateway.definitions_source import definitions_document
 from gateway.deps import GatewayDeps
 from gateway.query import PositionQuery
 from readmodels import history
@@ -23,6 +26,7 @@ from readmodels.definitions_document import (
     definitions_as_of,
     diff_documents,
 )
+from schemas import definitions_document as document_format
 from schemas.http_types import INT64_MAX
 
 From = Annotated[
@@ -57,9 +61,15 @@ class DefinitionsController(Controller):
         deps: NamedDependency[GatewayDeps],
         as_of_sequence: PositionQuery = None,
         as_of: FromQuery[datetime | None] = None,
-    ) -> DefinitionsDocument:
+    ) -> document_format.DefinitionsDocument:
         """The environment's whole definition as its SDKs had it at `as_of_sequence` / `as_of` (else now)."""
-        return await document(deps, env_scope, await _bound(deps, as_of_sequence, as_of))
+        position = await _bound(deps, as_of_sequence, as_of)
+        return await definitions_document(
+            deps.db,
+            environment_id=env_scope.environment_id,
+            project_id=env_scope.project_id,
+            position=position,
+        )
 
     @get("/diff")
     async def diff(

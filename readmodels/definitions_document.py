@@ -1,9 +1,10 @@
 """The environment definitions document: every flag with the segments it references, as an SDK has it.
 
-One shape for every reader of "what did this environment serve": the `definitions` routes (now or as of
-a sequence or a time), their diff, and `stitchd export`. It is built by the same fold the SDK sync and
-the gateway's DefinitionsCache use (readmodels.definitions_fold.Folder), over the environment's events up
-to a position, so `as_of_sequence=N` is exactly what an SDK at sequence N held.
+The read side of "what did this environment serve": the `definitions` routes (now or as of a sequence
+or a time) and `stitchd export` answer it as the one document format (schemas/definitions_document.py,
+via gateway.definitions_source); their diff compares two of these. It is built by the same fold the
+SDK sync and the gateway's DefinitionsCache use (readmodels.definitions_fold.Folder), over the
+environment's events up to a position, so `as_of_sequence=N` is exactly what an SDK at sequence N held.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ class DefinitionsDocument(msgspec.Struct, frozen=True, kw_only=True):
     flags: tuple[FlagDefinition, ...] = ()
     rule_segments: tuple[RuleSegment, ...] = ()
     list_segments: tuple[ListSegmentMeta, ...] = ()
+    recorded_at_ms: int = 0  # when the change at `sequence` was recorded (definitions_as_of sets it)
 
 
 class ObjectChanges(msgspec.Struct, frozen=True, kw_only=True):
@@ -70,7 +72,9 @@ async def definitions_as_of(
         cur = await conn.execute(READ_DEFINITION_EVENTS, params)
         rows = [recorded_from_row(row) for row in await cur.fetchall()]
     events = ((r.position, decode_recorded(r)) for r in rows if r.type.startswith(RELEVANT_PREFIXES))
-    return document_of(environment_id, events)
+    doc = document_of(environment_id, events)
+    at = [r.recorded_at for r in rows if r.position == doc.sequence]
+    return msgspec.structs.replace(doc, recorded_at_ms=int(at[0].timestamp() * 1000)) if at else doc
 
 
 def _objects(doc: DefinitionsDocument) -> dict[str, Any]:

@@ -1,6 +1,8 @@
 """The definitions document: one environment's definitions at one sequence, as a JSON file.
 
-Written by `stitchd export`, read by the SDK at start (offline mode, bootstrap) and used as the SDK's
+The one document of "what an environment served": answered by `GET /v1/environments/{env}/definitions`
+(now or as of a sequence or a time; gateway.definitions_source builds it), written by `stitchd export`
+through that same function, read by the SDK at start (offline mode, bootstrap) and used as the SDK's
 durable cache (docs/sdk.md). It is the SDK snapshot itself: `flags`, `rule_segments` and
 `list_segments` are the snapshot SyncResponse's messages in proto3 JSON (flag_sync.proto), so a
 document evaluates exactly as the stream's snapshot at `sequence` does, and it always contains every
@@ -11,21 +13,32 @@ List-segment memberships are never in it (as on the stream: SDKs ask the gateway
      "written_at_ms": 1733600000000, "flags": [...], "rule_segments": [...], "list_segments": [...],
      "segment_references": {"checkout": ["beta"]}, "sdk_key_hash": null}
 
-`sdk_key_hash` is set in SDK cache files only: a hash naming the key that wrote it (never the key).
+`written_at_ms` is, in the route's and the export's documents, when the change at `sequence` was
+recorded (0 before any), so both give the same bytes for the same sequence; an SDK cache file holds
+when it was written. `sdk_key_hash` is set in SDK cache files only: a hash naming the key that wrote
+it (never the key).
 A decoder refuses (DocumentError) anything else: another format or version, another environment or
 key than expected, a body over its size bound, messages that are not the snapshot's.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, Final, TypeVar
+from uuid import UUID
 
 import betterproto
 import msgspec
 
 from domain.errors import DomainError
+from domain.flags.model import FlagDefinition, ListSegmentMeta, RuleSegment
 from domain.flags.validation import segment_refs
-from schemas.flag_wire import flag_from_proto
+from schemas.flag_wire import (
+    flag_from_proto,
+    flag_to_proto,
+    list_segment_meta_to_proto,
+    rule_segment_to_proto,
+)
 from schemas.generated.stitchd.flags import v1 as flags_pb
 from schemas.generated.stitchd.segments import v1 as segments_pb
 from schemas.wire import WireFormatError
@@ -67,13 +80,34 @@ def references(snapshot: flags_pb.SyncResponse) -> dict[str, list[str]]:
     return found
 
 
-def encode_document(
+def snapshot_of_definitions(
+    *,
+    environment_id: UUID,
+    sequence: int,
+    flags: Sequence[FlagDefinition],
+    rule_segments: Sequence[RuleSegment],
+    list_segments: Sequence[ListSegmentMeta],
+    server_timestamp_ms: int,
+) -> flags_pb.SyncResponse:
+    """The snapshot SyncResponse of an environment's definitions (the broadcaster's and the document's)."""
+    return flags_pb.SyncResponse(
+        flags=[flag_to_proto(f) for f in flags],
+        rule_segments=[rule_segment_to_proto(s) for s in rule_segments],
+        list_segments=[list_segment_meta_to_proto(s) for s in list_segments],
+        environment_id=str(environment_id),
+        sequence_number=sequence,
+        is_snapshot=True,
+        server_timestamp_ms=server_timestamp_ms,
+    )
+
+
+def document_of_snapshot(
     snapshot: flags_pb.SyncResponse, *, written_at_ms: int, sdk_key_hash: str | None = None
-) -> bytes:
+) -> DefinitionsDocument:
     """The document of a snapshot SyncResponse (as the broadcaster sends it, or as an SDK holds it)."""
     if not snapshot.is_snapshot:
         raise ValueError("a definitions document is made of a snapshot")
-    document = DefinitionsDocument(
+    return DefinitionsDocument(
         format=FORMAT,
         format_version=FORMAT_VERSION,
         environment_id=snapshot.environment_id,
@@ -85,7 +119,18 @@ def encode_document(
         segment_references=references(snapshot),
         sdk_key_hash=sdk_key_hash,
     )
+
+
+def encode(document: DefinitionsDocument) -> bytes:
+    """A document's file bytes (indented JSON; the route's body is the same JSON, unindented)."""
     return msgspec.json.format(msgspec.json.encode(document), indent=1)
+
+
+def encode_document(
+    snapshot: flags_pb.SyncResponse, *, written_at_ms: int, sdk_key_hash: str | None = None
+) -> bytes:
+    """The document file of a snapshot SyncResponse."""
+    return encode(document_of_snapshot(snapshot, written_at_ms=written_at_ms, sdk_key_hash=sdk_key_hash))
 
 
 def decode_document(

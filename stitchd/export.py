@@ -1,8 +1,9 @@
 """`stitchd export --environment <env id | project/env> [--output FILE]`: an environment's definitions
 document (schemas/definitions_document.py), for SDK offline mode and bootstrapping (docs/sdk.md).
 
-The document is built exactly as the broadcaster builds an SDK's snapshot: the event store folded
-into a DefinitionsCache, its snapshot of the environment as a SyncResponse (sync_broadcaster.wire).
+The document is made by the function that answers `GET /v1/environments/{env}/definitions`
+(gateway.definitions_source): the environment's events folded as the SDK sync folds them, so the file is
+that route's answer at the same sequence (indented), and an SDK bootstraps from either.
 It needs DATABASE_URL (or the embedded PostgreSQL of `stitchd up`); nothing else runs.
 """
 
@@ -11,21 +12,20 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-import time
 from pathlib import Path
 from typing import Any
 from uuid import UUID
 
 from psycopg_pool import AsyncConnectionPool
 
-from readmodels.definitions import DefinitionsCache
-from readmodels.definitions_log import PostgresEventLog
-from schemas.definitions_document import encode_document
+from gateway.definitions_source import definitions_document
+from schemas.definitions_document import encode
+from schemas.http_types import INT64_MAX
 from stitchd.settings import Settings
-from sync_broadcaster.wire import snapshot_message
 
+_BY_ID = "SELECT id, project_id FROM rm_environments WHERE id = %(env)s"
 _BY_NAME = (
-    "SELECT e.id FROM rm_environments e JOIN rm_projects p ON p.id = e.project_id"
+    "SELECT e.id, e.project_id FROM rm_environments e JOIN rm_projects p ON p.id = e.project_id"
     " WHERE (p.id::text = %(project)s OR p.name = %(project)s) AND (e.id::text = %(env)s OR e.name = %(env)s)"
 )
 
@@ -61,38 +61,41 @@ def main(argv: list[str]) -> int:
     return 0
 
 
-async def export(database_url: str, environment: str) -> bytes:
-    """The definitions document of `environment` (an id, or project/environment by id or name)."""
+async def export(database_url: str, environment: str, *, position: int = INT64_MAX) -> bytes:
+    """The definitions document of `environment` (an id, or project/environment by id or name) as of
+    store `position` (default: now)."""
     pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
         database_url, min_size=1, max_size=1, kwargs={"autocommit": True}, open=False
     )
     await pool.open(wait=True)
     try:
-        env_id = await resolve_environment(pool, environment)
-        cache = DefinitionsCache()
-        await cache.catch_up(PostgresEventLog(pool))
+        env_id, project_id = await resolve_environment(pool, environment)
+        document = await definitions_document(
+            pool, environment_id=env_id, project_id=project_id, position=position
+        )
     finally:
         await pool.close()
-    snapshot = cache.snapshot(env_id)
-    if snapshot is None:
-        raise ExportError(f"environment {env_id} not found")
-    now_ms = time.time_ns() // 1_000_000
-    return encode_document(snapshot_message(snapshot, now_ms), written_at_ms=now_ms)
+    return encode(document)
 
 
-async def resolve_environment(pool: AsyncConnectionPool[Any], environment: str) -> UUID:
-    """The environment an id names, or the one `project/environment` names (each an id or a name)."""
+async def resolve_environment(pool: AsyncConnectionPool[Any], environment: str) -> tuple[UUID, UUID]:
+    """The (environment, project) an id names, or that `project/environment` names (ids or names)."""
     project, sep, env = environment.partition("/")
     if not sep:
         try:
-            return UUID(environment)
+            UUID(environment)
         except ValueError:
             raise ExportError("--environment takes an environment id or <project>/<environment>") from None
+    query, params = (_BY_NAME, {"project": project, "env": env}) if sep else (_BY_ID, {"env": environment})
     async with pool.connection() as conn:
-        rows = await (await conn.execute(_BY_NAME, {"project": project, "env": env})).fetchall()
+        rows = await (await conn.execute(query, params)).fetchall()
     if not rows:
-        raise ExportError(f"no environment {env!r} in a project {project!r}")
+        raise ExportError(
+            f"environment {environment} not found"
+            if not sep
+            else f"no environment {env!r} in a project {project!r}"
+        )
     if len(rows) > 1:
         raise ExportError(f"{environment!r} names {len(rows)} environments; give the environment id")
-    found: UUID = rows[0][0]
+    found: tuple[UUID, UUID] = (rows[0][0], rows[0][1])
     return found

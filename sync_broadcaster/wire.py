@@ -13,6 +13,7 @@ from uuid import UUID
 from grpclib.encoding.proto import ProtoCodec
 
 from readmodels.definitions import Delta, Snapshot
+from schemas.definitions_document import snapshot_of_definitions
 from schemas.flag_wire import flag_to_proto, list_segment_meta_to_proto, rule_segment_to_proto
 from schemas.generated.stitchd.flags.v1 import SyncResponse
 from sync_broadcaster.requests import decode_request
@@ -48,13 +49,12 @@ class WireCodec(ProtoCodec):
 
 def snapshot_message(snapshot: Snapshot, now_ms: int) -> SyncResponse:
     """A full snapshot: replaces everything the SDK holds."""
-    return SyncResponse(
-        flags=[flag_to_proto(f) for f in snapshot.flags],
-        rule_segments=[rule_segment_to_proto(s) for s in snapshot.rule_segments],
-        list_segments=[list_segment_meta_to_proto(s) for s in snapshot.list_segments],
-        environment_id=str(snapshot.environment_id),
-        sequence_number=snapshot.sequence,
-        is_snapshot=True,
+    return snapshot_of_definitions(
+        environment_id=snapshot.environment_id,
+        sequence=snapshot.sequence,
+        flags=snapshot.flags,
+        rule_segments=snapshot.rule_segments,
+        list_segments=snapshot.list_segments,
         server_timestamp_ms=now_ms,
     )
 

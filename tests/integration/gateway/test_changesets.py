@@ -120,7 +120,7 @@ async def test_a_failure_after_the_first_streams_rows_leaves_nothing_and_a_retry
 
 
 def _unversioned(doc: dict[str, Any]) -> dict[str, Any]:
-    """A definitions document without stream versions and sequence (a revert adds new versions)."""
+    """A definitions document without stream versions, sequence and time (a revert adds new versions)."""
     return {k: [{f: v for f, v in o.items() if f != "version"} for o in doc[k]] for k in
             ("flags", "rule_segments", "list_segments")}  # fmt: skip
 
@@ -131,7 +131,9 @@ async def test_revert_restores_the_definitions_before_the_changeset(tenant: Tena
     before = await ok(await tenant.call("GET", f"{base}/definitions"))
     done = await ok(await tenant.call("POST", f"{base}/changesets", beta_changeset()), 201)
     during = await ok(await tenant.call("GET", f"{base}/definitions?as_of_sequence={done['position']}"))
-    assert during["flags"][0]["config"]["rules"][0]["condition"]["value"] == "beta"
+    assert during["format"] == "stitchd.definitions"  # the document `stitchd export` writes
+    assert during["segment_references"] == {BOOL_FLAG["key"]: ["beta"]}
+    assert [s["key"] for s in during["list_segments"]] == ["beta"]
     undone = await ok(await tenant.call("POST", f"{base}/changesets/{done['changeset_id']}/revert"))
     after = await ok(await tenant.call("GET", f"{base}/definitions"))
     assert _unversioned(after) == _unversioned(before)

@@ -7,6 +7,7 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 from stitchd_sdk import AsyncSdkClient, SdkOptions, SdkState
 
@@ -152,3 +153,46 @@ async def test_a_cache_of_another_environment_is_not_served(stack: Stack, api: A
             await _eventually(lambda: sdk.status().state is SdkState.FRESH)
             assert sdk.status().environment_id == str(ours.environment_id)
             assert await sdk.bool_value("static", PRO, False) is True  # ours, not theirs (off)
+
+
+async def _route(api: Api, tenant: Tenant, query: str = "") -> bytes:
+    path = f"/v1/environments/{tenant.environment_id}/definitions{query}"
+    response = await api.call("GET", path, token=tenant.token)
+    assert response.status_code == 200, response.text
+    return response.content
+
+
+async def test_export_writes_the_definitions_routes_document(stack: Stack, api: Api) -> None:
+    tenant, position = await _tenant(api)
+    later = await Admin(api, tenant).toggle(False, key="static")
+    await stack.settle()
+    env = str(tenant.environment_id)
+    for query, at in (("", None), (f"?as_of_sequence={position}", position)):
+        exported = (
+            await export.export(stack.pg_url, env)
+            if at is None
+            else await export.export(stack.pg_url, env, position=at)
+        )
+        answered = await _route(api, tenant, query)
+        assert msgspec.json.format(answered, indent=1) == exported  # the same bytes, bar indentation
+        document, _ = decode_document(answered, environment_id=env)
+        assert document.sequence == (later if at is None else position)
+
+
+async def test_a_document_fetched_as_of_a_sequence_bootstraps_an_offline_sdk(
+    stack: Stack, api: Api, tmp_path: Path
+) -> None:
+    tenant, position = await _tenant(api)
+    admin = Admin(api, tenant)
+    await admin.toggle(False, key="static")
+    await admin.toggle(False)
+    document = tmp_path / "as-of.json"
+    document.write_bytes(await _route(api, tenant, f"?as_of_sequence={position}"))
+    client = await AsyncSdkClient.offline(str(document))
+    try:
+        assert client.status().last_sequence == position
+        assert (await client.bool_details("checkout", PRO, False)).rule_id == "pros"  # on at N, off now
+        assert await client.bool_value("checkout", FREE, True) is False
+        assert await client.bool_value("static", FREE, False) is True  # on at N, off now
+    finally:
+        await client.aclose()

@@ -176,9 +176,10 @@ def _sdk_states(records: list[RecordedEvent], env: UUID) -> dict[int, Any]:
         env_now = folder.envs.get(env)
         if env_now is not None and sequence == 0:  # the SDK's first snapshot: the empty environment
             sequence = env_now.sequence
+        parts = {part: tuple(v for _, v in sorted(held[part].items())) for part in held}
         states[r.position] = DefinitionsDocument(
-            environment_id=env, sequence=sequence,
-            **{part: tuple(v for _, v in sorted(held[part].items())) for part in held},
+            environment_id=env, sequence=sequence, flags=parts["flags"],
+            rule_segments=parts["rule_segments"], list_segments=parts["list_segments"],
         )  # fmt: skip
     return states
 
