@@ -11,7 +11,6 @@ from typing import Any, Protocol, runtime_checkable
 from psycopg_pool import AsyncConnectionPool
 
 from commands.bus import Bus
-from commands.eventstore import EventStore
 from commands.vault import IdentityVault
 from domain.quotas import DEFAULT_QUOTAS, Quotas
 from gateway.auth.addresses import TrustedProxies
@@ -22,6 +21,7 @@ from gateway.auth.tokens import TokenSettings
 from gateway.exposure_buffer import DEFAULT_MAX_PENDING
 from gateway.ratelimit import LimitSettings
 from readmodels.checkpoints import CheckpointWatcher
+from readmodels.definitions import EventLogReader
 from readmodels.definitions_history import DEFAULT_HISTORY_BYTES
 from readmodels.vault import PostgresVault
 from schemas.ingest import ExposureMsg, IngestMsg
@@ -71,8 +71,8 @@ class GatewaySettings:
 class GatewayDeps:
     """Everything a route may need; `db` is the read pool over the rm_* tables."""
 
-    store: EventStore  # still read by routes not yet on the bus (docs/architecture.md, write pipeline)
-    bus: Bus  # every converted mutation goes through it (commands.bus.CommandBus)
+    event_log: EventLogReader  # read-only: the SDK readers' DefinitionsCache fold and the position clamp
+    bus: Bus  # every write goes through it (commands.bus.CommandBus)
     db: AsyncConnectionPool[Any]
     clock: Callable[[], datetime]
     tokens: TokenSettings
