@@ -16,7 +16,6 @@ from litestar.openapi.spec import Components, SecurityScheme
 from litestar.types import ControllerRouterHandler
 from psycopg_pool import AsyncConnectionPool
 
-from commands.eventstore import EventStore
 from commands.tenancy import bootstrap_system_org
 from domain.tenancy.org import SYSTEM_ORG_ID
 from gateway.allow import allow_header_middleware
@@ -158,7 +157,7 @@ def create_app(
 
     dependencies: dict[str, Provide] = {
         "deps": _constant(deps),
-        "store": _constant(deps.store),
+        "event_log": _constant(deps.event_log),
         "bus": _constant(deps.bus),
         "db": _constant(deps.db),
         "clock": _constant(deps.clock),
@@ -193,6 +192,5 @@ def edge_for(inner: ASGIApp, deps: GatewayDeps) -> Edge:
 
 
 # Types handlers may annotate NamedDependency with (re-exported for helper modules).
-Store = EventStore
 ReadPool = AsyncConnectionPool[Any]
 Clock = Callable[[], datetime]

@@ -11,7 +11,6 @@ from typing import Any, Protocol, runtime_checkable
 from psycopg_pool import AsyncConnectionPool
 
 from commands.bus import Bus
-from commands.eventstore import EventStore
 from commands.vault import IdentityVault
 from domain.quotas import DEFAULT_QUOTAS, Quotas
 from gateway.auth.addresses import TrustedProxies
@@ -27,6 +26,7 @@ from gateway.sso.jwks import OidcCache
 from gateway.sso.secrets import SecretBox, derive_key
 from gateway.sso.settings import SsoSettings
 from readmodels.checkpoints import CheckpointWatcher
+from readmodels.definitions import EventLogReader
 from readmodels.definitions_history import DEFAULT_HISTORY_BYTES
 from readmodels.vault import PostgresVault
 from schemas.ingest import ExposureMsg, IngestMsg
@@ -76,8 +76,8 @@ class GatewaySettings:
 class GatewayDeps:
     """Everything a route may need; `db` is the read pool over the rm_* tables."""
 
-    store: EventStore  # still read by routes not yet on the bus (docs/architecture.md, write pipeline)
-    bus: Bus  # every converted mutation goes through it (commands.bus.CommandBus)
+    event_log: EventLogReader  # read-only: the SDK readers' DefinitionsCache fold and the position clamp
+    bus: Bus  # every write goes through it (commands.bus.CommandBus)
     db: AsyncConnectionPool[Any]
     clock: Callable[[], datetime]
     tokens: TokenSettings

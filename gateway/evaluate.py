@@ -4,7 +4,7 @@ Answers come from the gateway's DefinitionsCache (flags, segments, list membersh
 the event log), with no database round trip, except a list check on a list too large for the cache's
 member budget that misses its answer LRU: one rm_segment_members query once it reached the cache.
 The composition root may install a JetStream-followed cache with `install_definitions`; otherwise the
-first SDK request builds one over `deps.store` that polls the log every `POLL_SECONDS` and is restarted
+first SDK request builds one over `deps.event_log` that polls the log every `POLL_SECONDS` and is restarted
 if it stops. Server-side evaluations emit exposures (DESIGN section 9) to the installed ExposureSink,
 buffered and fire-and-forget; with no sink installed (ingestion not configured) they are dropped.
 """
@@ -111,14 +111,14 @@ def definitions_loaded(state: Any) -> bool:
 
 
 async def definitions_of(request: AnyRequest) -> DefinitionsCache:
-    """The app's DefinitionsCache (installed, or built on first use over the event store)."""
+    """The app's DefinitionsCache (installed, or built on first use over the event log)."""
     state = request.app.state
     found = state.get(DEFINITIONS_STATE)
     if isinstance(found, DefinitionsCache):
         return found
     if not isinstance(found, _Definitions):
         deps = deps_of(request)
-        found = _Definitions(deps.store, history_bytes=deps.settings.definition_history_bytes)
+        found = _Definitions(deps.event_log, history_bytes=deps.settings.definition_history_bytes)
         state[DEFINITIONS_STATE] = found
     return await found.current()
 
@@ -144,7 +144,7 @@ async def sdk_environment(request: AnyRequest, env_id: UUID, cache: DefinitionsC
         raise Unauthenticated("missing x-sdk-key header")
     if len(raw) > MAX_CREDENTIAL_LENGTH:
         raise Unauthenticated("sdk key not found")
-    owner = await cache.resolve_key(raw, deps_of(request).store)  # rate-limited, misses remembered
+    owner = await cache.resolve_key(raw, deps_of(request).event_log)  # rate-limited, misses remembered
     if owner is None:
         raise Unauthenticated("sdk key not found")
     if owner[0] != env_id:
@@ -157,7 +157,7 @@ async def _prepared(request: AnyRequest, env_id: UUID) -> DefinitionsCache:
     await sdk_environment(request, env_id, cache)
     position = await requested_position(request)
     if position is not None:
-        await cache.reach(position, deps_of(request).store)
+        await cache.reach(position, deps_of(request).event_log)
     return cache
 
 

@@ -91,7 +91,7 @@ async def ingest_environment(request: AnyRequest, env_id: UUID) -> DefinitionsCa
             raise PermissionDenied("viewers cannot ingest events")
     position = await requested_position(request)
     if position is not None:
-        await cache.reach(position, deps_of(request).store)
+        await cache.reach(position, deps_of(request).event_log)
     return cache
 
 
@@ -106,7 +106,7 @@ def publisher_of(request: AnyRequest) -> IngestPublisher:
 async def _type_lookup(request: AnyRequest, cache: DefinitionsCache, env_id: UUID, keys: set[str]) -> TypeOf:
     """Key -> registered type; refreshes the cache (throttled) when some key is unknown."""
     if any(cache.event_type(env_id, k) is None for k in keys):
-        await cache.refresh(deps_of(request).store)
+        await cache.refresh(deps_of(request).event_log)
     return lambda key: cache.event_type(env_id, key)
 
 

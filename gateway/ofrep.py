@@ -72,11 +72,11 @@ async def environment_of(request: AnyRequest, cache: DefinitionsCache) -> tuple[
         raise Unauthenticated("missing SDK key (Authorization: Bearer, X-API-Key or x-sdk-key)")
     if len(raw) > MAX_CREDENTIAL_LENGTH:
         raise Unauthenticated("sdk key not found")
-    store = deps_of(request).store
-    owner = await cache.resolve_key(raw, store)
+    log = deps_of(request).event_log
+    owner = await cache.resolve_key(raw, log)
     position = await requested_position(request) if owner is not None else None
     if position is not None:
-        await cache.reach(position, store)
+        await cache.reach(position, log)
         owner = cache.key_owner(raw)
     if owner is None:
         raise Unauthenticated("sdk key not found")
@@ -132,7 +132,8 @@ class OfrepController(Controller):
             return _json(failure(refused.code, refused.details), 400)
         wanted = config_sequence(flag_config_etag)
         if wanted is not None and wanted > cache.sequence(env_id):
-            await cache.catch_up(deps_of(request).store)  # the stream told of a change not folded here yet
+            # the stream told of a change not folded here yet
+            await cache.catch_up(deps_of(request).event_log)
         if matches(if_none_match, etag := bulk_etag(env_id, cache.sequence(env_id), contexts)):
             return Response(b"", status_code=304, headers={"ETag": etag})
         results = await evaluate_every(request, cache, env_id, contexts)

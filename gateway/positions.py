@@ -33,4 +33,4 @@ async def requested_position(connection: ASGIConnection[Any, Any, Any, Any]) -> 
     position = parsed_position(connection)
     if position is None:
         return None
-    return min(position, await deps_of(connection).store.head_position())
+    return min(position, await deps_of(connection).event_log.head_position())

@@ -43,6 +43,7 @@ __all__ = [
     "DefinitionsCache",
     "Delta",
     "EventLog",
+    "EventLogReader",
     "LogRecord",
     "MemberFetch",
     "Snapshot",
@@ -67,6 +68,14 @@ class EventLog(Protocol):
     """Events after a position, in position order (the event store's `read_all` fits)."""
 
     async def read_all(self, after_position: int, limit: int = 1000) -> Sequence[LogRecord]: ...
+
+
+@runtime_checkable
+class EventLogReader(EventLog, Protocol):
+    """The gateway's read-only port on the event log: events after a position and the head position
+    (the event store fits; it has no append, so a holder of it can only read)."""
+
+    async def head_position(self) -> int: ...
 
 
 Listener = Callable[[Delta], None]

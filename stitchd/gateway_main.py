@@ -92,7 +92,7 @@ async def gateway_deps(settings: Settings, database_url: str) -> AsyncIterator[G
         await pool.open(wait=True)
         quotas = quotas_of(settings.limits)
         yield GatewayDeps(
-            store=store,
+            event_log=store,
             bus=write_bus(store, pool, clock=utc_now, quotas=quotas),
             db=pool,
             clock=utc_now,
@@ -137,7 +137,7 @@ def gateway_probes(app: Litestar, deps: GatewayDeps, ingest: Any, follower: asyn
     async def definitions() -> None:
         if follower.done():
             raise NotReadyError("the definitions follower stopped")
-        head = await deps.store.head_position()
+        head = await deps.event_log.head_position()
         if not await cache.wait_for_position(head, FOLLOWER_LAG_SECONDS):
             raise NotReadyError(f"definitions at {cache.position}, store at {head}")
 
@@ -164,7 +164,7 @@ async def gateway_app(settings: Settings, resources: Resources) -> AsyncIterator
         app = create_app(dataclasses.replace(deps, ingest=ingest))
         follower = await start_definitions(
             app,
-            deps.store,
+            deps.event_log,
             nats_url=resources.nats_url,
             history_bytes=settings.limits.definition_history_bytes,
         )
@@ -219,7 +219,7 @@ async def _serve_until_cancelled(server: Any, follower: asyncio.Task[None]) -> N
 def _offline_deps() -> GatewayDeps:
     """Collaborators that are never called: enough to build the app and its spec without any server."""
     return GatewayDeps(
-        store=_NoStore(),
+        event_log=_NoStore(),
         bus=CommandBus(_NoStore(), {}, (), clock=utc_now),
         db=AsyncConnectionPool("", open=False),
         clock=utc_now,

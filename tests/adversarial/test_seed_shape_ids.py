@@ -53,24 +53,24 @@ async def _setup(api: Api) -> tuple[Tenant, Tenant]:
 
 async def test_a_body_naming_another_tenants_environment_is_refused_and_writes_nothing(api: Api) -> None:
     a, b = await _setup(api)
-    head = await api.deps.store.head_position()
+    head = await api.deps.event_log.head_position()
     for method, rest, body in _bodies(b):  # A's path, B's ids in the body
         response = await api.call(
             method, f"/v1/environments/{a.environment_id}/{rest}", token=a.token, json=body
         )
         assert "contradicts the path" in assert_envelope(response, 400, "INVALID_ARGUMENT")["error"]
-    assert await api.deps.store.head_position() == head
+    assert await api.deps.event_log.head_position() == head
 
 
 async def test_another_tenants_path_stays_not_found_whatever_the_body_says(api: Api) -> None:
     a, b = await _setup(api)
-    head = await api.deps.store.head_position()
+    head = await api.deps.event_log.head_position()
     for method, rest, body in _bodies(b):  # B's path and B's ids, with A's token
         response = await api.call(
             method, f"/v1/environments/{b.environment_id}/{rest}", token=a.token, json=body
         )
         assert_envelope(response, 404, "NOT_FOUND")
-    assert await api.deps.store.head_position() == head
+    assert await api.deps.event_log.head_position() == head
 
 
 @settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck), database=None)

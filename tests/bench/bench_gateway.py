@@ -101,7 +101,7 @@ async def _gateway(pg_url: str, settings: GatewaySettings | None = None) -> Asyn
     )
     await pool.open(wait=True)
     deps = GatewayDeps(
-        store=store,
+        event_log=store,
         db=pool,
         bus=write_bus(store, pool, clock=utc_now),
         clock=utc_now,

@@ -59,7 +59,8 @@ async def _run(requests: int) -> list[Row]:
         request_class=StrictRequest,
     )
     install_definitions(app, cache)
-    app.state["deps"] = replace(_offline_deps(), store=cast(Any, world.log))  # the SDK routes' key refresh
+    # the SDK routes' key refresh
+    app.state["deps"] = replace(_offline_deps(), event_log=cast(Any, world.log))
     routes = {
         "ofrep": ("/ofrep/v1/evaluate/flags/checkout", {"context": {"targetingKey": "u1", "plan": "plan-3"}},
                   {"Authorization": f"Bearer {raw}"}),

@@ -78,7 +78,7 @@ async def ok(response: Any, status: int = 200) -> Any:
 
 def gateway_deps(stack: Stack) -> GatewayDeps:
     return GatewayDeps(
-        store=stack.store,
+        event_log=stack.store,
         db=stack.pool,
         bus=write_bus(stack.store, stack.pool, clock=utc_now),
         clock=utc_now,
@@ -110,7 +110,7 @@ async def org_admin_token(client: httpx.AsyncClient, root: dict[str, str], org_i
 async def tenant_fixture(stack: Stack) -> AsyncIterator[Tenant]:
     """An org admin's session with a project and two environments."""
     deps = gateway_deps(stack)
-    await ensure_system_org(store=deps.store, clock=deps.clock, command_id=SYSTEM_ORG_COMMAND_ID)
+    await ensure_system_org(store=stack.store, clock=deps.clock, command_id=SYSTEM_ORG_COMMAND_ID)
     app = create_app(deps, bootstrap=False)
     # ASGITransport runs the app on this test's event loop, beside the relay and projector (Litestar's
     # AsyncTestClient would block this loop through a portal while a request waits for projections).

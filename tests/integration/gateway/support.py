@@ -138,7 +138,7 @@ class Api:
 def gateway_deps(stack: Stack, clock: Clock) -> GatewayDeps:
     """Real collaborators on the stack, with cheap password hashing."""
     return GatewayDeps(
-        store=stack.store,
+        event_log=stack.store,
         db=stack.pool,
         bus=write_bus(stack.store, stack.pool, clock=clock),
         clock=clock,

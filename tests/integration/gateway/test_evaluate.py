@@ -10,10 +10,9 @@ import httpx
 import pytest
 from psycopg_pool import AsyncConnectionPool
 
-from commands.eventstore import EventStore
 from gateway.app import create_app
 from gateway.evaluate import EXPOSURES_STATE, install_definitions
-from readmodels.definitions import DefinitionsCache
+from readmodels.definitions import DefinitionsCache, EventLogReader
 from schemas.ingest import ExposureMsg
 from tests import stack as stack_fixtures
 from tests.integration.gateway import support
@@ -214,7 +213,8 @@ async def test_evaluations_and_list_checks_need_no_database(stack: Stack, api: A
     cache = DefinitionsCache()
     await cache.catch_up(stack.store)
     never_opened: AsyncConnectionPool[Any] = AsyncConnectionPool(stack.pg_url, open=False)
-    deps = replace(gateway_deps(stack, Clock()), store=cast(EventStore, Untouchable()), db=never_opened)
+    untouchable = cast(EventLogReader, Untouchable())
+    deps = replace(gateway_deps(stack, Clock()), event_log=untouchable, db=never_opened)
     app = create_app(deps, bootstrap=False)
     install_definitions(app, cache)
     base = f"/v1/environments/{tenant.environment_id}"

@@ -182,7 +182,7 @@ async def test_cli_seeded_admin_can_log_in(api: Api) -> None:
     from stitchd.gateway_main import seed_user
 
     await seed_user(str(api.deps.db.conninfo), "cli@x.test", PASSWORD, None)
-    await api.deps.settle(await api.deps.store.head_position())
+    await api.deps.settle(await api.deps.event_log.head_position())
     login = await api.login("cli@x.test")
     orgs = await api.ok("GET", "/v1/admin/orgs", token=login["access_token"])
     assert [o["org_name"] for o in orgs["orgs"]] == ["System"]

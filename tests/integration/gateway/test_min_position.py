@@ -20,7 +20,7 @@ async def test_a_position_beyond_the_store_head_is_capped_at_the_head(api: Api) 
         return await real(position, within)
 
     object.__setattr__(api.deps, "waiter", recording)
-    head = await api.deps.store.head_position()
+    head = await api.deps.event_log.head_position()
     answer = await api.call(
         "GET",
         "/v1/management/projects",

@@ -43,7 +43,7 @@ async def _tenant_user(http: Session) -> tuple[Session, str, str]:
 
 async def test_full_story(stack: Stack) -> None:  # noqa: F811
     deps = gateway_deps(stack)
-    await ensure_system_org(store=deps.store, clock=deps.clock, command_id=SYSTEM_ORG_COMMAND_ID)
+    await ensure_system_org(store=stack.store, clock=deps.clock, command_id=SYSTEM_ORG_COMMAND_ID)
     transport = httpx.ASGITransport(app=cast(Any, create_app(deps, bootstrap=False)))
     async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as client:
         ann, ann_id, _ = await _tenant_user(Session(client))

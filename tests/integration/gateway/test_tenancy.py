@@ -105,7 +105,7 @@ async def test_weak_passwords_are_refused(api: Api) -> None:
 
 async def test_min_position_header_waits_for_a_write(api: Api) -> None:
     tenant = await api.tenant()
-    head = await api.deps.store.head_position()
+    head = await api.deps.event_log.head_position()
     response = await api.call(
         "GET", "/v1/management/projects", token=tenant.token, headers={"X-Stitchd-Min-Position": str(head)}
     )

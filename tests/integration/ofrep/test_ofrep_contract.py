@@ -77,7 +77,7 @@ async def test_missing_unknown_and_revoked_keys_are_401(api: Api) -> None:
     await api.ok("DELETE", f"{keys}/{tenant.sdk_key_id}", token=tenant.token)
     seen = {
         **key_headers(tenant.sdk_key),
-        "x-stitchd-min-position": str(await api.deps.store.head_position()),
+        "x-stitchd-min-position": str(await api.deps.event_log.head_position()),
     }
     assert_envelope(await api.call("POST", path, json={"context": PRO}, headers=seen), 401)
     assert_envelope(await api.call("POST", "/ofrep/v1/evaluate/flags", json={}, headers=seen), 401)
