@@ -26,7 +26,14 @@ from gateway.ofrep import presented_key
 from gateway.ofrep_answers import answer, bulk_etag, failure, is_not_found, matches
 from gateway.ofrep_body import Refused, contexts_of
 from gateway.query import check_query
-from schemas.http_sdk import ContextsBody, EvaluateAllBody, EvaluateAllView, EvaluateBody, EvaluationView
+from schemas.http_sdk import (
+    ContextsBody,
+    EvaluateAllBody,
+    EvaluateAllView,
+    EvaluateBody,
+    EvaluationView,
+    evaluation_view,
+)
 
 AnyRequest = Request[Any, Any, Any]
 RELAYS = "edge_relays"
@@ -66,16 +73,7 @@ def _has_rules(relay: Relay, flag_key: str) -> bool:
 
 def _view(relay: Relay, result: EvaluationResult) -> EvaluationView:
     flag = relay.client.store.current.flags.get(result.flag_key)
-    return EvaluationView(
-        flag_key=result.flag_key,
-        variant_key=result.variant_key,
-        is_enabled=flag is not None and flag.definition.config.enabled,
-        value=result.value,
-        reason=result.reason.value,
-        rule_id=result.rule_id,
-        error_code=None if result.error_code is None else result.error_code.value,
-        sequence=result.sequence,
-    )
+    return evaluation_view(result, is_enabled=flag is not None and flag.definition.config.enabled)
 
 
 async def _every(relay: Relay, contexts: ContextSet) -> list[EvaluationResult]:

@@ -45,6 +45,7 @@ from schemas.http_sdk import (
     ListCheckBody,
     ListCheckResult,
     ListCheckView,
+    evaluation_view,
 )
 from schemas.ingest import ExposureMsg
 from telemetry import metrics
@@ -200,16 +201,7 @@ def view(result: EvaluationResult, cache: DefinitionsCache, env_id: UUID) -> Eva
     env = cache.environment(env_id)
     flag = env.flags.get(result.flag_key) if env is not None else None
     metrics.count_evaluation(str(env_id), None if flag is None else result.flag_key, result.variant_key)
-    return EvaluationView(
-        flag_key=result.flag_key,
-        variant_key=result.variant_key,
-        is_enabled=flag is not None and flag.definition.config.enabled,
-        value=result.value,
-        reason=result.reason.value,
-        rule_id=result.rule_id,
-        error_code=None if result.error_code is None else result.error_code.value,
-        sequence=result.sequence,
-    )
+    return evaluation_view(result, is_enabled=flag is not None and flag.definition.config.enabled)
 
 
 def _exposure(env_id: UUID, result: EvaluationResult, contexts: ContextSet) -> ExposureMsg | None:

@@ -11,6 +11,7 @@ from typing import Annotated, Any, ClassVar
 import msgspec
 
 from domain.context import Context, ContextSet
+from domain.flags.model import EvaluationResult
 from schemas.http_context import (
     MAX_CONTEXTS,
     Attributes,
@@ -112,6 +113,20 @@ class EvaluationView(msgspec.Struct, frozen=True, kw_only=True):
     rule_id: str | None = None
     error_code: str | None = None
     sequence: int
+
+
+def evaluation_view(result: EvaluationResult, *, is_enabled: bool) -> EvaluationView:
+    """The HTTP answer for one evaluation; `is_enabled` is the flag's switch where it was evaluated."""
+    return EvaluationView(
+        flag_key=result.flag_key,
+        variant_key=result.variant_key,
+        is_enabled=is_enabled,
+        value=result.value,
+        reason=result.reason.value,
+        rule_id=result.rule_id,
+        error_code=None if result.error_code is None else result.error_code.value,
+        sequence=result.sequence,
+    )
 
 
 class EvaluateAllView(msgspec.Struct, frozen=True, kw_only=True):
