@@ -237,10 +237,6 @@ async def set_membership(cmd: SetMembership, *, store: EventStore, clock: Clock,
     return (await _one(store, clock, None, cmd, actor, cmd.org_id, cmd.user_id))[1]
 
 
-async def remove_membership(cmd: RemoveMembership, *, store: EventStore, clock: Clock, actor: str) -> Written:
-    return (await _one(store, clock, None, cmd, actor, cmd.org_id, cmd.user_id))[1]
-
-
 async def change_password(
     cmd: ChangePassword, *, store: EventStore, clock: Clock, actor: str, vault: IdentityVault
 ) -> Written:
